@@ -1,0 +1,232 @@
+"""Argument validation shared by every module, and checkify support.
+
+Everything here runs at trace time on static shapes and dtypes, so a bad call fails with a
+``ValueError``/``TypeError`` that names the argument, what was received and what was expected,
+before XLA sees anything. Value errors that depend on array contents (an out-of-range label)
+cannot be raised at trace time; they give NaN, and :func:`checked` turns them into exceptions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.experimental import checkify
+
+Array = jax.Array
+ArrayLike = jax.typing.ArrayLike
+Axis = int | tuple[int, ...]
+
+__all__ = ["checked"]
+
+
+def float_array(x: ArrayLike, name: str) -> Array:
+    """``x`` as a JAX array of a floating dtype; raises ``TypeError`` naming ``name`` otherwise."""
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        raise TypeError(f"{name} must be a floating-point array; got dtype {x.dtype}.")
+    return x
+
+
+def integer_array(x: ArrayLike, name: str, *, hint: str = "") -> Array:
+    """``x`` as a JAX array of an integer dtype; raises ``TypeError`` naming ``name`` otherwise."""
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.integer):
+        raise TypeError(f"{name} must be an integer array; got dtype {x.dtype}.{hint}")
+    return x
+
+
+def compute_dtype(dtype: Any) -> Any:
+    """The dtype a loss is accumulated in: float32 for 16-bit floats, else the input's own."""
+    return jnp.promote_types(dtype, jnp.float32)
+
+
+def upcast(x: Array) -> Array:
+    """``x`` in its :func:`compute_dtype` (bf16/f16 → f32; f32/f64 unchanged)."""
+    return x.astype(compute_dtype(x.dtype))
+
+
+def canonical_axes(axis: Axis, ndim: int, name: str = "axis") -> tuple[int, ...]:
+    """Normalise an int or tuple of ints to sorted non-negative axes of an ``ndim`` array."""
+    axes = (axis,) if isinstance(axis, int | np.integer) else tuple(axis)
+    if not axes:
+        raise ValueError(f"{name} must name at least one axis; got {axis!r}.")
+    out = []
+    for a in axes:
+        if not isinstance(a, int | np.integer):
+            raise TypeError(f"{name} must be an int or a tuple of ints; got {axis!r}.")
+        if not -ndim <= a < ndim:
+            raise ValueError(f"{name}={axis!r} is out of range for an array of rank {ndim}.")
+        out.append(int(a) % ndim)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{name}={axis!r} repeats an axis.")
+    return tuple(sorted(out))
+
+
+def move_axes_last(x: Array, axes: tuple[int, ...]) -> Array:
+    """Move ``axes`` to the end (in order) and flatten them into one trailing axis."""
+    if axes == (x.ndim - 1,):
+        return x
+    rest = tuple(a for a in range(x.ndim) if a not in axes)
+    x = jnp.transpose(x, rest + axes)
+    return x.reshape((*x.shape[: len(rest)], -1))
+
+
+def broadcasts_to(shape: Sequence[int], target: Sequence[int]) -> bool:
+    """Whether ``shape`` broadcasts to exactly ``target`` (numpy rules, target unchanged)."""
+    shape, target = tuple(shape), tuple(target)
+    if len(shape) > len(target):
+        return False
+    return all(s in (1, t) for s, t in zip(shape[::-1], target[::-1], strict=False))
+
+
+def check_broadcast(x: Array, name: str, target: Sequence[int], what: str) -> None:
+    """Raise ``ValueError`` unless ``x.shape`` broadcasts to ``target`` without changing it."""
+    if not broadcasts_to(x.shape, target):
+        raise ValueError(
+            f"{name} has shape {tuple(x.shape)}, which does not broadcast to the "
+            f"{what} shape {tuple(target)}."
+        )
+
+
+def check_same_shape(a: Array, a_name: str, b: Array, b_name: str) -> None:
+    """Raise ``ValueError`` unless two arrays have the same shape."""
+    if a.shape != b.shape:
+        raise ValueError(
+            f"{a_name} has shape {tuple(a.shape)} but {b_name} has shape {tuple(b.shape)}; "
+            "they must be equal."
+        )
+
+
+def check_labels_shape(labels: Array, expected: Sequence[int], logits_name: str = "logits") -> None:
+    """Integer labels must have the logits' shape without the class axis."""
+    if tuple(labels.shape) != tuple(expected):
+        raise ValueError(
+            f"labels has shape {tuple(labels.shape)}; expected {tuple(expected)}, the shape of "
+            f"{logits_name} without its class axis."
+        )
+
+
+def class_weight_vector(class_weights: ArrayLike, num_classes: int, dtype: Any) -> Array:
+    """Validate a ``[num_classes]`` class-weight vector and cast it to ``dtype``."""
+    w = float_array(jnp.asarray(class_weights, dtype=jnp.result_type(class_weights, float)),
+                    "class_weights")
+    if w.shape != (num_classes,):
+        raise ValueError(
+            f"class_weights has shape {tuple(w.shape)}; expected ({num_classes},), one weight per "
+            "class."
+        )
+    return w.astype(dtype)
+
+
+def difference(predictions: ArrayLike, targets: ArrayLike | None) -> Array:
+    """``predictions - targets`` after checking dtypes and shapes (``targets=None`` means 0).
+
+    The shared first step of the regression losses; 16-bit inputs are upcast to float32.
+    """
+    predictions = upcast(float_array(predictions, "predictions"))
+    if targets is None:
+        return predictions
+    targets = jnp.asarray(targets)
+    if not jnp.issubdtype(targets.dtype, jnp.number):
+        raise TypeError(f"targets must be a numeric array; got dtype {targets.dtype}.")
+    if not broadcasts_to(targets.shape, predictions.shape):
+        raise ValueError(
+            f"targets has shape {tuple(targets.shape)}, which does not broadcast to the "
+            f"predictions shape {tuple(predictions.shape)}."
+        )
+    return predictions - targets.astype(predictions.dtype)
+
+
+def static_float(x: Any, name: str, *, low: float | None = None, high: float | None = None,
+                 low_open: bool = False, high_open: bool = False) -> None:
+    """Range-check a hyper-parameter when it is a concrete number (traced values pass through)."""
+    if isinstance(x, jax.core.Tracer):
+        return
+    try:
+        value = float(x)
+    except (TypeError, ValueError):
+        return  # arrays of per-class values are checked by their own users
+    bad = (low is not None and (value < low or (low_open and value == low))) or (
+        high is not None and (value > high or (high_open and value == high))
+    )
+    if bad:
+        lo = "(" if low_open else "["
+        hi = ")" if high_open else "]"
+        raise ValueError(f"{name} must lie in {lo}{low}, {high}{hi}; got {value}.")
+
+
+# ---------------------------------------------------------------------------------------------
+# checkify support
+
+_CHECKING: contextvars.ContextVar[bool] = contextvars.ContextVar("jaxloss_checking", default=False)
+
+
+@contextlib.contextmanager
+def _checking() -> Iterator[None]:
+    token = _CHECKING.set(True)
+    try:
+        yield
+    finally:
+        _CHECKING.reset(token)
+
+
+def value_check(ok: Array, message: str, **fmt: Array) -> None:
+    """Record a value check that :func:`checked` turns into an exception.
+
+    Outside :func:`checked` this is a no-op: the offending elements give NaN instead, so the
+    function stays usable under plain ``jit``.
+    """
+    if _CHECKING.get():
+        checkify.check(jnp.all(ok), message, **fmt)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def checked(fn: F, *, jit: bool = True) -> F:
+    """Run ``fn`` with value checks on: bad label values raise instead of giving NaN.
+
+    jaxloss cannot raise on array *values* inside ``jit`` (out-of-range labels, for instance),
+    so by default such elements give NaN. ``checked(fn)`` traces ``fn`` under
+    :func:`jax.experimental.checkify.checkify` with jaxloss's value checks enabled and raises
+    ``JaxRuntimeError`` with a clear message when one fails. ``fn`` is jitted unless
+    ``jit=False``. Pass the plain (un-jitted) function: checks are inserted while tracing.
+
+    >>> import jax.numpy as jnp, jaxloss
+    >>> loss = jaxloss.checked(jaxloss.softmax_cross_entropy_with_integer_labels)
+    >>> loss(jnp.zeros((2, 3)), jnp.array([0, 7]))  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    JaxRuntimeError: labels must lie in [0, 3) or equal ignore_index=None; ...
+    """
+
+    def traced(*args: Any, **kwargs: Any) -> Any:
+        with _checking():
+            return fn(*args, **kwargs)
+
+    @functools.lru_cache(maxsize=64)
+    def compiled(static_items: tuple[tuple[str, Any], ...]) -> Callable[..., Any]:
+        f = checkify.checkify(functools.partial(traced, **dict(static_items)),
+                              errors=checkify.user_checks)
+        return jax.jit(f) if jit else f
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        # Python scalars, strings and None are static options (reduction=, ignore_index=, ...).
+        static = tuple(sorted((k, v) for k, v in kwargs.items() if _is_static(v)))
+        arrays = {k: v for k, v in kwargs.items() if not _is_static(v)}
+        err, out = compiled(static)(*args, **arrays)
+        err.throw()
+        return out
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _is_static(v: Any) -> bool:
+    return v is None or isinstance(v, str | bool | int | float | tuple)

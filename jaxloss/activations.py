@@ -1,0 +1,213 @@
+"""Softmax and its relatives, the sigmoid family, and a masked one-hot.
+
+All functions take an ``axis``; the softmax family also takes ``where`` (a class mask:
+masked classes get probability exactly 0 and a fully masked row gives zeros, never NaN) and a
+``temperature`` (logits are divided by it first). Gradients are finite everywhere, including
+at fully masked rows and logits of ±1e4.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from jaxloss._checks import (
+    Array,
+    ArrayLike,
+    Axis,
+    canonical_axes,
+    check_broadcast,
+    float_array,
+    integer_array,
+    static_float,
+)
+
+__all__ = [
+    "softmax",
+    "log_softmax",
+    "logsumexp",
+    "sigmoid",
+    "log_sigmoid",
+    "one_hot",
+]
+
+
+def _prepare(x: ArrayLike, axis: Axis, where: ArrayLike | None, temperature: Any,
+             name: str = "x") -> tuple[Array, tuple[int, ...], Array | None]:
+    x = float_array(x, name)
+    axes = canonical_axes(axis, x.ndim)
+    static_float(temperature, "temperature", low=0.0, low_open=True)
+    if not (isinstance(temperature, int | float) and temperature == 1):
+        x = x / jnp.asarray(temperature, x.dtype)
+    if where is None:
+        return x, axes, None
+    mask = jnp.asarray(where)
+    if mask.dtype != jnp.bool_:
+        mask = mask != 0
+    check_broadcast(mask, "where", x.shape, "logits")
+    return x, axes, jnp.broadcast_to(mask, x.shape)
+
+
+def _shift(x: Array, axes: tuple[int, ...], mask: Array | None) -> tuple[Array, Array]:
+    """``x - max(x)`` over ``axes`` (masked classes set to the max), and the max.
+
+    The max is under ``stop_gradient`` (the result does not depend on it); a fully masked row
+    uses 0 so that nothing becomes ``-inf - -inf``.
+    """
+    if mask is None:
+        m = jnp.max(x, axis=axes, keepdims=True)
+    else:
+        m = jnp.max(x, axis=axes, keepdims=True, where=mask, initial=-jnp.inf)
+    m = jax.lax.stop_gradient(jnp.where(jnp.isfinite(m), m, jnp.zeros((), x.dtype)))
+    shifted = x - m
+    if mask is not None:
+        shifted = jnp.where(mask, shifted, jnp.zeros((), x.dtype))
+    return shifted, m
+
+
+def softmax(
+    x: ArrayLike,
+    axis: Axis = -1,
+    where: ArrayLike | None = None,
+    *,
+    temperature: float | ArrayLike = 1.0,
+) -> Array:
+    r"""Softmax over ``axis``, optionally masked and tempered.
+
+    .. math:: \mathrm{softmax}(x)_i = \frac{[m_i]\, e^{x_i/T}}{\sum_j [m_j]\, e^{x_j/T}}
+
+    Args:
+      x: logits of any shape.
+      axis: class axis or axes.
+      where: boolean mask broadcastable to ``x``; masked entries get probability exactly 0
+        and a fully masked row gives all zeros (never NaN) with zero gradient.
+      temperature: ``T > 0``; higher is flatter.
+
+    >>> import jax.numpy as jnp
+    >>> softmax(jnp.array([0.0, jnp.log(3.0)]))
+    Array([0.25      , 0.75000006], dtype=float32)
+    >>> softmax(jnp.array([1.0, 2.0, 3.0]), where=jnp.array([True, False, True]))
+    Array([0.11920292, 0.        , 0.880797  ], dtype=float32)
+    """
+    x, axes, mask = _prepare(x, axis, where, temperature)
+    shifted, _ = _shift(x, axes, mask)
+    e = jnp.exp(shifted)
+    if mask is not None:
+        e = jnp.where(mask, e, jnp.zeros((), e.dtype))
+    total = jnp.sum(e, axis=axes, keepdims=True)
+    return e / jnp.where(total == 0, jnp.ones((), total.dtype), total)
+
+
+def log_softmax(
+    x: ArrayLike,
+    axis: Axis = -1,
+    where: ArrayLike | None = None,
+    *,
+    temperature: float | ArrayLike = 1.0,
+) -> Array:
+    r"""Log of :func:`softmax`, computed stably as ``x - logsumexp(x)``.
+
+    .. math:: \log\mathrm{softmax}(x)_i = x_i/T - \log\sum_j [m_j]\, e^{x_j/T}
+
+    Masked entries (``where`` false) are ``-inf`` (the log of probability 0); their gradient is 0.
+    A fully masked row is all ``-inf`` with zero gradient.
+
+    >>> import jax.numpy as jnp
+    >>> log_softmax(jnp.array([0.0, 0.0]))
+    Array([-0.6931472, -0.6931472], dtype=float32)
+    """
+    x, axes, mask = _prepare(x, axis, where, temperature)
+    shifted, _ = _shift(x, axes, mask)
+    e = jnp.exp(shifted)
+    if mask is not None:
+        e = jnp.where(mask, e, jnp.zeros((), e.dtype))
+    total = jnp.sum(e, axis=axes, keepdims=True)
+    out = shifted - jnp.log(jnp.where(total == 0, jnp.ones((), total.dtype), total))
+    if mask is not None:
+        out = jnp.where(mask, out, jnp.asarray(-jnp.inf, out.dtype))
+    return out
+
+
+def logsumexp(
+    x: ArrayLike,
+    axis: Axis = -1,
+    where: ArrayLike | None = None,
+    *,
+    temperature: float | ArrayLike = 1.0,
+    keepdims: bool = False,
+) -> Array:
+    r"""Stable ``log Σ exp(x/T)`` over ``axis``, optionally masked.
+
+    .. math:: \mathrm{lse}(x) = \max_j x_j + \log\sum_j [m_j]\, e^{x_j - \max x}
+
+    With ``temperature=T`` the result is ``logsumexp(x / T)`` (not rescaled by ``T``). A fully
+    masked row gives ``-inf`` (the log of an empty sum) with zero gradient.
+
+    >>> import jax.numpy as jnp
+    >>> logsumexp(jnp.array([1e4, 1e4]))
+    Array(10000.693, dtype=float32)
+    """
+    x, axes, mask = _prepare(x, axis, where, temperature)
+    shifted, m = _shift(x, axes, mask)
+    e = jnp.exp(shifted)
+    if mask is not None:
+        e = jnp.where(mask, e, jnp.zeros((), e.dtype))
+    total = jnp.sum(e, axis=axes, keepdims=True)
+    out = m + jnp.log(jnp.where(total == 0, jnp.ones((), total.dtype), total))
+    out = jnp.where(total == 0, jnp.asarray(-jnp.inf, out.dtype), out)
+    return out if keepdims else jnp.squeeze(out, axis=axes)
+
+
+def sigmoid(x: ArrayLike) -> Array:
+    r"""Logistic sigmoid :math:`\sigma(x) = 1 / (1 + e^{-x})`, exact 0/1 limits, no overflow.
+
+    >>> import jax.numpy as jnp
+    >>> sigmoid(jnp.array([0.0, -1e4, 1e4]))
+    Array([0.5, 0. , 1. ], dtype=float32)
+    """
+    return jax.nn.sigmoid(float_array(x, "x"))
+
+
+def log_sigmoid(x: ArrayLike) -> Array:
+    r"""Stable :math:`\log\sigma(x) = -\mathrm{softplus}(-x)`; exactly ``x`` for very negative x.
+
+    >>> import jax.numpy as jnp
+    >>> log_sigmoid(jnp.array([0.0, -1e4]))
+    Array([-6.931472e-01, -1.000000e+04], dtype=float32)
+    """
+    return jax.nn.log_sigmoid(float_array(x, "x"))
+
+
+def one_hot(
+    labels: ArrayLike,
+    num_classes: int,
+    *,
+    dtype: Any = jnp.float32,
+    axis: int = -1,
+    ignore_index: int | None = None,
+) -> Array:
+    r"""One-hot encoding where ``ignore_index`` and out-of-range labels give an all-zero row.
+
+    .. math:: \mathrm{one\_hot}(y)_c = [y = c]\,[0 \le y < C]\,[y \ne \text{ignore\_index}]
+
+    An all-zero row is how the probability-label losses mark an unlabeled example, so
+    ``softmax_cross_entropy(logits, one_hot(y, C, ignore_index=-1))`` leaves rows with label
+    -1 out of the loss and its mean.
+
+    >>> import jax.numpy as jnp
+    >>> one_hot(jnp.array([0, 2, -1, 5]), 3, ignore_index=-1)
+    Array([[1., 0., 0.],
+           [0., 0., 1.],
+           [0., 0., 0.],
+           [0., 0., 0.]], dtype=float32)
+    """
+    labels = integer_array(labels, "labels")
+    if not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive Python int; got {num_classes!r}.")
+    valid = (labels >= 0) & (labels < num_classes)
+    if ignore_index is not None:
+        valid = valid & (labels != ignore_index)
+    safe = jnp.where(valid, labels, -1)  # jax.nn.one_hot maps -1 to the zero row
+    return jax.nn.one_hot(safe, num_classes, dtype=dtype, axis=axis)
