@@ -89,7 +89,7 @@ def softmax(
     >>> softmax(jnp.array([0.0, jnp.log(3.0)]))
     Array([0.25      , 0.75000006], dtype=float32)
     >>> softmax(jnp.array([1.0, 2.0, 3.0]), where=jnp.array([True, False, True]))
-    Array([0.11920292, 0.        , 0.880797  ], dtype=float32)
+    Array([0.11920291, 0.        , 0.880797  ], dtype=float32)
     """
     x, axes, mask = _prepare(x, axis, where, temperature)
     shifted, _ = _shift(x, axes, mask)
