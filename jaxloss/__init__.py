@@ -11,14 +11,26 @@ Every public function is importable from the top level::
 and results, plus the contract arguments (see :func:`jaxloss.reduce`).
 """
 
-from jaxloss import _checks, _reduction, activations, classification
+import importlib
+
 from jaxloss._checks import *  # noqa: F403
 from jaxloss._reduction import *  # noqa: F403
 from jaxloss.activations import *  # noqa: F403
 from jaxloss.classification import *  # noqa: F403
+from jaxloss.dropout import *  # noqa: F403
 
 __version__ = "0.1.0"
 
-_MODULES = [_checks, _reduction, activations, classification]
+# Modules whose ``__all__`` make up the flat public API (some share a name with a function,
+# e.g. ``jaxloss.dropout``, so they are looked up by name rather than imported as attributes).
+_MODULES = (
+    "_checks",
+    "_reduction",
+    "activations",
+    "classification",
+    "dropout",
+)
 
-__all__ = sorted({name for module in _MODULES for name in module.__all__})
+__all__ = sorted(
+    {name for module in _MODULES for name in importlib.import_module(f"jaxloss.{module}").__all__}
+)
