@@ -31,6 +31,7 @@ __all__ = [
     "sigmoid",
     "log_sigmoid",
     "one_hot",
+    "sparsemax",
 ]
 
 
@@ -211,3 +212,98 @@ def one_hot(
         valid = valid & (labels != ignore_index)
     safe = jnp.where(valid, labels, -1)  # jax.nn.one_hot maps -1 to the zero row
     return jax.nn.one_hot(safe, num_classes, dtype=dtype, axis=axis)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sparsemax (the optax-superset issue).
+
+
+def sparsemax(
+    x: ArrayLike,
+    axis: Axis = -1,
+    where: ArrayLike | None = None,
+) -> Array:
+    r"""Sparsemax: the Euclidean projection of ``x`` onto the probability simplex.
+
+    .. math:: \mathrm{sparsemax}(x) = \arg\min_{p \in \Delta} \lVert p - x \rVert_2^2
+              = \max(x - \tau(x), 0), \quad \textstyle\sum_i \max(x_i - \tau, 0) = 1
+
+    Martins & Astudillo (2016). Like softmax it returns a distribution over ``axis``, but
+    entries below the threshold ``τ`` are exactly 0. This is the map optax's
+    ``projections.projection_simplex`` computes and :func:`multiclass_sparsemax_loss` uses.
+    The Jacobian is ``diag(s) - s sᵀ / |s|`` with ``s`` the support (``p > 0``), so gradients
+    are defined everywhere and zero outside the support.
+
+    Args:
+      x: scores of any shape.
+      axis: the axis (or axes, flattened in order) that sums to 1.
+      where: boolean mask broadcastable to ``x``; masked entries get exactly 0 and zero
+        gradient, a fully masked row gives all zeros.
+
+    Returns:
+      Same shape and dtype as ``x``. 16-bit inputs are computed in float32 and cast back.
+
+    >>> import jax.numpy as jnp
+    >>> sparsemax(jnp.array([0.0, 0.5, 3.0]))
+    Array([0., 0., 1.], dtype=float32)
+    >>> sparsemax(jnp.array([1.0, 1.2, 0.1]))
+    Array([0.39999998, 0.6       , 0.        ], dtype=float32)
+    """
+    x = float_array(x, "x")
+    axes = canonical_axes(axis, x.ndim)
+    z = x.astype(jnp.promote_types(x.dtype, jnp.float32))
+    mask = None
+    if where is not None:
+        mask = jnp.asarray(where)
+        if mask.dtype != jnp.bool_:
+            mask = mask != 0
+        check_broadcast(mask, "where", x.shape, "x")
+        mask = jnp.broadcast_to(mask, x.shape)
+    z_last = _move_last(z, axes)
+    if mask is None:
+        p_last = _sparsemax_last(z_last)
+    else:
+        mask_last = _move_last(mask, axes)
+        top = jnp.max(z_last, axis=-1, keepdims=True, where=mask_last, initial=-jnp.inf)
+        top = jax.lax.stop_gradient(jnp.where(jnp.isfinite(top), top, 0))
+        # Any score at or below max - 1 is outside the support (τ ≥ max - 1), so masked
+        # entries placed at max - 2 never enter it.
+        p_last = _sparsemax_last(jnp.where(mask_last, z_last, top - 2))
+        p_last = jnp.where(mask_last, p_last, 0)
+    return _move_back(p_last, x.shape, axes).astype(x.dtype)
+
+
+def _move_last(x: Array, axes: tuple[int, ...]) -> Array:
+    """Move ``axes`` to the end, flattened into one axis (the inverse is :func:`_move_back`)."""
+    rest = tuple(a for a in range(x.ndim) if a not in axes)
+    x = jnp.transpose(x, rest + axes)
+    return x.reshape((*x.shape[: len(rest)], -1))
+
+
+def _move_back(x: Array, shape: tuple[int, ...], axes: tuple[int, ...]) -> Array:
+    rest = tuple(a for a in range(len(shape)) if a not in axes)
+    x = x.reshape(tuple(shape[a] for a in rest) + tuple(shape[a] for a in axes))
+    order = rest + axes
+    return jnp.transpose(x, tuple(order.index(a) for a in range(len(shape))))
+
+
+@jax.custom_jvp
+def _sparsemax_last(z: Array) -> Array:
+    """Sparsemax over the last axis (sort-based threshold, O(C log C) per row)."""
+    descending = jnp.flip(jnp.sort(z, axis=-1), axis=-1)
+    partial_sums = jnp.cumsum(descending, axis=-1)
+    rank = jnp.arange(1, z.shape[-1] + 1, dtype=z.dtype)
+    # k(z) = max{k : 1 + k z_(k) > Σ_{j≤k} z_(j)}; the top score always qualifies, so k ≥ 1.
+    size = jnp.sum(1 + rank * descending > partial_sums, axis=-1, keepdims=True)
+    tau = (jnp.take_along_axis(partial_sums, size - 1, axis=-1) - 1) / size.astype(z.dtype)
+    return jnp.maximum(z - tau, 0)
+
+
+@_sparsemax_last.defjvp
+def _sparsemax_last_jvp(primals: tuple[Array], tangents: tuple[Array]) -> tuple[Array, Array]:
+    (z,), (dz,) = primals, tangents
+    p = _sparsemax_last(z)
+    support = (p > 0).astype(z.dtype)
+    size = jnp.sum(support, axis=-1, keepdims=True)
+    mean_on_support = jnp.sum(support * dz, axis=-1, keepdims=True) / size
+    return p, support * (dz - mean_on_support)
