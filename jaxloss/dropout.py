@@ -1,0 +1,268 @@
+"""Dropout: inverted dropout, reusable scaled masks, and alpha dropout for SELU networks.
+
+Inverted dropout keeps each element with probability ``keep = 1 - rate`` and scales the kept
+ones by ``1 / keep``, so the expectation over masks equals the input and nothing needs
+rescaling at evaluation time (``deterministic=True`` is the identity).
+
+Randomness comes only from the ``key`` argument (a ``jax.random.key`` or a legacy
+``PRNGKey``): the same key gives the same mask with and without ``jit``, and ``vmap`` over split
+keys gives the masks of the individual keys. The mask is drawn with
+:func:`jax.random.bernoulli`, so ``dropout(key, x, rate)`` keeps exactly the elements that
+``jax.random.bernoulli(key, 1 - rate, shape)`` marks ``True`` (``shape`` with the
+``broadcast_dims`` set to 1).
+
+``rate`` may be a Python float (checked to lie in [0, 1] at trace time; ``0`` and ``1`` are
+short-cut exactly) or a traced scalar (then ``rate = 1`` still gives zeros, never NaN).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from jaxloss._checks import Array, ArrayLike, float_array, static_float
+
+__all__ = ["dropout", "dropout_mask", "alpha_dropout"]
+
+# SELU's constants (Klambauer et al. 2017); alpha dropout sets dropped units to -λα.
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+_ALPHA_PRIME = -_SELU_SCALE * _SELU_ALPHA
+
+
+def dropout(
+    key: Array | None,
+    x: ArrayLike,
+    rate: float | ArrayLike,
+    *,
+    deterministic: bool | ArrayLike = False,
+    broadcast_dims: int | Sequence[int] = (),
+) -> Array:
+    r"""Inverted dropout: zero elements with probability ``rate``, scale the rest by ``1/(1-rate)``.
+
+    .. math::
+        y_i = \frac{m_i}{1 - \text{rate}}\, x_i, \qquad m_i \sim \text{Bernoulli}(1 - \text{rate}),
+        \qquad \mathbb{E}[y_i] = x_i
+
+    Args:
+      key: a PRNG key; may be ``None`` when ``rate`` is a Python ``0`` or ``deterministic`` is a
+        Python ``True`` (nothing random is drawn then).
+      x: the activations, any shape and floating dtype (bf16 in, bf16 out).
+      rate: the drop probability in [0, 1]. A Python number is range-checked (``ValueError``
+        outside [0, 1]); a traced scalar is not.
+      deterministic: ``True`` returns ``x`` unchanged (evaluation mode). A Python bool or a
+        traced boolean scalar (then both branches are computed and selected).
+      broadcast_dims: axes along which one mask value is shared (spatial / channel dropout):
+        for ``x`` of shape ``[B, H, W, C]``, ``broadcast_dims=(1, 2)`` drops whole channels.
+
+    Returns:
+      An array of ``x``'s shape and dtype.
+
+    Edges: ``rate=0`` or ``deterministic=True`` returns ``x`` itself; ``rate=1`` returns zeros
+    (no NaN, no inf, zero gradient). The gradient with respect to ``x`` is the scaled mask.
+    The scaled value is computed in float32 for 16-bit inputs and rounded once.
+
+    >>> import jax, jax.numpy as jnp
+    >>> x = jnp.ones((2, 4))
+    >>> y = dropout(jax.random.key(0), x, 0.5)
+    >>> bool(jnp.all((y == 0) | (y == 2)))              # kept elements are scaled by 1/(1-0.5)
+    True
+    >>> dropout(None, x, 0.5, deterministic=True) is x
+    True
+    >>> dropout(jax.random.key(0), x, 1.0)
+    Array([[0., 0., 0., 0.],
+           [0., 0., 0., 0.]], dtype=float32)
+    >>> y = dropout(jax.random.key(1), jnp.ones((3, 5)), 0.5, broadcast_dims=0)  # shared mask
+    >>> bool(jnp.all(y == y[0]))
+    True
+    """
+    x = float_array(x, "x")
+    _check_rate(rate)
+    if _is_python_true(deterministic) or _is_python_number(rate, 0.0):
+        return x
+    if _is_python_number(rate, 1.0):
+        return jnp.zeros_like(x)
+    _check_key(key)
+    keep, scale = _keep_and_scale(key, x.shape, rate, broadcast_dims)
+    dtype = jnp.promote_types(x.dtype, jnp.float32)
+    out = jnp.where(keep, x.astype(dtype) * scale.astype(dtype), jnp.zeros((), dtype))
+    out = out.astype(x.dtype)
+    return _select_deterministic(deterministic, x, out)
+
+
+def dropout_mask(
+    key: Array,
+    shape: Sequence[int],
+    rate: float | ArrayLike,
+    *,
+    broadcast_dims: int | Sequence[int] = (),
+    dtype: Any = jnp.float32,
+) -> Array:
+    r"""The scaled dropout mask ``m / (1 - rate)``, to reuse one mask across calls.
+
+    .. math:: M_i = \frac{m_i}{1 - \text{rate}}, \qquad m_i \sim \text{Bernoulli}(1 - \text{rate})
+
+    ``x * dropout_mask(key, x.shape, rate)`` equals ``dropout(key, x, rate)`` (the same key
+    draws the same mask), so the mask can be applied to both branches of a network, or held
+    fixed across the forward passes of one Monte-Carlo dropout sample.
+
+    Args:
+      key: a PRNG key.
+      shape: the shape of the activations the mask is for.
+      rate: the drop probability in [0, 1] (Python numbers are range-checked).
+      broadcast_dims: axes along which one mask value is shared (see :func:`dropout`).
+      dtype: the mask's floating dtype (default float32).
+
+    Returns:
+      An array of ``shape`` and ``dtype`` whose entries are ``0`` or ``1/(1 - rate)``
+      (constant along ``broadcast_dims``). ``rate=0`` gives ones, ``rate=1`` zeros.
+
+    >>> import jax
+    >>> m = dropout_mask(jax.random.key(0), (2, 3), 0.75, broadcast_dims=1)
+    >>> bool(((m == 0) | (m == 4)).all()), bool((m == m[:, :1]).all())
+    (True, True)
+    """
+    shape = tuple(int(d) for d in shape)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"dtype must be a floating dtype; got {jnp.dtype(dtype)}.")
+    _check_rate(rate)
+    if _is_python_number(rate, 0.0):
+        return jnp.ones(shape, dtype)
+    if _is_python_number(rate, 1.0):
+        return jnp.zeros(shape, dtype)
+    _check_key(key)
+    keep, scale = _keep_and_scale(key, shape, rate, broadcast_dims)
+    mask = jnp.where(keep, scale, jnp.zeros((), scale.dtype)).astype(dtype)
+    return jnp.broadcast_to(mask, shape)
+
+
+def alpha_dropout(
+    key: Array | None,
+    x: ArrayLike,
+    rate: float | ArrayLike,
+    *,
+    deterministic: bool | ArrayLike = False,
+) -> Array:
+    r"""Alpha dropout for SELU networks: keeps zero mean and unit variance (Klambauer et al. 2017).
+
+    Dropped units are set to SELU's negative saturation value ``α' = -λα ≈ -1.7581`` instead of
+    0, then an affine map restores the input's mean and variance:
+
+    .. math::
+        y = a\,\bigl(m\,x + (1 - m)\,\alpha'\bigr) + b, \qquad
+        a = \bigl(q + \alpha'^2 q (1-q)\bigr)^{-1/2}, \qquad b = -a\,(1-q)\,\alpha'
+
+    with ``q = 1 - rate`` the keep probability. For standard-normal ``x`` the output has mean 0
+    and variance 1 (PyTorch's ``nn.AlphaDropout`` and Keras's ``AlphaDropout``).
+
+    Args:
+      key: a PRNG key (may be ``None`` when ``rate`` is a Python 0 or ``deterministic`` a
+        Python ``True``).
+      x: activations of a SELU network, any shape and floating dtype (dtype preserved).
+      rate: drop probability in [0, 1].
+      deterministic: ``True`` returns ``x`` unchanged; Python bool or traced boolean.
+
+    Returns:
+      An array of ``x``'s shape and dtype.
+
+    Edges: ``rate=0`` or ``deterministic=True`` returns ``x``; ``rate=1`` returns zeros (as
+    PyTorch does; the affine map is undefined there).
+
+    >>> import jax, jax.numpy as jnp
+    >>> y = alpha_dropout(jax.random.key(0), jax.random.normal(jax.random.key(1), (100_000,)), 0.2)
+    >>> round(float(y.mean()), 1), round(float(y.var()), 1)
+    (0.0, 1.0)
+    """
+    x = float_array(x, "x")
+    _check_rate(rate)
+    if _is_python_true(deterministic) or _is_python_number(rate, 0.0):
+        return x
+    if _is_python_number(rate, 1.0):
+        return jnp.zeros_like(x)
+    _check_key(key)
+    dtype = jnp.promote_types(x.dtype, jnp.float32)
+    q = 1.0 - jnp.asarray(rate, dtype)
+    keep = jax.random.bernoulli(key, q, x.shape)
+    alive = q > 0
+    safe_q = jnp.where(alive, q, jnp.ones((), dtype))
+    a = lax.rsqrt(safe_q + _ALPHA_PRIME**2 * safe_q * (1.0 - safe_q))
+    b = -a * (1.0 - safe_q) * _ALPHA_PRIME
+    out = a * jnp.where(keep, x.astype(dtype), jnp.asarray(_ALPHA_PRIME, dtype)) + b
+    out = jnp.where(alive, out, jnp.zeros((), dtype)).astype(x.dtype)
+    return _select_deterministic(deterministic, x, out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers.
+
+
+def _keep_and_scale(
+    key: Array, shape: tuple[int, ...], rate: float | ArrayLike,
+    broadcast_dims: int | Sequence[int],
+) -> tuple[Array, Array]:
+    """The boolean keep mask (``1`` along ``broadcast_dims``) and the scale ``1/(1-rate)``.
+
+    A traced ``rate = 1`` gives scale 0 (not inf), so nothing downstream can become NaN.
+    """
+    mask_shape = _mask_shape(shape, broadcast_dims)
+    keep_prob = 1.0 - jnp.asarray(rate, jnp.promote_types(jnp.result_type(rate), jnp.float32))
+    keep = jax.random.bernoulli(key, keep_prob, mask_shape)
+    alive = keep_prob > 0
+    scale = jnp.where(alive, 1.0 / jnp.where(alive, keep_prob, 1.0), 0.0)
+    return keep, lax.stop_gradient(scale)
+
+
+def _mask_shape(shape: tuple[int, ...], broadcast_dims: int | Sequence[int]) -> tuple[int, ...]:
+    dims = (broadcast_dims,) if isinstance(broadcast_dims, int) else tuple(broadcast_dims)
+    ndim = len(shape)
+    out = list(shape)
+    for d in dims:
+        if not isinstance(d, int):
+            raise TypeError(f"broadcast_dims must be an int or a sequence of ints; got "
+                            f"{broadcast_dims!r}.")
+        if not -ndim <= d < ndim:
+            raise ValueError(f"broadcast_dims={broadcast_dims!r} is out of range for an array of "
+                             f"rank {ndim} (shape {shape}).")
+        out[d % ndim] = 1
+    return tuple(out)
+
+
+def _check_rate(rate: Any) -> None:
+    if isinstance(rate, jax.core.Tracer):
+        return
+    r = jnp.asarray(rate) if not isinstance(rate, int | float) else rate
+    if not isinstance(r, int | float) and r.ndim != 0:
+        raise ValueError(f"rate must be a scalar; got an array of shape {tuple(r.shape)}.")
+    static_float(rate, "rate", low=0.0, high=1.0)
+    if isinstance(rate, int | float) and rate != rate:
+        raise ValueError(f"rate must lie in [0.0, 1.0]; got {rate}.")
+
+
+def _check_key(key: Any) -> None:
+    if key is None:
+        raise ValueError(
+            "key is None, but a random mask is needed (rate > 0 and not deterministic). Pass a "
+            "PRNG key, e.g. jax.random.key(0); a None key is allowed only with a Python rate of 0 "
+            "or deterministic=True."
+        )
+
+
+def _is_python_number(x: Any, value: float) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and float(x) == value
+
+
+def _is_python_true(x: Any) -> bool:
+    return isinstance(x, bool) and x
+
+
+def _select_deterministic(deterministic: bool | ArrayLike, x: Array, out: Array) -> Array:
+    if isinstance(deterministic, bool):
+        return out  # Python False (Python True returned earlier)
+    d = jnp.asarray(deterministic)
+    if d.ndim != 0:
+        raise ValueError(f"deterministic must be a scalar boolean; got shape {tuple(d.shape)}.")
+    return jnp.where(d, x, out)
