@@ -17,7 +17,9 @@ from jaxloss._checks import *  # noqa: F403
 from jaxloss._reduction import *  # noqa: F403
 from jaxloss.activations import *  # noqa: F403
 from jaxloss.classification import *  # noqa: F403
+from jaxloss.clustering import *  # noqa: F403
 from jaxloss.dropout import *  # noqa: F403
+from jaxloss.metrics import *  # noqa: F403
 
 __version__ = "0.1.0"
 
@@ -28,7 +30,9 @@ _MODULES = (
     "_reduction",
     "activations",
     "classification",
+    "clustering",
     "dropout",
+    "metrics",
 )
 
 __all__ = sorted(
