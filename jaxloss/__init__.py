@@ -20,6 +20,7 @@ from jaxloss.classification import *  # noqa: F403
 from jaxloss.clustering import *  # noqa: F403
 from jaxloss.dropout import *  # noqa: F403
 from jaxloss.metrics import *  # noqa: F403
+from jaxloss.semi_supervised import *  # noqa: F403
 
 __version__ = "0.1.0"
 
@@ -33,6 +34,7 @@ _MODULES = (
     "clustering",
     "dropout",
     "metrics",
+    "semi_supervised",
 )
 
 __all__ = sorted(
