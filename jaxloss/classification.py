@@ -15,6 +15,7 @@ the input dtype); float64 stays float64.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -36,6 +37,7 @@ from jaxloss._checks import (
     value_check,
 )
 from jaxloss._reduction import Reduction, element_mask, reduce_elements, sanitize, where_mask
+from jaxloss.activations import sparsemax
 
 __all__ = [
     "softmax_cross_entropy",
@@ -49,6 +51,21 @@ __all__ = [
     "smooth_labels",
     "expected_cost_loss",
     "confusion_weighted_cross_entropy",
+    "hinge_loss",
+    "squared_hinge_loss",
+    "binary_hinge_loss",
+    "perceptron_loss",
+    "multiclass_hinge_loss",
+    "multiclass_perceptron_loss",
+    "multi_margin_loss",
+    "kl_divergence",
+    "kl_divergence_with_log_targets",
+    "generalized_kl_divergence",
+    "convex_kl_divergence",
+    "poly_loss_cross_entropy",
+    "sparsemax_loss",
+    "multiclass_sparsemax_loss",
+    "make_fenchel_young_loss",
 ]
 
 _INT_HINT = " For probability or one-hot labels use softmax_cross_entropy."
@@ -477,9 +494,9 @@ def _focal_factor(log_one_minus_p: Array, gamma: Any) -> Array:
 def sigmoid_focal_loss(
     logits: ArrayLike,
     labels: ArrayLike,
-    alpha: float | None = None,
-    gamma: float = 2.0,
     *,
+    alpha: float | ArrayLike | None = None,
+    gamma: float | ArrayLike = 2.0,
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
     reduction: Reduction = "none",
@@ -762,5 +779,682 @@ def _apply_class_weights(per: Array, y: Array | None, safe_labels: Array | None,
 # Margin losses (hinge, perceptron) — see the regression/margin/segmentation issue.
 
 
+def _binary_margin_inputs(outputs: ArrayLike, targets: ArrayLike, outputs_name: str,
+                          targets_name: str, weights: ArrayLike | None,
+                          where: ArrayLike | None) -> tuple[Array, Array, Array | None]:
+    """Upcast scores, broadcast numeric targets to them, sanitise excluded elements."""
+    s = upcast(float_array(outputs, outputs_name))
+    t = jnp.asarray(targets)
+    if not (jnp.issubdtype(t.dtype, jnp.number) or t.dtype == jnp.bool_):
+        raise TypeError(f"{targets_name} must be a numeric array; got dtype {t.dtype}.")
+    check_broadcast(t, targets_name, s.shape, outputs_name)
+    t = jnp.broadcast_to(t.astype(s.dtype), s.shape)
+    mask = element_mask(s.shape, weights=weights, where=where)
+    return sanitize(s, mask), sanitize(t, mask), mask
+
+
+def hinge_loss(
+    predictor_outputs: ArrayLike,
+    targets: ArrayLike,
+    *,
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    reduction: Reduction = "none",
+) -> Array:
+    r"""Binary hinge loss with ±1 targets, optax's ``hinge_loss``.
+
+    .. math:: \ell = \max(0,\ 1 - s\,t), \qquad t \in \{-1, +1\}
+
+    Element-wise; targets must be -1 or +1 (use :func:`binary_hinge_loss` for {0, 1} labels).
+    At the kink ``s·t = 1`` the gradient is half the slope, as ``jnp.maximum`` (and optax) give.
+
+    Args:
+      predictor_outputs: decision-function values, any shape ``S``.
+      targets: ±1, broadcastable to ``S``.
+      weights, where, reduction: the contract (see :func:`jaxloss.reduce`), against ``S``.
+
+    >>> import jax.numpy as jnp
+    >>> hinge_loss(jnp.array([2.0, 0.5, 0.5]), jnp.array([1.0, 1.0, -1.0]))
+    Array([0. , 0.5, 1.5], dtype=float32)
+    """
+    s, t, mask = _binary_margin_inputs(predictor_outputs, targets, "predictor_outputs",
+                                       "targets", weights, where)
+    per = jnp.maximum(0, 1 - s * t)
+    return reduce_elements(per, mask=mask, weights=weights, reduction=reduction)
+
+
+def squared_hinge_loss(
+    predictor_outputs: ArrayLike,
+    targets: ArrayLike,
+    *,
+    margin: float | ArrayLike = 1.0,
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    reduction: Reduction = "none",
+) -> Array:
+    r"""Squared hinge loss with ±1 targets (Keras's ``squared_hinge``, per element).
+
+    .. math:: \ell = \max(0,\ m - s\,t)^2, \qquad t \in \{-1, +1\}
+
+    Differentiable everywhere (the gradient is 0 at the kink). Keras averages over the last
+    axis; here the loss is per element: use ``reduction="mean"`` for Keras's value.
+
+    Args:
+      predictor_outputs: any shape ``S``.
+      targets: ±1, broadcastable to ``S``.
+      margin: ``m`` (1 in Keras).
+      weights, where, reduction: the contract.
+
+    >>> import jax.numpy as jnp
+    >>> squared_hinge_loss(jnp.array([2.0, 0.5, 0.5]), jnp.array([1.0, 1.0, -1.0]))
+    Array([0.  , 0.25, 2.25], dtype=float32)
+    """
+    s, t, mask = _binary_margin_inputs(predictor_outputs, targets, "predictor_outputs",
+                                       "targets", weights, where)
+    per = jax.nn.relu(margin - s * t) ** 2
+    return reduce_elements(per, mask=mask, weights=weights, reduction=reduction)
+
+
+def binary_hinge_loss(
+    scores: ArrayLike,
+    labels01: ArrayLike,
+    *,
+    margin: float | ArrayLike = 1.0,
+    squared: bool = False,
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    reduction: Reduction = "none",
+) -> Array:
+    r"""Hinge loss for {0, 1} labels: the label is mapped to ``t = 2y - 1``.
+
+    .. math:: \ell = \max(0,\ m - s\,(2y - 1))^{\,1 \text{ or } 2}
+
+    For users whose labels are booleans or 0/1 (scikit-learn's and PyTorch's convention).
+    ``squared=True`` squares the hinge (:func:`squared_hinge_loss`). The gradient is 0 at the kink.
+
+    Args:
+      scores: any shape ``S``.
+      labels01: 0/1 (or boolean) labels broadcastable to ``S``.
+      margin: ``m``.
+      squared: square the hinge.
+      weights, where, reduction: the contract.
+
+    >>> import jax.numpy as jnp
+    >>> binary_hinge_loss(jnp.array([2.0, 0.5, 0.5]), jnp.array([1, 1, 0]))
+    Array([0. , 0.5, 1.5], dtype=float32)
+    """
+    s, y, mask = _binary_margin_inputs(scores, labels01, "scores", "labels01", weights, where)
+    per = jax.nn.relu(margin - s * (2 * y - 1))
+    if squared:
+        per = per**2
+    return reduce_elements(per, mask=mask, weights=weights, reduction=reduction)
+
+
+def perceptron_loss(
+    predictor_outputs: ArrayLike,
+    targets: ArrayLike,
+    *,
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    reduction: Reduction = "none",
+) -> Array:
+    r"""Binary perceptron loss with ±1 targets, optax's ``perceptron_loss``.
+
+    .. math:: \ell = \max(0,\ -s\,t), \qquad t \in \{-1, +1\}
+
+    A hinge with margin 0: correct predictions cost nothing, however close to the boundary.
+    Arguments as :func:`hinge_loss` (optax requires equal shapes; broadcasting is an addition).
+
+    >>> import jax.numpy as jnp
+    >>> perceptron_loss(jnp.array([2.0, -0.5, 0.5]), jnp.array([1.0, 1.0, -1.0]))
+    Array([0. , 0.5, 0.5], dtype=float32)
+    """
+    s, t, mask = _binary_margin_inputs(predictor_outputs, targets, "predictor_outputs",
+                                       "targets", weights, where)
+    per = jnp.maximum(0, -s * t)
+    return reduce_elements(per, mask=mask, weights=weights, reduction=reduction)
+
+
+def _multiclass_margin_inputs(
+    scores: ArrayLike, labels: ArrayLike, axis: Axis, weights: ArrayLike | None,
+    where: ArrayLike | None, ignore_index: int | None,
+) -> tuple[Array, Array, Array, Array | None, int]:
+    """Scores with the class axis last (sanitised), safe labels, in-range flags, mask, C."""
+    s = upcast(float_array(scores, "scores"))
+    axes = canonical_axes(axis, s.ndim)
+    loss_shape = tuple(d for i, d in enumerate(s.shape) if i not in axes)
+    s = move_axes_last(s, axes)
+    num_classes = s.shape[-1]
+    safe_labels, in_range, include = _integer_labels(labels, loss_shape, num_classes,
+                                                     ignore_index)
+    mask = element_mask(loss_shape, weights=weights, where=where, include=include)
+    return sanitize(s, mask), safe_labels, in_range, mask, num_classes
+
+
+def multiclass_hinge_loss(
+    scores: ArrayLike,
+    labels: ArrayLike,
+    *,
+    axis: Axis = -1,
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    class_weights: ArrayLike | None = None,
+    ignore_index: int | None = None,
+    reduction: Reduction = "none",
+) -> Array:
+    r"""Multiclass hinge loss (Crammer–Singer), optax's ``multiclass_hinge_loss``.
+
+    .. math:: \ell = \max_j \bigl(s_j + 1 - [j = y]\bigr) - s_y
+
+    The margin by which the best wrong class comes within 1 of the true class (0 once the true
+    score leads every other by at least 1). For PyTorch's ``multi_margin_loss`` (Weston–Watkins,
+    a sum over wrong classes) see :func:`multi_margin_loss`.
+
+    Args:
+      scores: ``[..., C]`` (class axis ``axis``).
+      labels: integer labels, ``scores.shape`` less ``axis``.
+      axis: class axis (an addition; optax uses the last).
+      weights, where: the contract, against the loss shape (``scores`` less ``axis``).
+      class_weights: ``[C]``; the element's loss and weight are scaled by ``class_weights[y]``.
+      ignore_index: label value whose elements are excluded.
+      reduction: see :func:`jaxloss.reduce`.
+
+    Edges: an out-of-range label that is not ``ignore_index`` gives NaN (optax treats it as
+    "no true class"); :func:`jaxloss.checked` raises instead.
+
+    >>> import jax.numpy as jnp
+    >>> multiclass_hinge_loss(jnp.array([[2.0, 1.5, 0.0], [0.0, 3.0, 1.0]]), jnp.array([0, 0]))
+    Array([0.5, 4. ], dtype=float32)
+    """
+    s, safe_labels, in_range, mask, num_classes = _multiclass_margin_inputs(
+        scores, labels, axis, weights, where, ignore_index)
+    one_hot = jax.nn.one_hot(safe_labels, num_classes, dtype=s.dtype)
+    true_score = jnp.sum(s * one_hot, axis=-1)
+    per = jnp.max(s + 1.0 - one_hot, axis=-1) - true_score
+    per, element_weight = _apply_class_weights(per, None, safe_labels, class_weights, num_classes)
+    per = _nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
+    return reduce_elements(per, mask=mask, weights=weights, element_weight=element_weight,
+                           reduction=reduction)
+
+
+def multiclass_perceptron_loss(
+    scores: ArrayLike,
+    labels: ArrayLike,
+    *,
+    axis: Axis = -1,
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    class_weights: ArrayLike | None = None,
+    ignore_index: int | None = None,
+    reduction: Reduction = "none",
+) -> Array:
+    r"""Multiclass perceptron loss, optax's ``multiclass_perceptron_loss``.
+
+    .. math:: \ell = \max_j s_j - s_y
+
+    0 when the true class has the top score. Arguments and edges as
+    :func:`multiclass_hinge_loss`.
+
+    >>> import jax.numpy as jnp
+    >>> multiclass_perceptron_loss(jnp.array([[2.0, 1.5, 0.0], [0.0, 3.0, 1.0]]),
+    ...                            jnp.array([0, 0]))
+    Array([0., 3.], dtype=float32)
+    """
+    s, safe_labels, in_range, mask, num_classes = _multiclass_margin_inputs(
+        scores, labels, axis, weights, where, ignore_index)
+    true_score = jnp.take_along_axis(s, safe_labels[..., None], axis=-1)[..., 0]
+    per = jnp.max(s, axis=-1) - true_score
+    per, element_weight = _apply_class_weights(per, None, safe_labels, class_weights, num_classes)
+    per = _nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
+    return reduce_elements(per, mask=mask, weights=weights, element_weight=element_weight,
+                           reduction=reduction)
+
+
+def multi_margin_loss(
+    scores: ArrayLike,
+    labels: ArrayLike,
+    *,
+    margin: float | ArrayLike = 1.0,
+    p: int = 1,
+    class_weights: ArrayLike | None = None,
+    axis: Axis = -1,
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    ignore_index: int | None = None,
+    reduction: Reduction = "none",
+) -> Array:
+    r"""Multi-class margin loss (Weston–Watkins averaged over C), PyTorch's ``multi_margin_loss``.
+
+    .. math:: \ell = \frac{w_y}{C} \sum_{j \ne y} \max(0,\ m - s_y + s_j)^p
+
+    PyTorch's ``multi_margin_loss(scores, labels, p, margin, weight)`` with ``reduction="none"``;
+    PyTorch's ``reduction="mean"`` (divide by the number of examples, even with ``weight``) is
+    ``reduction="mean"`` here, and ``"weighted_mean"`` divides by ``Σ w_y`` instead. The
+    gradient is 0 at the kink, as in PyTorch.
+
+    Args:
+      scores: ``[..., C]`` (class axis ``axis``).
+      labels: integer labels, ``scores.shape`` less ``axis``.
+      margin: ``m``.
+      p: 1 or 2, as in PyTorch.
+      class_weights: ``[C]`` (PyTorch's ``weight``), chosen by the true class.
+      axis, weights, where, ignore_index, reduction: as :func:`multiclass_hinge_loss`.
+
+    >>> import jax.numpy as jnp
+    >>> multi_margin_loss(jnp.array([[0.1, 0.2, 0.4, 0.8]]), jnp.array([3]))  # PyTorch's example
+    Array([0.325], dtype=float32)
+    """
+    if p not in (1, 2) or isinstance(p, bool):
+        raise ValueError(f"p must be 1 or 2, as in PyTorch's multi_margin_loss; got {p!r}.")
+    s, safe_labels, in_range, mask, num_classes = _multiclass_margin_inputs(
+        scores, labels, axis, weights, where, ignore_index)
+    true_score = jnp.take_along_axis(s, safe_labels[..., None], axis=-1)
+    terms = jax.nn.relu(margin - true_score + s)
+    if p == 2:
+        terms = terms**2
+    wrong = jnp.arange(num_classes) != safe_labels[..., None]
+    per = jnp.sum(jnp.where(wrong, terms, 0), axis=-1) / num_classes
+    per, element_weight = _apply_class_weights(per, None, safe_labels, class_weights, num_classes)
+    per = _nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
+    return reduce_elements(per, mask=mask, weights=weights, element_weight=element_weight,
+                           reduction=reduction)
+
+
 # ---------------------------------------------------------------------------------------------
 # Divergences and the remaining optax losses — see the optax-superset issue.
+
+
+def _pair_inputs(
+    first: ArrayLike, first_name: str, second: ArrayLike, second_name: str,
+    axis: Axis | None, where: ArrayLike | None,
+) -> tuple[Array, Array, tuple[int, ...], Array | None, Array | None]:
+    """Upcast and broadcast two distributions, move ``axis`` last; split ``where``.
+
+    ``axis=None`` reduces over every axis (a scalar per call), as in optax. A ``where`` of the
+    inputs' rank masks components (optax's meaning); of lower rank, elements of the loss.
+    Returns ``(a, b, loss_shape, component_mask, element_where)``.
+    """
+    a = upcast(float_array(first, first_name))
+    b = upcast(float_array(second, second_name))
+    try:
+        shape = jnp.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ValueError(
+            f"{first_name} has shape {tuple(a.shape)} and {second_name} has shape "
+            f"{tuple(b.shape)}; they must broadcast together.") from None
+    dtype = jnp.promote_types(a.dtype, b.dtype)
+    a = jnp.broadcast_to(a, shape).astype(dtype)
+    b = jnp.broadcast_to(b, shape).astype(dtype)
+    axes = tuple(range(len(shape))) if axis is None else canonical_axes(axis, len(shape))
+    loss_shape = tuple(d for i, d in enumerate(shape) if i not in axes)
+    a, b = move_axes_last(a, axes), move_axes_last(b, axes)
+    component_mask = element_where = None
+    if where is not None:
+        where = jnp.asarray(where)
+        if where.ndim == len(shape) and len(shape) > len(loss_shape):
+            component_mask = move_axes_last(where_mask(where, shape, first_name), axes)
+        else:
+            element_where = where
+    return a, b, loss_shape, component_mask, element_where
+
+
+def _summed_divergence(
+    terms_fn: Any, first: ArrayLike, first_name: str, second: ArrayLike, second_name: str,
+    axis: Axis | None, where: ArrayLike | None, weights: ArrayLike | None,
+    reduction: Reduction,
+) -> Array:
+    """``Σ_axis terms_fn(a, b)`` under the contract; masked components contribute exactly 0."""
+    a, b, loss_shape, component_mask, element_where = _pair_inputs(
+        first, first_name, second, second_name, axis, where)
+    include = None
+    if component_mask is not None:
+        include = jnp.any(component_mask, axis=-1)
+        a, b = jnp.where(component_mask, a, 0), jnp.where(component_mask, b, 0)
+    mask = element_mask(loss_shape, weights=weights, where=element_where, include=include)
+    a, b = sanitize(a, mask), sanitize(b, mask)
+    terms = terms_fn(a, b)
+    if component_mask is not None:
+        terms = jnp.where(component_mask, terms, 0)
+    per = jnp.sum(terms, axis=-1)
+    return reduce_elements(per, mask=mask, weights=weights, reduction=reduction)
+
+
+def _xlogx_terms(targets: Array, log_predictions: Array) -> Array:
+    """``t (log t - log q)`` with ``0 log 0 = 0``, finite gradients at ``t = 0``."""
+    zero = targets == 0
+    log_t = jnp.log(jnp.where(zero, 1, targets))
+    return targets * (jnp.where(zero, 0, log_t) - log_predictions)
+
+
+def kl_divergence(
+    log_predictions: ArrayLike,
+    targets: ArrayLike,
+    axis: Axis | None = -1,
+    where: ArrayLike | None = None,
+    *,
+    weights: ArrayLike | None = None,
+    reduction: Reduction = "none",
+) -> Array:
+    r"""Kullback-Leibler divergence ``KL(targets ‖ predictions)`` with predictions in log space.
+
+    .. math:: \ell = \sum_c t_c\,(\log t_c - \log q_c), \qquad 0 \log 0 = 0
+
+    optax's ``kl_divergence``: same arguments, defaults and values. Targets are probabilities
+    (a zero target contributes 0); ``log_predictions`` are log-probabilities, e.g. from
+    :func:`jaxloss.log_softmax`. The gradient with respect to ``log_predictions`` is ``-t``;
+    unlike optax, the gradient with respect to ``targets`` is finite where a target is 0.
+
+    Args:
+      log_predictions: ``[..., C]`` log-probabilities of the predicted distribution.
+      targets: ``[..., C]`` probabilities of the target distribution (broadcastable).
+      axis: axis or axes summed over; ``None`` sums everything (one scalar).
+      where: of the inputs' rank, a component mask (optax's meaning: masked components are
+        left out of the sum; a row with none left is excluded from means); of lower rank, an
+        element mask on the loss shape.
+      weights: per-element weights broadcastable to the loss shape (inputs less ``axis``).
+      reduction: see :func:`jaxloss.reduce`.
+
+    Returns:
+      Shape of the inputs less ``axis`` (or a scalar when reduced); float32 for 16-bit inputs.
+
+    >>> import jax.numpy as jnp
+    >>> kl_divergence(jnp.log(jnp.array([[0.5, 0.5], [0.9, 0.1]])), jnp.array([[1.0, 0.0]] * 2))
+    Array([0.6931472 , 0.10536055], dtype=float32)
+    """
+    return _summed_divergence(lambda lq, t: _xlogx_terms(t, lq), log_predictions,
+                              "log_predictions", targets, "targets", axis, where, weights,
+                              reduction)
+
+
+def kl_divergence_with_log_targets(
+    log_predictions: ArrayLike,
+    log_targets: ArrayLike,
+    axis: Axis | None = -1,
+    where: ArrayLike | None = None,
+    *,
+    weights: ArrayLike | None = None,
+    reduction: Reduction = "none",
+) -> Array:
+    r"""Kullback-Leibler divergence with both distributions in log space.
+
+    .. math:: \ell = \sum_c e^{\log t_c}\,(\log t_c - \log q_c)
+
+    optax's ``kl_divergence_with_log_targets``: same arguments, defaults and values. Arguments
+    as :func:`kl_divergence`. A target of log-probability ``-inf`` gives NaN, as in optax (use
+    :func:`kl_divergence` with probabilities for exact zeros).
+
+    >>> import jax.numpy as jnp
+    >>> q = jnp.log(jnp.array([0.25, 0.75]))
+    >>> kl_divergence_with_log_targets(q, q)
+    Array(0., dtype=float32)
+    """
+    return _summed_divergence(lambda lq, lt: jnp.exp(lt) * (lt - lq), log_predictions,
+                              "log_predictions", log_targets, "log_targets", axis, where,
+                              weights, reduction)
+
+
+def generalized_kl_divergence(
+    log_predictions: ArrayLike,
+    targets: ArrayLike,
+    axis: Axis | None = -1,
+    where: ArrayLike | None = None,
+    *,
+    weights: ArrayLike | None = None,
+    reduction: Reduction = "none",
+) -> Array:
+    r"""Generalized KL divergence between unnormalised positive measures.
+
+    .. math:: \ell = \sum_c \bigl(t_c \log t_c - t_c \log q_c + q_c - t_c\bigr), \qquad
+              q_c = e^{\log q_c}
+
+    The Bregman divergence of ``x log x - x``; equal to :func:`kl_divergence` when both sum to
+    1. optax's ``generalized_kl_divergence``: same arguments, defaults and values. Arguments
+    as :func:`kl_divergence`.
+
+    >>> import jax.numpy as jnp
+    >>> generalized_kl_divergence(jnp.log(jnp.array([1.0, 2.0])), jnp.array([1.0, 1.0]))
+    Array(0.30685282, dtype=float32)
+    """
+    return _summed_divergence(
+        lambda lq, t: _xlogx_terms(t, lq) + jnp.exp(lq) - t, log_predictions,
+        "log_predictions", targets, "targets", axis, where, weights, reduction)
+
+
+def convex_kl_divergence(
+    log_predictions: ArrayLike,
+    targets: ArrayLike,
+    axis: Axis | None = -1,
+    where: ArrayLike | None = None,
+    *,
+    weights: ArrayLike | None = None,
+    reduction: Reduction = "none",
+) -> Array:
+    r"""The former name of :func:`generalized_kl_divergence`; identical results.
+
+    .. math:: \ell = \sum_c \bigl(t_c \log t_c - t_c \log q_c + q_c - t_c\bigr)
+
+    Kept because ``optax.losses`` still exports it (there it warns that it is deprecated in
+    favour of ``generalized_kl_divergence``; here it does not warn).
+
+    >>> import jax.numpy as jnp
+    >>> convex_kl_divergence(jnp.log(jnp.array([1.0, 2.0])), jnp.array([1.0, 1.0]))
+    Array(0.30685282, dtype=float32)
+    """
+    return generalized_kl_divergence(log_predictions, targets, axis, where, weights=weights,
+                                     reduction=reduction)
+
+
+def poly_loss_cross_entropy(
+    logits: ArrayLike,
+    labels: ArrayLike,
+    *,
+    epsilon: float | ArrayLike = 2.0,
+    axis: Axis = -1,
+    where: ArrayLike | None = None,
+    weights: ArrayLike | None = None,
+    class_weights: ArrayLike | None = None,
+    reduction: Reduction = "none",
+) -> Array:
+    r"""Poly-1 loss (Leng et al. 2022): cross-entropy plus ``ε`` times ``1 - p_t``.
+
+    .. math:: \ell = -\sum_c w_c\, y_c \log p_c + \varepsilon \sum_c w_c\, y_c\,(1 - p_c),
+              \quad p = \mathrm{softmax}(x)
+
+    optax's ``poly_loss_cross_entropy``: same arguments, defaults and values. ``ε = 0`` is
+    :func:`softmax_cross_entropy`; the paper recommends 2 for ImageNet classification and -1
+    for detection. Labels are probabilities or one-hot rows; an all-zero row is unlabeled
+    (contributes 0 and is left out of means), as in :func:`softmax_cross_entropy`.
+
+    Args:
+      logits: ``[..., C]`` unnormalised log-probabilities.
+      labels: probabilities broadcastable to ``logits``.
+      epsilon: coefficient of the first polynomial term.
+      axis: class axis (or axes).
+      where: class mask of the logits' rank (optax's meaning), or element mask of lower rank.
+      weights: per-element weights broadcastable to the loss shape.
+      class_weights: ``[C]`` weights inside both sums; the element's weight for
+        ``"weighted_mean"`` is ``Σ_c w_c y_c``.
+      reduction: see :func:`jaxloss.reduce`.
+
+    >>> import jax.numpy as jnp
+    >>> poly_loss_cross_entropy(jnp.array([[0.0, 0.0]]), jnp.array([[1.0, 0.0]]))  # log 2 + 1
+    Array([1.6931472], dtype=float32)
+    """
+    x, axes, loss_shape, class_mask, element_where = _class_inputs(logits, axis, where)
+    y = _labels_last(labels, jnp.shape(logits), axes).astype(x.dtype)
+    include = jnp.any(y != 0, axis=-1)
+    if class_mask is not None:
+        include = include & jnp.any(class_mask, axis=-1)
+    mask = element_mask(loss_shape, weights=weights, where=element_where, include=include)
+    x, y = sanitize(x, mask), sanitize(y, mask)
+    element_weight = None
+    if class_weights is not None:
+        cw = class_weight_vector(class_weights, x.shape[-1], x.dtype)
+        element_weight = jnp.sum(y * cw, axis=-1)
+        y = y * cw
+    log_p = _log_softmax_last(x, class_mask)
+    if class_mask is not None:
+        y = jnp.where(class_mask, y, 0)
+        log_p = jnp.where(class_mask, log_p, 0)
+    cross_entropy = -jnp.sum(y * log_p, axis=-1)
+    one_minus_pt = jnp.sum(y * -jnp.expm1(log_p), axis=-1)
+    per = cross_entropy + jnp.asarray(epsilon, x.dtype) * one_minus_pt
+    return reduce_elements(per, mask=mask, weights=weights, element_weight=element_weight,
+                           reduction=reduction)
+
+
+def _sparse_plus(x: Array) -> Array:
+    """``0`` below -1, ``(x + 1)² / 4`` on [-1, 1], ``x`` above 1 (continuous derivative)."""
+    inner = jnp.clip(x + 1, 0, 2)
+    return 0.25 * inner**2 + jnp.maximum(x - 1, 0)
+
+
+def sparsemax_loss(
+    logits: ArrayLike,
+    labels: ArrayLike,
+    *,
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    reduction: Reduction = "none",
+) -> Array:
+    r"""Binary sparsemax loss: the Fenchel-Young loss of the sparse sigmoid.
+
+    .. math:: \ell = \mathrm{sparse\_plus}(-x) \text{ if } y \ne 0 \text{ else }
+              \mathrm{sparse\_plus}(x), \quad
+              \mathrm{sparse\_plus}(z) = \begin{cases} 0 & z \le -1 \\ (z+1)^2/4 & |z| < 1
+              \\ z & z \ge 1 \end{cases}
+
+    optax's ``sparsemax_loss`` (Blondel et al. 2020, §4.4): zero exactly when
+    ``jax.nn.sparse_sigmoid(logits)`` equals the label, i.e. when ``x ≥ 1`` for a positive and
+    ``x ≤ -1`` for a negative. Element-wise; ``labels`` are 0/1 (any non-zero counts as 1).
+
+    Args:
+      logits: any shape.
+      labels: broadcastable to ``logits``.
+      weights, where, reduction: the contract, against ``logits.shape``.
+
+    >>> import jax.numpy as jnp
+    >>> sparsemax_loss(jnp.array([0.0, 2.0, 2.0]), jnp.array([1, 1, 0]))
+    Array([0.25, 0.  , 2.  ], dtype=float32)
+    """
+    x = upcast(float_array(logits, "logits"))
+    y = jnp.asarray(labels)
+    check_broadcast(y, "labels", x.shape, "logits")
+    y = jnp.broadcast_to(y, x.shape)
+    mask = element_mask(x.shape, weights=weights, where=where)
+    x = sanitize(x, mask)
+    per = _sparse_plus(jnp.where(y != 0, -x, x))
+    return reduce_elements(per, mask=mask, weights=weights, reduction=reduction)
+
+
+def multiclass_sparsemax_loss(
+    scores: ArrayLike,
+    labels: ArrayLike,
+    *,
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    class_weights: ArrayLike | None = None,
+    ignore_index: int | None = None,
+    reduction: Reduction = "none",
+) -> Array:
+    r"""Multiclass sparsemax loss (Martins & Astudillo 2016), integer labels.
+
+    .. math:: \ell = \sum_j p_j\,(x_j - x_y) + \tfrac12\bigl(1 - \lVert p\rVert^2\bigr),
+              \quad p = \mathrm{sparsemax}(x)
+
+    The Fenchel-Young loss of the Gini entropy: non-negative, zero exactly when
+    ``sparsemax(x)`` is the one-hot of ``y``, with gradient ``sparsemax(x) - onehot(y)``.
+    optax's ``multiclass_sparsemax_loss`` (same values), generalised from ``[B, C]`` to any
+    ``[..., C]`` with the class axis last.
+
+    Args:
+      scores: ``[..., C]`` scores.
+      labels: ``[...]`` integer labels.
+      weights, where: the contract, against the loss shape ``[...]``.
+      class_weights: ``[C]``; the element's weight is ``class_weights[label]``.
+      ignore_index: a label value whose elements act as ``where=False``.
+      reduction: see :func:`jaxloss.reduce`.
+
+    Edges: an out-of-range label that is not ``ignore_index`` gives NaN for its element
+    (optax indexes out of bounds instead); :func:`jaxloss.checked` raises.
+
+    >>> import jax.numpy as jnp
+    >>> multiclass_sparsemax_loss(jnp.array([[0.0, 0.0], [3.0, 0.0]]), jnp.array([0, 0]))
+    Array([0.25, 0.  ], dtype=float32)
+    """
+    x = upcast(float_array(scores, "scores"))
+    if x.ndim < 1:
+        raise ValueError("scores must have a class axis (last); got a scalar.")
+    num_classes = x.shape[-1]
+    loss_shape = x.shape[:-1]
+    safe_labels, in_range, include = _integer_labels(labels, loss_shape, num_classes,
+                                                     ignore_index)
+    mask = element_mask(loss_shape, weights=weights, where=where, include=include)
+    x = sanitize(x, mask)
+    p = sparsemax(x, axis=-1)
+    label_score = jnp.take_along_axis(x, safe_labels[..., None], axis=-1)
+    per = jnp.sum(p * (x - label_score), axis=-1) + 0.5 * (1 - jnp.sum(p * p, axis=-1))
+    per, element_weight = _apply_class_weights(per, None, safe_labels, class_weights,
+                                               num_classes)
+    per = _nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
+    return reduce_elements(per, mask=mask, weights=weights, element_weight=element_weight,
+                           reduction=reduction)
+
+
+
+def make_fenchel_young_loss(max_fun: Callable[..., ArrayLike]) -> Callable[..., Array]:
+    r"""Build the Fenchel-Young loss of a "max" function (a convex regulariser's conjugate).
+
+    .. math:: \ell(s, t) = \mathrm{max\_fun}(s) - \langle t, s \rangle
+
+    over the last axis (Blondel et al. 2020). ``max_fun=jax.scipy.special.logsumexp`` gives the
+    softmax cross-entropy with probability targets; a plain ``max`` gives the perceptron loss.
+    As in optax, ``max_fun`` maps a vector ``[C]`` to a scalar and is vectorised over the
+    leading axes, and extra ``*args`` / ``**kwargs`` of the loss are passed to it.
+
+    The returned ``fenchel_young_loss(scores, targets, *args, weights=None, where=None,
+    reduction="none", **kwargs)`` adds the contract: ``weights`` and ``where`` (element mask)
+    broadcast to the loss shape (``scores`` less the last axis). Those three keyword names are
+    taken by the contract and never forwarded to ``max_fun``. 16-bit scores are passed to
+    ``max_fun`` upcast to float32.
+
+    >>> import jax.numpy as jnp
+    >>> from jax.scipy.special import logsumexp
+    >>> loss = make_fenchel_young_loss(logsumexp)
+    >>> loss(jnp.array([[0.0, 0.0]]), jnp.array([[1.0, 0.0]]))   # log 2, the cross-entropy
+    Array([0.6931472], dtype=float32)
+    """
+    if not callable(max_fun):
+        raise TypeError(f"max_fun must be callable; got {max_fun!r}.")
+    max_last = jnp.vectorize(max_fun, signature="(n)->()")
+
+    def fenchel_young_loss(
+        scores: ArrayLike,
+        targets: ArrayLike,
+        *args: Any,
+        weights: ArrayLike | None = None,
+        where: ArrayLike | None = None,
+        reduction: Reduction = "none",
+        **kwargs: Any,
+    ) -> Array:
+        s = upcast(float_array(scores, "scores"))
+        t = jnp.asarray(targets)
+        try:
+            shape = jnp.broadcast_shapes(s.shape, t.shape)
+        except ValueError:
+            raise ValueError(f"targets has shape {tuple(t.shape)}, which does not broadcast "
+                             f"with the scores shape {tuple(s.shape)}.") from None
+        if not shape:
+            raise ValueError("scores must have a last axis; got a scalar.")
+        s = jnp.broadcast_to(s, shape)
+        t = jnp.broadcast_to(t, shape).astype(s.dtype)
+        mask = element_mask(shape[:-1], weights=weights, where=where)
+        s, t = sanitize(s, mask), sanitize(t, mask)
+        per = max_last(s, *args, **kwargs) - jnp.sum(t * s, axis=-1)
+        return reduce_elements(jnp.asarray(per, s.dtype), mask=mask, weights=weights,
+                               reduction=reduction)
+
+    fenchel_young_loss.__doc__ = (
+        f"Fenchel-Young loss of ``{getattr(max_fun, '__name__', repr(max_fun))}`` over the last "
+        "axis: ``max_fun(scores) - <targets, scores>``; see :func:`make_fenchel_young_loss`.")
+    return fenchel_young_loss
