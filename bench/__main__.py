@@ -1,0 +1,61 @@
+"""``python -m bench``: run the benchmark families and write the results.
+
+Large-array CPU timings depend on the allocator: without transparent huge pages, every fresh
+output buffer XLA writes takes one page fault per 4 KiB page, which alone changes such timings
+2–3×. The harness therefore re-executes itself with ``GLIBC_TUNABLES=glibc.malloc.hugetlb=1``
+(glibc ``madvise``s its large allocations for huge pages) unless ``GLIBC_TUNABLES`` is already
+set or ``--no-hugepages`` is given, and records the setting and page faults per call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+HUGEPAGES = "glibc.malloc.hugetlb=1"
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true",
+                   help="a small subset (smaller arrays, fewer rounds) in under 2 minutes")
+    p.add_argument("--filter", default="",
+                   help="comma-separated substrings of family names, e.g. ce_int,bf16")
+    p.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"),
+                   help="output folder (default bench/results)")
+    p.add_argument("--name", default=None, help="file stem (default <machine>-<date>)")
+    p.add_argument("--bandwidth-gib", type=float, default=None,
+                   help="array size of the bandwidth probe (default 1, 0.25 with --quick; 0 skips)")
+    p.add_argument("--no-hugepages", action="store_true",
+                   help="do not set GLIBC_TUNABLES=glibc.malloc.hugetlb=1")
+    p.add_argument("--list", action="store_true", help="list the cases and exit")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    if not args.no_hugepages and "GLIBC_TUNABLES" not in os.environ:
+        # glibc reads its tunables at start-up only: re-execute with the setting.
+        env = dict(os.environ, GLIBC_TUNABLES=HUGEPAGES)
+        os.execve(sys.executable, [sys.executable, "-m", "bench", *argv], env)
+
+    from bench.report import write_results
+    from bench.run import run, select_cases
+
+    families = [f for f in args.filter.split(",") if f]
+    if args.list:
+        for case in select_cases(families, args.quick):
+            print(f"{case.family:18s} {case.name}  (baseline {case.baseline})")
+        return 0
+    results = run(families, quick=args.quick, bandwidth_gib=args.bandwidth_gib,
+                  progress=not args.no_progress)
+    for path in write_results(results, args.out, args.name):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,143 @@
+"""Write a run's results: JSON (everything), a Markdown table and a PNG chart."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import Any
+
+__all__ = ["machine_name", "markdown", "write_results"]
+
+
+def machine_name(env: dict[str, Any]) -> str:
+    """A short file-name-safe machine label, e.g. ``cpu-amd-epyc-2c`` or ``gpu-nvidia-h100``."""
+    if env["platform"] == "cpu":
+        model = re.sub(r"\(.*?\)|processor|\d+-core|cpu", "", env["cpu"], flags=re.I)
+        words = re.findall(r"[a-z0-9]+", model.lower())[:3]
+        return "-".join(["cpu", *words, f"{env['cpu_count']}c"])
+    words = re.findall(r"[a-z0-9]+", env["device_kind"].lower())[:3]
+    return "-".join([env["platform"], *words])
+
+
+def _ms(x: float) -> str:
+    return f"{x:.3g}" if x < 10 else f"{x:.1f}"
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The results as Markdown: environment, bandwidth, and one table per family."""
+    env, bw = results["environment"], results["bandwidth"]
+    load = ", ".join(f"{v:.1f}" for v in env["load_average"])
+    lines = [
+        f"# jaxloss benchmark — {env['date_utc']} UTC",
+        "",
+        f"- device: {env['platform']} / {env['device_kind']} ({env['cpu']}, "
+        f"{env['cpu_count']} cores; load average at start {load})",
+        f"- versions: jax {env['jax']}, jaxlib {env['jaxlib']}, optax {env['optax']}, "
+        f"torch {env['torch'] or 'not installed'}, Python {env['python']}",
+        f"- allocator: GLIBC_TUNABLES={env['GLIBC_TUNABLES'] or '(unset)'}; "
+        f"transparent_hugepage: {env['transparent_hugepage']}",
+        f"- mode: {'--quick' if results['quick'] else 'full'}",
+    ]
+    if bw:
+        lines.append(
+            f"- measured bandwidth ({bw['array_gib']} GiB float32, higher of before/after): "
+            f"read {bw['read_gbs']:.1f} GB/s, read+write into a fresh buffer "
+            f"{bw['read_write_gbs']:.1f} GB/s (before: {bw['before']['read_gbs']:.1f} / "
+            f"{bw['before']['read_write_gbs']:.1f}; after: {bw['after']['read_gbs']:.1f} / "
+            f"{bw['after']['read_write_gbs']:.1f})")
+    lines += [
+        "",
+        "Times are medians of interleaved rounds. **speedup** is the median over rounds of "
+        "baseline time / contender time (> 1: faster than the baseline). **limit** is the "
+        "two-pass bandwidth limit of the case at the measured bandwidth; **% limit** = limit / "
+        "time. **faults** are minor page faults per call. **HLO r/w** are the bytes the "
+        "compiled module's big kernels read / write, in units of the logits' size.",
+    ]
+    family = None
+    for rec in results["cases"]:
+        if rec["family"] != family:
+            family = rec["family"]
+            lines += ["", f"## {family}", ""]
+        lines += ["", f"**{rec['name']}** (baseline: {rec['baseline']})"
+                  + (f" — {rec['note']}" if rec.get("note") else ""), ""]
+        limit = rec.get("two_pass_limit_ms")
+        head = "| contender | median ms | speedup | faults | temp MB | HLO r/w |"
+        sep = "| --- | ---: | ---: | ---: | ---: | ---: |"
+        if limit:
+            head += " GB/s | % limit |"
+            sep += " ---: | ---: |"
+        lines += [head, sep]
+        unit = None
+        if rec.get("traffic"):
+            unit = rec["traffic"]["min_bytes"] / (2 if rec["traffic"]["write"] else 1)
+        for name, c in rec["contenders"].items():
+            mem = c.get("memory", {})
+            temp = f"{mem['temp_bytes'] / 1e6:.1f}" if "temp_bytes" in mem else "–"
+            hlo = "–"
+            if "hlo_read_bytes" in mem and unit:
+                hlo = f"{mem['hlo_read_bytes'] / unit:.1f} / {mem['hlo_write_bytes'] / unit:.1f}"
+            row = (f"| {name} | {_ms(c['median_ms'])} | {c['speedup_vs_baseline']:.2f}× | "
+                   f"{c['page_faults_per_call']:.0f} | {temp} | {hlo} |")
+            if limit:
+                frac = c.get("fraction_of_two_pass_limit")
+                row += (f" {c['effective_gbs']:.1f} | "
+                        + (f"{100 * frac:.0f}%" if frac else "–") + " |")
+            lines.append(row)
+        if limit:
+            lines.append(f"\ntwo-pass limit: {_ms(limit)} ms")
+        if rec.get("check"):
+            chk = ", ".join(f"{k}={v:.6g}" for k, v in rec["check"].items())
+            lines.append(f"\ncheck: {chk}")
+    return "\n".join(lines) + "\n"
+
+
+def chart(results: dict[str, Any], path: str) -> None:
+    """A horizontal bar chart of every contender's speedup over its case's baseline."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cases = results["cases"]
+    names = sorted({n for rec in cases for n in rec["contenders"]},
+                   key=lambda n: (n != "jaxloss", n))
+    height = max(3.0, 0.35 * len(cases) * max(1, len(names)) / 2 + 1.5)
+    fig, ax = plt.subplots(figsize=(10, height))
+    bar = 0.8 / max(1, len(names))
+    for j, name in enumerate(names):
+        ys, xs = [], []
+        for i, rec in enumerate(cases):
+            if name in rec["contenders"]:
+                ys.append(i + j * bar)
+                xs.append(rec["contenders"][name]["speedup_vs_baseline"])
+        ax.barh(ys, xs, height=bar, label=name)
+    ax.axvline(1.0, color="k", lw=0.8)
+    ax.set_yticks([i + 0.4 - bar / 2 for i in range(len(cases))])
+    ax.set_yticklabels([f"{r['name']} (vs {r['baseline']})" for r in cases], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("speedup over the case's baseline (median of paired rounds; > 1 is faster)")
+    env = results["environment"]
+    ax.set_title(f"jaxloss bench — {env['device_kind']} — {env['date_utc'][:10]} — "
+                 f"jax {env['jax']}", fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_results(results: dict[str, Any], out_dir: str, stem: str | None = None) -> list[str]:
+    """Write ``<stem>.json``, ``<stem>.md`` and ``<stem>.png`` into ``out_dir``; return paths."""
+    os.makedirs(out_dir, exist_ok=True)
+    env = results["environment"]
+    stem = stem or f"{machine_name(env)}-{env['date_utc'][:10]}"
+    base = os.path.join(out_dir, stem)
+    with open(base + ".json", "w") as f:
+        json.dump(results, f, indent=1, default=str)
+    with open(base + ".md", "w") as f:
+        f.write(markdown(results))
+    paths = [base + ".json", base + ".md"]
+    if results["cases"]:
+        chart(results, base + ".png")
+        paths.append(base + ".png")
+    return paths
