@@ -19,8 +19,11 @@ from jaxloss.activations import *  # noqa: F403
 from jaxloss.classification import *  # noqa: F403
 from jaxloss.clustering import *  # noqa: F403
 from jaxloss.dropout import *  # noqa: F403
+from jaxloss.embedding import *  # noqa: F403
 from jaxloss.metrics import *  # noqa: F403
+from jaxloss.ranking import *  # noqa: F403
 from jaxloss.semi_supervised import *  # noqa: F403
+from jaxloss.sequence import *  # noqa: F403
 
 __version__ = "0.1.0"
 
@@ -33,8 +36,11 @@ _MODULES = (
     "classification",
     "clustering",
     "dropout",
+    "embedding",
     "metrics",
+    "ranking",
     "semi_supervised",
+    "sequence",
 )
 
 __all__ = sorted(

@@ -1,0 +1,275 @@
+"""Embedding losses: cosine similarity and distance, NT-Xent (SimCLR), triplet margin.
+
+optax's functions of the same names, with the same arguments, defaults and results, plus the
+jaxloss contract (``weights``, ``where``, ``reduction``). 16-bit inputs are accumulated in
+float32 and give a float32 result.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from jaxloss._checks import (
+    Array,
+    ArrayLike,
+    Axis,
+    canonical_axes,
+    float_array,
+    move_axes_last,
+    upcast,
+)
+from jaxloss._reduction import Reduction, element_mask, reduce_elements, sanitize, where_mask
+
+__all__ = ["cosine_similarity", "cosine_distance", "ntxent", "triplet_margin_loss"]
+
+
+def cosine_similarity(
+    predictions: ArrayLike,
+    targets: ArrayLike,
+    *,
+    epsilon: float | ArrayLike = 0.0,
+    axis: Axis = -1,
+    where: ArrayLike | None = None,
+    weights: ArrayLike | None = None,
+    reduction: Reduction = "none",
+) -> Array:
+    r"""Cosine of the angle between ``predictions`` and ``targets`` along ``axis``.
+
+    .. math:: \cos(a, b) = \frac{\langle a, b\rangle}
+              {\sqrt{\max(\lVert a\rVert^2, \epsilon)}\,\sqrt{\max(\lVert b\rVert^2, \epsilon)}}
+
+    optax's ``cosine_similarity``: same arguments, defaults and values (``epsilon`` bounds the
+    *squared* norms from below). One deliberate difference: a zero vector with ``epsilon=0``
+    has similarity 0 with a finite gradient here, where optax gives NaN.
+
+    Args:
+      predictions: ``[..., D]`` vectors.
+      targets: ``[..., D]`` vectors, broadcastable with ``predictions``.
+      epsilon: lower bound of the squared norms.
+      axis: the vector axis (or axes).
+      where: of the inputs' rank, a component mask (optax's meaning: masked components are
+        left out of the norms and the dot product); of lower rank, an element mask of the
+        result.
+      weights: per-element weights broadcastable to the result shape.
+      reduction: see :func:`jaxloss.reduce`.
+
+    Returns:
+      The inputs' shape less ``axis`` (or a scalar when reduced).
+
+    >>> import jax.numpy as jnp
+    >>> cosine_similarity(jnp.array([[1.0, 0.0], [1.0, 1.0]]), jnp.array([[0.0, 2.0], [3.0, 3.0]]))
+    Array([0., 1.], dtype=float32)
+    """
+    cos, mask, _ = _cosine(predictions, targets, epsilon, axis, where, weights)
+    return reduce_elements(cos, mask=mask, weights=weights, reduction=reduction)
+
+
+def cosine_distance(
+    predictions: ArrayLike,
+    targets: ArrayLike,
+    *,
+    epsilon: float | ArrayLike = 0.0,
+    axis: Axis = -1,
+    where: ArrayLike | None = None,
+    weights: ArrayLike | None = None,
+    reduction: Reduction = "none",
+) -> Array:
+    r"""Cosine distance ``1 - cos(predictions, targets)``, in [0, 2].
+
+    .. math:: d(a, b) = 1 - \cos(a, b)
+
+    optax's ``cosine_distance``; arguments and the zero-vector convention as in
+    :func:`cosine_similarity`. Excluded elements contribute 0 (not 1).
+
+    >>> import jax.numpy as jnp
+    >>> cosine_distance(jnp.array([1.0, 0.0]), jnp.array([-1.0, 0.0]))
+    Array(2., dtype=float32)
+    """
+    cos, mask, _ = _cosine(predictions, targets, epsilon, axis, where, weights)
+    return reduce_elements(1.0 - cos, mask=mask, weights=weights, reduction=reduction)
+
+
+def _cosine(predictions: ArrayLike, targets: ArrayLike, epsilon: Any, axis: Axis,
+            where: ArrayLike | None, weights: ArrayLike | None
+            ) -> tuple[Array, Array | None, tuple[int, ...]]:
+    """Per-element cosine similarity, the element mask and the loss shape."""
+    a = upcast(float_array(predictions, "predictions"))
+    b = upcast(float_array(targets, "targets"))
+    try:
+        shape = jnp.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ValueError(f"predictions has shape {tuple(a.shape)} and targets has shape "
+                         f"{tuple(b.shape)}; they must broadcast together.") from None
+    dtype = jnp.promote_types(a.dtype, b.dtype)
+    axes = canonical_axes(axis, len(shape))
+    loss_shape = tuple(d for i, d in enumerate(shape) if i not in axes)
+    a = move_axes_last(jnp.broadcast_to(a, shape).astype(dtype), axes)
+    b = move_axes_last(jnp.broadcast_to(b, shape).astype(dtype), axes)
+    component_mask = element_where = None
+    if where is not None:
+        where = jnp.asarray(where)
+        if where.ndim == len(shape):
+            component_mask = move_axes_last(where_mask(where, shape, "predictions"), axes)
+            a, b = jnp.where(component_mask, a, 0), jnp.where(component_mask, b, 0)
+        else:
+            element_where = where
+    mask = element_mask(loss_shape, weights=weights, where=element_where)
+    a, b = sanitize(a, mask), sanitize(b, mask)
+    cos = jnp.sum(_unit(a, epsilon) * _unit(b, epsilon), axis=-1)
+    return cos, mask, loss_shape
+
+
+def _unit(v: Array, epsilon: Any) -> Array:
+    """``v / sqrt(max(|v|², ε))`` over the last axis; a zero vector (ε = 0) stays zero."""
+    norm2 = jnp.maximum(jnp.sum(v * v, axis=-1, keepdims=True), jnp.asarray(epsilon, v.dtype))
+    positive = norm2 > 0
+    return v / jnp.sqrt(jnp.where(positive, norm2, 1))
+
+
+def ntxent(
+    embeddings: ArrayLike,
+    labels: ArrayLike,
+    temperature: float | ArrayLike = 0.07,
+    *,
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    reduction: Reduction = "mean",
+) -> Array:
+    r"""NT-Xent, the normalised temperature-scaled cross-entropy of SimCLR (Chen et al. 2020).
+
+    .. math::
+        \ell_{ij} = -\log \frac{e^{s_{ij}}}{e^{s_{ij}} + \sum_{k:\, y_k \ne y_i} e^{s_{ik}}},
+        \qquad s_{ij} = \cos(z_i, z_j) / T
+
+    for every positive pair ``(i, j)``: ``i ≠ j`` with ``y_i = y_j``. Each positive is
+    contrasted with the anchor's negatives only (PyTorch-metric-learning's ``NTXentLoss``).
+    optax's ``ntxent``: same arguments, default and value, the mean of ``ℓ_ij`` over the
+    positive pairs, so the default ``reduction`` here is ``"mean"`` (the documented exception
+    to the contract's ``"none"``).
+
+    Args:
+      embeddings: ``[B, D]``.
+      labels: ``[B]``; equal labels mark positive pairs, e.g. ``[0, 0, 1, 1]`` for two views of
+        two images.
+      temperature: ``T``.
+      weights: weights broadcastable to the ``[B, B]`` pair losses (``w[:, None]`` weighs
+        anchors, ``w[None, :]`` positives).
+      where: ``[B]`` boolean; ``False`` removes an embedding from the batch altogether (as
+        anchor, positive and negative). A ``[B, B]`` mask selects pairs instead.
+      reduction: ``"mean"`` (default: over positive pairs), ``"none"`` (the ``[B, B]`` pair
+        losses, 0 off the positive pairs), or any other contract reduction over the pairs.
+
+    Edges: a batch without positive pairs gives 0 with zero gradient (optax gives NaN); an
+    anchor without negatives has loss 0 for its pairs (``log 1``), as in optax. The
+    similarity uses ``epsilon = finfo(dtype).eps`` of the embeddings' dtype, as optax does.
+
+    >>> import jax.numpy as jnp
+    >>> z = jnp.array([[1.0, 0.0], [1.0, 0.1], [0.0, 1.0], [0.1, 1.0]])
+    >>> ntxent(z, jnp.array([0, 0, 1, 1]), temperature=1.0)  # (log 1.77811 + log 1.85906) / 2
+    Array(0.5978082, dtype=float32)
+    """
+    z = float_array(embeddings, "embeddings")
+    eps = float(jnp.finfo(z.dtype).eps)
+    z = upcast(z)
+    if z.ndim != 2:
+        raise ValueError(f"embeddings must have shape [B, D]; got shape {tuple(z.shape)}.")
+    labels = jnp.asarray(labels)
+    if labels.shape != (z.shape[0],):
+        raise ValueError(f"labels has shape {tuple(labels.shape)}; expected ({z.shape[0]},), "
+                         "one label per embedding.")
+    batch = z.shape[0]
+    pair_shape = (batch, batch)
+    same = labels[:, None] == labels[None, :]
+    present = jnp.ones(pair_shape, bool)
+    pair_where = None
+    if where is not None:
+        where = jnp.asarray(where)
+        if where.ndim == 1:
+            row = where_mask(where, (batch,), "embeddings batch")
+            present = row[:, None] & row[None, :]
+            z = sanitize(z, row)
+        else:
+            pair_where = where
+    positive = same & ~jnp.eye(batch, dtype=bool) & present
+    negative = ~same & present
+    mask = element_mask(pair_shape, weights=weights, where=pair_where, include=positive)
+
+    s = jnp.sum(_unit(z[:, None, :], eps) * _unit(z[None, :, :], eps), axis=-1)
+    s = s / jnp.asarray(temperature, s.dtype)
+    # log Σ_{negatives k} exp(s_ik) per anchor, stably; anchors without negatives give 0 loss.
+    top = jax.lax.stop_gradient(jnp.max(s, axis=1, keepdims=True, where=negative,
+                                        initial=-jnp.inf))
+    has_negative = jnp.any(negative, axis=1, keepdims=True)
+    top = jnp.where(has_negative, top, 0)
+    total = jnp.sum(jnp.where(negative, jnp.exp(jnp.where(negative, s - top, 0)), 0), axis=1,
+                    keepdims=True)
+    log_negatives = top + jnp.log(jnp.where(has_negative, total, 1))
+    per = jnp.where(has_negative, jax.nn.softplus(log_negatives - s), 0)
+    return reduce_elements(per, mask=mask, weights=weights, reduction=reduction)
+
+
+def triplet_margin_loss(
+    anchors: ArrayLike,
+    positives: ArrayLike,
+    negatives: ArrayLike,
+    axis: int = -1,
+    norm_degree: float | ArrayLike = 2,
+    margin: float | ArrayLike = 1.0,
+    eps: float | ArrayLike = 1e-6,
+    *,
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    reduction: Reduction = "none",
+) -> Array:
+    r"""Triplet margin loss (Balntas et al. 2016): the positive nearer than the negative by ``m``.
+
+    .. math:: \ell = \max\bigl(d(a, p) - d(a, n) + m,\ 0\bigr), \qquad
+              d(u, v) = \Bigl(\sum_k |u_k - v_k|^q + \epsilon\Bigr)^{1/q}
+
+    optax's ``triplet_margin_loss``: same arguments, defaults and values for the default
+    ``norm_degree=2`` and any even degree. For other degrees optax raises differences to the
+    power without their absolute value (negative or NaN "distances"); here ``d`` is the true
+    ``q``-norm distance — a deliberate difference.
+
+    Args:
+      anchors, positives, negatives: ``[..., D]`` embeddings (broadcastable together).
+      axis: the embedding axis.
+      norm_degree: ``q``.
+      margin: ``m``.
+      eps: added inside the root, keeping the gradient finite when two points coincide.
+      weights, where, reduction: the contract over the per-triplet loss (inputs less ``axis``).
+
+    >>> import jax.numpy as jnp
+    >>> a, p, n = jnp.array([[0.0, 0.0]]), jnp.array([[0.0, 0.5]]), jnp.array([[0.0, 1.0]])
+    >>> triplet_margin_loss(a, p, n, eps=0.0)    # 0.5 - 1.0 + 1.0
+    Array([0.5], dtype=float32)
+    """
+    a = upcast(float_array(anchors, "anchors"))
+    p = upcast(float_array(positives, "positives"))
+    n = upcast(float_array(negatives, "negatives"))
+    try:
+        shape = jnp.broadcast_shapes(a.shape, p.shape, n.shape)
+    except ValueError:
+        raise ValueError(f"anchors, positives and negatives have shapes {tuple(a.shape)}, "
+                         f"{tuple(p.shape)} and {tuple(n.shape)}; they must broadcast "
+                         "together.") from None
+    if not isinstance(axis, int):
+        raise TypeError(f"axis must be an int; got {axis!r}.")
+    (axis_,) = canonical_axes(axis, len(shape))
+    loss_shape = tuple(d for i, d in enumerate(shape) if i != axis_)
+    dtype = jnp.result_type(a.dtype, p.dtype, n.dtype)
+    a, p, n = (move_axes_last(jnp.broadcast_to(v, shape).astype(dtype), (axis_,))
+               for v in (a, p, n))
+    mask = element_mask(loss_shape, weights=weights, where=where)
+    a, p, n = sanitize(a, mask), sanitize(p, mask), sanitize(n, mask)
+    even = isinstance(norm_degree, int) and norm_degree % 2 == 0
+
+    def distance(u: Array, v: Array) -> Array:
+        d = u - v if even else jnp.abs(u - v)
+        return jnp.power(jnp.sum(jnp.power(d, norm_degree), axis=-1) + eps, 1.0 / norm_degree)
+
+    per = jnp.maximum(distance(a, p) - distance(a, n) + margin, 0)
+    return reduce_elements(per, mask=mask, weights=weights, reduction=reduction)
