@@ -22,8 +22,11 @@ from jaxloss.dropout import *  # noqa: F403
 from jaxloss.embedding import *  # noqa: F403
 from jaxloss.metrics import *  # noqa: F403
 from jaxloss.ranking import *  # noqa: F403
+from jaxloss.regression import *  # noqa: F403
+from jaxloss.segmentation import *  # noqa: F403
 from jaxloss.semi_supervised import *  # noqa: F403
 from jaxloss.sequence import *  # noqa: F403
+from jaxloss.weighting import *  # noqa: F403
 
 __version__ = "0.1.0"
 
@@ -39,8 +42,11 @@ _MODULES = (
     "embedding",
     "metrics",
     "ranking",
+    "regression",
+    "segmentation",
     "semi_supervised",
     "sequence",
+    "weighting",
 )
 
 __all__ = sorted(
