@@ -16,7 +16,7 @@ not an unlabeled row). The reductions are
 ==========================  ====================================================
 ``"none"``                  the array ``n`` (optax-compatible per-element output)
 ``"sum"``                   ``Σ n_i``
-``"mean"``                  ``Σ n_i / #included``
+``"mean"``                  ``Σ n_i / #included`` (a zero sample weight excludes)
 ``"weighted_mean"``         ``Σ n_i / Σ d_i`` (PyTorch's ``mean`` with ``weight=``)
 ``"sum_by_nonzero_weights"`` ``Σ n_i / #{d_i ≠ 0}`` (TensorFlow's ``SUM_BY_NONZERO_WEIGHTS``)
 ==========================  ====================================================
@@ -71,8 +71,11 @@ def reduce(
     Returns:
       A scalar, or for ``reduction="none"`` the weighted losses (shape ``S`` less ``sum_axes``).
 
-    Edges: a mean over nothing is 0.0 with zero gradient. Elements with zero weight count in
-    ``"mean"`` (they are included, with weight 0) but not in ``"sum_by_nonzero_weights"``.
+    Edges: a mean over nothing is 0.0 with zero gradient. An element whose sample weight is
+    exactly 0 is excluded like ``where=False``: it contributes exactly 0 (even with NaN inputs)
+    and ``"mean"`` does not count it. ``"mean"`` and ``"sum_by_nonzero_weights"`` differ once a
+    loss has class weights: ``"mean"`` counts every included element, whatever its class
+    weight, ``"sum_by_nonzero_weights"`` only those whose total weight is non-zero.
 
     >>> import jax.numpy as jnp
     >>> reduce(jnp.array([1.0, 2.0, 3.0, 4.0]), where=jnp.array([True, True, False, True]))
