@@ -48,7 +48,26 @@ def _cases() -> list[Case]:
     scores = rng.normal(size=SHAPE).astype(np.float32) * 2
     probs = rng.uniform(0.05, 0.95, size=SHAPE).astype(np.float32)
     cost = (1.0 - np.eye(C) + np.arange(C)[None, :] * 0.1).astype(np.float32)
-    return [
+    targets = rng.normal(size=SHAPE).astype(np.float32)
+    positive = rng.uniform(0.5, 3.0, size=SHAPE).astype(np.float32)
+    counts = rng.poisson(2.0, size=SHAPE).astype(np.float32)
+    regression = [
+        Case(name, lambda x, fn=fn, t=t, **kw: fn(x, t, **kw), x)
+        for name, fn, t, x in [
+            ("squared_error", jl.squared_error, targets, scores),
+            ("l2_loss", jl.l2_loss, targets, scores),
+            ("absolute_error", jl.absolute_error, targets, scores),
+            ("huber_loss", jl.huber_loss, targets, scores),
+            ("smooth_l1_loss", jl.smooth_l1_loss, targets, scores),
+            ("log_cosh", jl.log_cosh, targets, scores),
+            ("quantile_loss", lambda x, t, **kw: jl.quantile_loss(x, t, 0.8, **kw), targets,
+             scores),
+            ("absolute_percentage_error", jl.absolute_percentage_error, positive, scores),
+            ("squared_log_error", jl.squared_log_error, positive, probs),
+            ("poisson_loss", jl.poisson_loss, counts, scores),
+        ]
+    ]
+    classification = [
         Case("softmax_cross_entropy_with_integer_labels",
              lambda x, **kw: jl.softmax_cross_entropy_with_integer_labels(x, labels, **kw),
              logits, labels, True),
@@ -76,6 +95,7 @@ def _cases() -> list[Case]:
              lambda x, **kw: jl.confusion_weighted_cross_entropy(x, labels, cost, **kw),
              logits, labels, True),
     ]
+    return regression + classification
 
 
 CASES = _cases()
