@@ -626,7 +626,10 @@ def r2_score(
     m = None if mask is None else jnp.broadcast_to(mask, shape)
 
     def column(p_col: Array, t_col: Array, m_col: Array | None, w_col: Array | None) -> Array:
-        mean_t = reduce_elements(t_col, mask=m_col, weights=w_col, reduction="weighted_mean")
+        # Centre on one included target first, so constant targets give exactly total = 0.
+        ref = t_col[0] if m_col is None else t_col[jnp.argmax(m_col)]
+        mean_t = ref + reduce_elements(t_col - ref, mask=m_col, weights=w_col,
+                                       reduction="weighted_mean")
         residual = reduce_elements((t_col - p_col) ** 2, mask=m_col, weights=w_col,
                                    reduction="weighted_mean")
         total = reduce_elements((t_col - mean_t) ** 2, mask=m_col, weights=w_col,

@@ -1,0 +1,570 @@
+"""Tests for jaxloss.metrics: agreement with scikit-learn on many random (masked, weighted,
+tied) inputs, each metric jitted once per shape and vmapped over a stack of cases."""
+
+from __future__ import annotations
+
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+import jaxloss as jl
+
+from helpers import float64, numeric_grad
+
+B = 120          # random cases per comparison, one vmapped call each
+
+
+@pytest.fixture(autouse=True)
+def _quiet_sklearn():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def _cases(seed, n=16, c=4, ties=False):
+    """A stack of B classification cases: logits, labels (-1 = unlabeled), weights, where."""
+    rng = np.random.default_rng(seed)
+    if ties:
+        logits = rng.integers(0, 3, size=(B, n, c)).astype(np.float32)
+    else:
+        logits = rng.normal(size=(B, n, c)).astype(np.float32)
+    labels = rng.integers(0, c, size=(B, n))
+    labels = np.where(rng.random((B, n)) < 0.15, -1, labels)
+    weights = rng.uniform(0.1, 2.0, size=(B, n)).astype(np.float32)
+    where = rng.random((B, n)) < 0.8
+    return logits, labels, weights, where
+
+
+def _one_hot_or_zero(labels, c):
+    """One-hot rows; label -1 becomes an all-zero (unlabeled) row."""
+    return np.where(labels[..., None] >= 0, np.eye(c)[np.clip(labels, 0, None)], 0.0).astype(
+        np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# accuracy / top-k
+
+
+def test_accuracy_matches_sklearn_masked_weighted_and_one_hot():
+    logits, labels, weights, where = _cases(0)
+    pred = logits.argmax(-1)
+    f_int = jax.jit(jax.vmap(lambda x, y, w, m: jl.accuracy(x, y, weights=w, where=m,
+                                                              ignore_index=-1)))
+    f_hot = jax.jit(jax.vmap(lambda x, y, w, m: jl.accuracy(x, y, weights=w, where=m)))
+    f_lab = jax.jit(jax.vmap(lambda p, y, m: jl.accuracy(p, y, where=m, ignore_index=-1)))
+    got_int = np.asarray(f_int(logits, labels, weights, where))
+    got_hot = np.asarray(f_hot(logits, _one_hot_or_zero(labels, 4), weights, where))
+    got_lab = np.asarray(f_lab(pred, labels, where))
+    for b in range(B):
+        keep = where[b] & (labels[b] >= 0)
+        want_w = skm.accuracy_score(labels[b][keep], pred[b][keep], sample_weight=weights[b][keep])
+        want = skm.accuracy_score(labels[b][keep], pred[b][keep])
+        np.testing.assert_allclose(got_int[b], want_w, rtol=1e-6)
+        np.testing.assert_allclose(got_hot[b], want_w, rtol=1e-6)
+        np.testing.assert_allclose(got_lab[b], want, rtol=1e-6)
+
+
+def test_accuracy_unmasked_class_axis_and_edges():
+    rng = np.random.default_rng(1)
+    logits = rng.normal(size=(3, 7, 5)).astype(np.float32)       # class axis 1
+    labels = rng.integers(0, 7, size=(3, 5))
+    want = skm.accuracy_score(labels.ravel(), logits.argmax(1).ravel())
+    np.testing.assert_allclose(jl.accuracy(logits, labels, axis=1), want, rtol=1e-6)
+    # Nothing included: 0.0, not NaN.
+    assert float(jl.accuracy(logits, labels, axis=1, where=jnp.zeros((3, 5), bool))) == 0.0
+    # bf16 logits give a float32 result.
+    out = jl.accuracy(jnp.asarray(logits, jnp.bfloat16), labels, axis=1)
+    assert out.dtype == jnp.float32
+    # The gradient through argmax is zero (and finite).
+    g = jax.grad(lambda x: jl.accuracy(x, labels, axis=1))(jnp.asarray(logits))
+    assert np.all(np.asarray(g) == 0)
+
+
+def test_accuracy_out_of_range_label_is_nan_and_checked_raises():
+    logits = jnp.zeros((3, 4))
+    labels = jnp.array([0, 9, -1])
+    assert np.isnan(jl.accuracy(logits, labels, ignore_index=-1))
+    # Excluded out-of-range labels are harmless.
+    assert float(jl.accuracy(logits, labels, ignore_index=-1,
+                             where=jnp.array([True, False, True]))) == 1.0
+    with pytest.raises(Exception, match="out-of-range"):
+        jl.checked(jl.accuracy)(logits, labels, ignore_index=-1)
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_top_k_accuracy_matches_sklearn_with_ties(ties):
+    c = 5
+    logits, labels, weights, where = _cases(2 + ties, n=20, c=c, ties=ties)
+    ks = (1, 2, 3)
+    f = jax.jit(jax.vmap(lambda x, y, w, m: jnp.stack(
+        [jl.top_k_accuracy(x, y, k, weights=w, where=m, ignore_index=-1) for k in ks])))
+    got = np.asarray(f(logits, labels, weights, where))
+    checked = 0
+    for b in range(B):
+        keep = where[b] & (labels[b] >= 0)
+        if len(np.unique(labels[b][keep])) < 3:      # sklearn then treats y_true as binary
+            continue
+        for j, k in enumerate(ks):
+            want = skm.top_k_accuracy_score(labels[b][keep], logits[b][keep], k=k,
+                                            labels=range(c), sample_weight=weights[b][keep])
+            np.testing.assert_allclose(got[b, j], want, rtol=1e-6, err_msg=f"case {b}, k={k}")
+            checked += 1
+    assert checked > 3 * B // 2
+    # One-hot labels (all-zero rows unlabeled) give the same numbers.
+    f_hot = jax.jit(jax.vmap(lambda x, y, w, m: jl.top_k_accuracy(x, y, 2, weights=w, where=m)))
+    np.testing.assert_allclose(f_hot(logits, _one_hot_or_zero(labels, c), weights, where),
+                               got[:, 1], rtol=1e-6)
+
+
+def test_top_k_accuracy_k_at_least_classes_and_errors():
+    x = jnp.array([[0.1, 0.9], [0.8, 0.2]])
+    assert float(jl.top_k_accuracy(x, jnp.array([0, 1]), 2)) == 1.0
+    with pytest.raises(ValueError, match="k must be a positive"):
+        jl.top_k_accuracy(x, jnp.array([0, 1]), 0)
+    with pytest.raises(ValueError, match="labels has shape"):
+        jl.top_k_accuracy(x, jnp.array([0, 1, 1]), 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# confusion matrix and precision / recall / F
+
+
+def test_confusion_matrix_matches_sklearn():
+    c = 5
+    logits, labels, weights, where = _cases(4, n=24, c=c)
+    pred = logits.argmax(-1)
+    f = jax.jit(jax.vmap(lambda y, p, w, m: jl.confusion_matrix(y, p, c, weights=w, where=m,
+                                                                 ignore_index=-1)))
+    f_logits = jax.jit(jax.vmap(lambda y, x, m: jl.confusion_matrix(y, x, c, where=m,
+                                                                     ignore_index=-1)))
+    got = np.asarray(f(labels, pred, weights, where))
+    got_logits = np.asarray(f_logits(labels, logits, where))
+    for b in range(B):
+        keep = where[b] & (labels[b] >= 0)
+        want = skm.confusion_matrix(labels[b][keep], pred[b][keep], labels=range(c),
+                                    sample_weight=weights[b][keep])
+        np.testing.assert_allclose(got[b], want, rtol=1e-5, atol=1e-6)
+        want = skm.confusion_matrix(labels[b][keep], pred[b][keep], labels=range(c))
+        np.testing.assert_array_equal(got_logits[b], want)
+
+
+def test_confusion_matrix_out_of_range_and_errors():
+    m = jl.confusion_matrix(jnp.array([0, 1, 3]), jnp.array([0, 1, 1]), 3)
+    assert np.all(np.isnan(m))
+    m = jl.confusion_matrix(jnp.array([0, 1, 3]), jnp.array([0, 1, 1]), 3,
+                            where=jnp.array([True, True, False]))
+    np.testing.assert_array_equal(m, [[1, 0, 0], [0, 1, 0], [0, 0, 0]])
+    with pytest.raises(Exception, match="out-of-range"):
+        jl.checked(jl.confusion_matrix)(jnp.array([0, -2]), jnp.array([0, 1]), num_classes=3)
+    with pytest.raises(ValueError, match="num_classes"):
+        jl.confusion_matrix(jnp.array([0]), jnp.array([0]), 0)
+    with pytest.raises(ValueError, match="predictions has shape"):
+        jl.confusion_matrix(jnp.array([0, 1]), jnp.array([0]), 2)
+    with pytest.raises(TypeError, match="labels must be an integer"):
+        jl.confusion_matrix(jnp.array([0.0, 1.0]), jnp.array([0, 1]), 2)
+
+
+_AVERAGES = ("macro", "micro", "weighted", None)
+
+
+def test_precision_recall_fscore_matches_sklearn():
+    c = 6                          # few samples per case: absent classes and zero denominators
+    logits, labels, weights, where = _cases(5, n=12, c=c)
+    pred = logits.argmax(-1)
+    betas = (0.5, 1.0, 2.0)
+
+    def all_averages(y, p, w, m):
+        cm = jl.confusion_matrix(y, p, c, weights=w, where=m, ignore_index=-1)
+        return {(beta, str(a)): jl.precision_recall_fscore(cm, beta=beta, average=a)[:3]
+                for beta in betas for a in _AVERAGES}
+
+    got = jax.jit(jax.vmap(all_averages))(labels, pred, weights, where)
+    pairs = [(beta, a) for beta in betas for a in _AVERAGES]
+    for b in range(B):
+        keep = where[b] & (labels[b] >= 0)
+        if not keep.any():
+            continue
+        for beta, a in (pairs[b % len(pairs)], (1.0, "macro")):   # a cycled pair, and F1 macro
+            want = skm.precision_recall_fscore_support(
+                labels[b][keep], pred[b][keep], beta=beta, average=a,
+                sample_weight=weights[b][keep], zero_division=0.0,
+                labels=range(c) if a is None else None)[:3]
+            for g, w_ in zip(got[(beta, str(a))], want, strict=True):
+                np.testing.assert_allclose(np.asarray(g)[b], w_, rtol=1e-5, atol=1e-6,
+                                           err_msg=f"case {b}, average={a}")
+
+
+def test_precision_recall_fscore_binary_and_support():
+    rng = np.random.default_rng(6)
+    y, p = rng.integers(0, 2, 40), rng.integers(0, 2, 40)
+    w = rng.uniform(0.1, 3.0, 40)
+    cm = jl.confusion_matrix(jnp.asarray(y), jnp.asarray(p), 2, weights=jnp.asarray(w))
+    for pos in (0, 1):
+        got = jl.precision_recall_fscore(cm, beta=2.0, average="binary", pos_label=pos)
+        want = skm.precision_recall_fscore_support(y, p, beta=2.0, pos_label=pos,
+                                                   sample_weight=w, average="binary")
+        np.testing.assert_allclose(got[:3], want[:3], rtol=1e-5)
+    np.testing.assert_allclose(got.support, [w[y == 0].sum(), w[y == 1].sum()], rtol=1e-5)
+    # Integer confusion matrices (e.g. from scikit-learn) are accepted.
+    got = jl.precision_recall_fscore(skm.confusion_matrix(y, p), average="micro")
+    np.testing.assert_allclose(got.fscore, skm.accuracy_score(y, p), rtol=1e-6)
+
+
+def test_precision_recall_fscore_zero_division_and_errors():
+    # Class 1 is never predicted and never true; class 2 is predicted but never true.
+    cm = jnp.array([[2.0, 0.0, 1.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    p, r, _, s = jl.precision_recall_fscore(cm, average=None)
+    np.testing.assert_allclose(p, [1.0, 0.0, 0.0])
+    np.testing.assert_allclose(r, [2 / 3, 0.0, 0.0])
+    np.testing.assert_allclose(s, [3.0, 0.0, 0.0])
+    # macro: over the classes present in truth or predictions (0 and 2), as scikit-learn.
+    np.testing.assert_allclose(jl.precision_recall_fscore(cm).precision, 0.5)
+    assert float(jl.precision_recall_fscore(jnp.zeros((3, 3))).fscore) == 0.0
+    with pytest.raises(ValueError, match="average must be one of"):
+        jl.precision_recall_fscore(cm, average="samples")
+    with pytest.raises(ValueError, match="square"):
+        jl.precision_recall_fscore(jnp.zeros((2, 3)))
+    with pytest.raises(ValueError, match="beta"):
+        jl.precision_recall_fscore(cm, beta=-1.0)
+    with pytest.raises(ValueError, match="pos_label"):
+        jl.precision_recall_fscore(cm, average="binary", pos_label=3)
+
+
+# ---------------------------------------------------------------------------------------------
+# ROC curve, AUC, average precision
+
+
+def _binary_cases(seed, n=20):
+    rng = np.random.default_rng(seed)
+    scores = np.round(rng.normal(size=(B, n)), 1).astype(np.float32)   # many ties
+    scores[: B // 4] = rng.integers(0, 3, size=(B // 4, n))            # heavy ties
+    labels = (rng.random((B, n)) < rng.uniform(0.2, 0.8, size=(B, 1))).astype(np.int32)
+    weights = rng.uniform(0.1, 2.0, size=(B, n)).astype(np.float32)
+    weights[: B // 8, :3] = 0.0                                          # zero weights
+    where = rng.random((B, n)) < 0.75
+    where[B - 3] = labels[B - 3] == 1                                    # one class only
+    where[B - 2] = False                                                 # nothing at all
+    return scores, labels, weights, where
+
+
+def _pairwise_auc(s, y, w):
+    """Weighted Mann–Whitney: P(s+ > s-) + ½ P(s+ = s-)."""
+    pos, neg = y == 1, y == 0
+    sp, sn = s[pos][:, None], s[neg][None, :]
+    ww = w[pos][:, None] * w[neg][None, :]
+    return float(np.sum(ww * ((sp > sn) + 0.5 * (sp == sn))) / np.sum(ww))
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_roc_curve_auc_ap_match_sklearn(weighted):
+    scores, labels, weights, where = _binary_cases(7 + weighted)
+    w_arg = weights if weighted else np.ones_like(weights)
+
+    def all_three(s, y, w, m):
+        kw = {"weights": w} if weighted else {}
+        return (jl.roc_curve(s, y, where=m, **kw), jl.roc_auc(s, y, where=m, **kw),
+                jl.average_precision(s, y, where=m, **kw))
+
+    (fpr, tpr, thr, valid), auc, ap = jax.jit(jax.vmap(all_three))(scores, labels, weights, where)
+    fpr, tpr, thr, valid = map(np.asarray, (fpr, tpr, thr, valid))
+    auc, ap = np.asarray(auc), np.asarray(ap)
+    assert fpr.shape == (B, scores.shape[1] + 1)
+    for b in range(B):
+        keep = where[b] & (w_arg[b] != 0)
+        s, y, w = scores[b][keep], labels[b][keep], w_arg[b][keep]
+        sw = w if weighted else None
+        if not keep.any():
+            assert valid[b].sum() == 1 and np.all(np.isnan(fpr[b])) and np.isnan(auc[b])
+            continue
+        want = skm.roc_curve(y, s, sample_weight=sw, drop_intermediate=False)
+        v = valid[b]
+        for g, w_, name in zip((fpr[b][v], tpr[b][v], thr[b][v]), want, ("fpr", "tpr", "thr"),
+                               strict=True):
+            np.testing.assert_allclose(g, w_, rtol=1e-5, atol=1e-6, equal_nan=True,
+                                       err_msg=f"case {b}: {name}")
+        # Invalid points repeat valid ones: the unmasked curve is the same polyline.
+        pts = {(a, c) for a, c in zip(fpr[b][v].round(5), tpr[b][v].round(5), strict=True)}
+        assert all((a, c) in pts for a, c in zip(fpr[b].round(5), tpr[b].round(5), strict=True)
+                   ) or np.isnan(fpr[b]).any() or np.isnan(tpr[b]).any()
+        np.testing.assert_allclose(ap[b], skm.average_precision_score(y, s, sample_weight=sw),
+                                   rtol=1e-5, atol=1e-6, err_msg=f"case {b}: AP")
+        if len(np.unique(y)) < 2:
+            assert np.isnan(auc[b])
+            continue
+        want_auc = skm.roc_auc_score(y, s, sample_weight=sw)
+        np.testing.assert_allclose(auc[b], want_auc, rtol=1e-5, err_msg=f"case {b}: AUC")
+        np.testing.assert_allclose(auc[b], _pairwise_auc(s, y, w), rtol=1e-5)
+        # Integrating every point (duplicates included) gives the same area.
+        np.testing.assert_allclose(np.trapezoid(tpr[b], fpr[b]), want_auc, rtol=1e-5)
+
+
+def test_roc_drop_intermediate_same_area_and_pos_label():
+    rng = np.random.default_rng(9)
+    s = rng.normal(size=200).astype(np.float32)
+    y = np.where(rng.random(200) < 1 / (1 + np.exp(-2 * s)), 2, 5)    # positive label is 2
+    fpr, tpr, _, valid = jax.jit(jl.roc_curve, static_argnames="pos_label")(s, y, pos_label=2)
+    want_fpr, want_tpr, _ = skm.roc_curve(y, s, pos_label=2)          # drop_intermediate=True
+    assert valid.sum() == 201
+    np.testing.assert_allclose(np.trapezoid(tpr, fpr), np.trapezoid(want_tpr, want_fpr),
+                               rtol=1e-6)
+    want_auc = skm.roc_auc_score(y == 2, s)
+    np.testing.assert_allclose(jax.jit(jl.roc_auc, static_argnames="pos_label")(s, y, pos_label=2),
+                               want_auc, rtol=1e-6)
+    # Any input shape is flattened; boolean labels work.
+    np.testing.assert_allclose(jax.jit(jl.roc_auc)(s.reshape(10, 20), (y == 2).reshape(10, 20)),
+                               want_auc, rtol=1e-6)
+
+
+def test_roc_and_ap_errors_and_no_positive():
+    s = jnp.array([0.3, 0.2, 0.1])
+    assert float(jl.average_precision(s, jnp.array([0, 0, 0]))) == 0.0
+    _, tpr, _, _ = jl.roc_curve(s, jnp.array([0, 0, 0]))
+    assert np.all(np.isnan(tpr))
+    with pytest.raises(TypeError, match="scores must be a floating"):
+        jl.roc_curve(jnp.array([1, 2]), jnp.array([0, 1]))
+    with pytest.raises(ValueError, match="labels has shape"):
+        jl.roc_auc(s, jnp.array([0, 1]))
+    with pytest.raises(ValueError, match="weights has shape"):
+        jl.average_precision(s, jnp.array([0, 1, 1]), weights=jnp.ones(2))
+
+
+# ---------------------------------------------------------------------------------------------
+# Regression metrics
+
+
+def _regression_cases(seed, shape=(30,)):
+    rng = np.random.default_rng(seed)
+    targets = rng.normal(size=(B, *shape)).astype(np.float32) * 3
+    predictions = (targets + rng.normal(size=(B, *shape))).astype(np.float32)
+    weights = rng.uniform(0.1, 2.0, size=(B, *shape)).astype(np.float32)
+    where = rng.random((B, *shape)) < 0.8
+    return predictions, targets, weights, where
+
+
+_REGRESSION = {
+    "mse": (jl.mean_squared_error, skm.mean_squared_error),
+    "rmse": (jl.root_mean_squared_error, skm.root_mean_squared_error),
+    "mae": (jl.mean_absolute_error, skm.mean_absolute_error),
+    "mape": (jl.mean_absolute_percentage_error, skm.mean_absolute_percentage_error),
+    "r2": (jl.r2_score, skm.r2_score),
+}
+
+
+def test_regression_metrics_match_sklearn_masked_weighted():
+    p, t, w, m = _regression_cases(10)
+    t[:5, :4] = 0.0                           # MAPE's epsilon floor
+    t[5] = 1.5                                # constant targets: r2 force_finite
+    p[6] = t[6]                               # perfect prediction
+    t[7], p[7] = 2.0, 2.0                     # constant and perfect: r2 = 1
+
+    def run(p, t, w, m):
+        return {k: (f(p, t, weights=w, where=m), f(p, t)) for k, (f, _) in _REGRESSION.items()}
+
+    got = jax.jit(jax.vmap(run))(p, t, w, m)
+    for b in range(B):
+        keep = m[b]
+        for k, (_, ref) in _REGRESSION.items():
+            want_w = ref(t[b][keep], p[b][keep], sample_weight=w[b][keep])
+            want = ref(t[b], p[b])
+            for g, want_, tag in ((got[k][0], want_w, "weighted"), (got[k][1], want, "plain")):
+                np.testing.assert_allclose(np.asarray(g)[b], want_, rtol=2e-5, atol=1e-6,
+                                           err_msg=f"case {b}: {k} {tag}")
+
+
+def test_multioutput_regression_matches_sklearn():
+    p, t, _, _ = _regression_cases(11, shape=(25, 3))
+    rng = np.random.default_rng(12)
+    w = rng.uniform(0.1, 2.0, size=(B, 25, 1)).astype(np.float32)   # per-row weights
+
+    def run(p, t, w):
+        return (jl.r2_score(p, t, weights=w, multioutput="raw_values"),
+                jl.r2_score(p, t, weights=w), jl.mean_squared_error(p, t, weights=w),
+                jl.mean_absolute_error(p, t, weights=w))
+
+    raw, uniform, mse, mae = map(np.asarray, jax.jit(jax.vmap(run))(p, t, w))
+    for b in range(B):
+        sw = w[b, :, 0]
+        np.testing.assert_allclose(raw[b], skm.r2_score(t[b], p[b], sample_weight=sw,
+                                                        multioutput="raw_values"), rtol=2e-5)
+        np.testing.assert_allclose(uniform[b], skm.r2_score(t[b], p[b], sample_weight=sw),
+                                   rtol=2e-5)
+        np.testing.assert_allclose(mse[b], skm.mean_squared_error(t[b], p[b], sample_weight=sw),
+                                   rtol=2e-5)
+        np.testing.assert_allclose(mae[b], skm.mean_absolute_error(t[b], p[b], sample_weight=sw),
+                                   rtol=2e-5)
+    with pytest.raises(ValueError, match="multioutput"):
+        jl.r2_score(p[0], t[0], multioutput="variance_weighted")
+
+
+def test_mape_is_scale_invariant_while_rmse_and_mae_scale():
+    """The question users asked: which metric survives rescaling the targets (e.g. k€ → €)?"""
+    p, t, w, m = _regression_cases(13)
+    p, t = jnp.asarray(p[0]), jnp.asarray(t[0])
+    kw = {"weights": jnp.asarray(w[0]), "where": jnp.asarray(m[0])}
+    fs = (jl.mean_absolute_percentage_error, jl.root_mean_squared_error, jl.mean_absolute_error,
+          jl.mean_squared_error, jl.r2_score)
+    with float64():
+        p, t = p.astype(jnp.float64), t.astype(jnp.float64)
+        run = jax.jit(lambda a: [f(a * p, a * t, **kw) for f in fs])
+        base = dict(zip(fs, map(float, run(1.0)), strict=True))
+        for a in (1e-3, 7.0, -2.5, 1e4):
+            scaled = dict(zip(fs, map(float, run(a)), strict=True))
+            np.testing.assert_allclose(scaled[jl.mean_absolute_percentage_error],
+                                       base[jl.mean_absolute_percentage_error], rtol=1e-12)
+            np.testing.assert_allclose(scaled[jl.r2_score], base[jl.r2_score], rtol=1e-10)
+            np.testing.assert_allclose(scaled[jl.root_mean_squared_error],
+                                       abs(a) * base[jl.root_mean_squared_error], rtol=1e-12)
+            np.testing.assert_allclose(scaled[jl.mean_absolute_error],
+                                       abs(a) * base[jl.mean_absolute_error], rtol=1e-12)
+            np.testing.assert_allclose(scaled[jl.mean_squared_error],
+                                       a * a * base[jl.mean_squared_error], rtol=1e-12)
+
+
+def test_regression_gradients_match_finite_differences():
+    rng = np.random.default_rng(14)
+    t = rng.normal(size=7) * 2
+    p0 = t + rng.normal(size=7)
+    w = rng.uniform(0.5, 2.0, size=7)
+    m = np.array([1, 1, 0, 1, 1, 1, 1], bool)
+    with float64():
+        for name, (f, _) in _REGRESSION.items():
+            fn = jax.jit(lambda p, f=f: f(p, jnp.asarray(t), weights=jnp.asarray(w),
+                                          where=jnp.asarray(m)))
+            g = np.asarray(jax.grad(fn)(jnp.asarray(p0)))
+            np.testing.assert_allclose(g, numeric_grad(fn, p0), rtol=1e-5, atol=1e-8,
+                                       err_msg=name)
+            assert g[2] == 0.0
+
+
+def test_regression_edges_no_nan():
+    t = jnp.array([1.0, 2.0, jnp.nan])
+    p = jnp.array([1.0, 2.0, jnp.nan])
+    where = jnp.array([True, True, False])
+    for f, _ in _REGRESSION.values():
+        value, g = jax.jit(jax.value_and_grad(lambda p, f=f: f(p, t, where=where)))(p)
+        assert np.isfinite(value) and np.all(np.isfinite(g)), f.__name__
+    # RMSE at zero error: value 0 and gradient 0, not NaN.
+    g = jax.grad(lambda p: jl.root_mean_squared_error(p, t, where=where))(p)
+    np.testing.assert_array_equal(g, 0.0)
+    # A mean over nothing is 0.
+    assert float(jl.mean_squared_error(p, t, where=jnp.zeros(3, bool))) == 0.0
+    with pytest.raises(ValueError, match="targets has shape"):
+        jl.mean_absolute_error(jnp.ones(3), jnp.ones(2))
+    with pytest.raises(TypeError, match="predictions must be a floating"):
+        jl.mean_squared_error(jnp.array([1, 2]), jnp.ones(2))
+
+
+# ---------------------------------------------------------------------------------------------
+# Differentiable surrogates
+
+
+def test_soft_metrics_equal_hard_metrics_on_hard_binary_probabilities():
+    rng = np.random.default_rng(15)
+    y = rng.integers(0, 2, size=(B, 20))
+    pred = rng.integers(0, 2, size=(B, 20))
+    w = rng.uniform(0.1, 2.0, size=(B, 20)).astype(np.float32)
+    m = rng.random((B, 20)) < 0.8
+
+    def run(p, y, w, m):
+        kw = {"weights": w, "where": m}
+        return (jl.soft_precision(p, y, **kw), jl.soft_recall(p, y, **kw),
+                1.0 - jl.soft_f1_loss(p, y, **kw))
+
+    got = np.asarray(jax.jit(jax.vmap(run))(pred.astype(np.float32), y, w, m))
+    for b in range(B):
+        k = m[b]
+        want = skm.precision_recall_fscore_support(y[b][k], pred[b][k], sample_weight=w[b][k],
+                                                   average="binary", zero_division=0.0)[:3]
+        np.testing.assert_allclose(got[:, b], want, rtol=1e-5, atol=1e-7, err_msg=f"case {b}")
+
+
+@pytest.mark.parametrize("average", ["macro", "micro", None])
+def test_soft_metrics_equal_hard_metrics_on_one_hot_multiclass(average):
+    c = 4
+    logits, labels, weights, where = _cases(16, n=20, c=c)
+    hard = np.eye(c, dtype=np.float32)[logits.argmax(-1)]
+    pred = logits.argmax(-1)
+
+    def run(p, y, w, m):
+        kw = {"weights": w, "where": m, "average": average, "ignore_index": -1}
+        return (jl.soft_precision(p, y, **kw), jl.soft_recall(p, y, **kw),
+                1.0 - jl.soft_f1_loss(p, y, **kw))
+
+    got = [np.asarray(g) for g in jax.jit(jax.vmap(run))(hard, labels, weights, where)]
+    for b in range(B):
+        k = where[b] & (labels[b] >= 0)
+        if not k.any():
+            continue
+        want = skm.precision_recall_fscore_support(labels[b][k], pred[b][k], labels=range(c),
+                                                   sample_weight=weights[b][k], average=average,
+                                                   zero_division=0.0)[:3]
+        for g, w_ in zip(got, want, strict=True):
+            np.testing.assert_allclose(g[b], w_, rtol=1e-5, atol=1e-7, err_msg=f"case {b}")
+
+
+def test_soft_metrics_one_hot_labels_and_class_axis():
+    rng = np.random.default_rng(17)
+    probs = jax.nn.softmax(jnp.asarray(rng.normal(size=(12, 3))), axis=-1)
+    labels = rng.integers(0, 3, 12)
+    labels[:2] = -1
+    hot = _one_hot_or_zero(labels, 3)
+    a = jl.soft_f1_loss(probs, labels, average="macro", ignore_index=-1)
+    np.testing.assert_allclose(jl.soft_f1_loss(probs, hot, average="macro"), a, rtol=1e-6)
+    np.testing.assert_allclose(jl.soft_f1_loss(probs.T, hot.T, average="macro", axis=0), a,
+                               rtol=1e-6)
+    # Hand computation of the macro soft F1 on the labeled rows.
+    p, y = np.asarray(probs)[2:], np.eye(3)[labels[2:]]
+    tp, fp, fn = (p * y).sum(0), (p * (1 - y)).sum(0), ((1 - p) * y).sum(0)
+    np.testing.assert_allclose(a, 1 - np.mean(2 * tp / (2 * tp + fp + fn)), rtol=1e-5)
+    assert np.isnan(jl.soft_f1_loss(probs, jnp.asarray(labels).at[5].set(7), average="macro",
+                                    ignore_index=-1))
+    with pytest.raises(ValueError, match="average='macro'"):
+        jl.soft_f1_loss(probs, labels)
+    with pytest.raises(ValueError, match="average must be one of"):
+        jl.soft_recall(probs, labels, average="weighted")
+
+
+@pytest.mark.parametrize("average", ["binary", "macro"])
+def test_soft_f1_gradient_matches_finite_differences(average):
+    rng = np.random.default_rng(18)
+    with float64():
+        if average == "binary":
+            x0 = rng.normal(size=9)
+            y = jnp.asarray(rng.integers(0, 2, 9))
+
+            def probs(x):
+                return jax.nn.sigmoid(x)
+        else:
+            x0 = rng.normal(size=(9, 3))
+            y = jnp.asarray(rng.integers(0, 3, 9))
+
+            def probs(x):
+                return jax.nn.softmax(x, axis=-1)
+        w = jnp.asarray(rng.uniform(0.5, 2.0, 9))
+        for f in (jl.soft_f1_loss, jl.soft_precision, jl.soft_recall):
+            fn = jax.jit(lambda x, f=f: f(probs(x), y, average=average, weights=w))
+            g = jax.jit(jax.grad(fn))(jnp.asarray(x0))
+            np.testing.assert_allclose(g, numeric_grad(fn, x0), rtol=1e-5, atol=1e-8,
+                                       err_msg=f.__name__)
+
+
+def test_soft_f1_loss_trains_toward_better_f1():
+    """A few gradient steps on soft F1 raise the hard F1 of an imbalanced problem."""
+    rng = np.random.default_rng(19)
+    x = rng.normal(size=(200, 2)).astype(np.float32)
+    y = (x[:, 0] + 0.5 * x[:, 1] > 1.2).astype(np.int32)      # ~14 % positives
+    params = (jnp.zeros(2), jnp.asarray(-3.0))                # starts predicting all negative
+
+    def loss(params):
+        return jl.soft_f1_loss(jax.nn.sigmoid(x @ params[0] + params[1]), y)
+
+    step = jax.jit(lambda p: jax.tree.map(lambda a, g: a - 2.0 * g, p, jax.grad(loss)(p)))
+    f1_before = skm.f1_score(y, np.asarray(x @ params[0] + params[1] > 0))
+    for _ in range(200):
+        params = step(params)
+    f1_after = skm.f1_score(y, np.asarray(x @ params[0] + params[1] > 0))
+    assert f1_before == 0.0 and f1_after > 0.8
