@@ -20,6 +20,7 @@ from jaxloss.classification import *  # noqa: F403
 from jaxloss.clustering import *  # noqa: F403
 from jaxloss.dropout import *  # noqa: F403
 from jaxloss.embedding import *  # noqa: F403
+from jaxloss.gradients import *  # noqa: F403
 from jaxloss.metrics import *  # noqa: F403
 from jaxloss.ranking import *  # noqa: F403
 from jaxloss.regression import *  # noqa: F403
@@ -40,6 +41,7 @@ _MODULES = (
     "clustering",
     "dropout",
     "embedding",
+    "gradients",
     "metrics",
     "ranking",
     "regression",
