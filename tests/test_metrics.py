@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import warnings
 
+import hypothesis
+import hypothesis.strategies as st
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from hypothesis import given
 from sklearn import metrics as skm
 
 import jaxloss as jl
@@ -568,3 +571,53 @@ def test_soft_f1_loss_trains_toward_better_f1():
         params = step(params)
     f1_after = skm.f1_score(y, np.asarray(x @ params[0] + params[1] > 0))
     assert f1_before == 0.0 and f1_after > 0.8
+
+
+# ---------------------------------------------------------------------------------------------
+# Properties (hypothesis), one fixed shape so each jitted function compiles once.
+
+N_PROP = 12
+_auc = jax.jit(lambda s, y, w, m: jl.roc_auc(s, y, weights=w, where=m))
+_auc_plain = jax.jit(lambda s, y: jl.roc_auc(s, y))
+_acc = jax.jit(lambda x, y, w, m: jl.accuracy(x, y, weights=w, where=m))
+_acc_plain = jax.jit(lambda x, y: jl.accuracy(x, y))
+_mse = jax.jit(lambda p, t, w, m: jl.mean_squared_error(p, t, weights=w, where=m))
+_mse_plain = jax.jit(lambda p, t: jl.mean_squared_error(p, t))
+
+
+@given(st.lists(st.integers(0, 5), min_size=N_PROP, max_size=N_PROP),
+       st.lists(st.integers(0, 1), min_size=N_PROP, max_size=N_PROP))
+def test_roc_auc_properties_with_ties(scores, labels):
+    s, y = np.asarray(scores, np.float32), np.asarray(labels, np.int32)
+    hypothesis.assume(0 < y.sum() < N_PROP)
+    auc = float(_auc_plain(s, y))
+    # Strictly increasing maps leave the AUC unchanged; reversing the order gives 1 - AUC; so
+    # does swapping the classes (ties count ½ either way).
+    np.testing.assert_allclose(_auc_plain(3.0 * s + 5.0, y), auc, rtol=1e-6)
+    np.testing.assert_allclose(_auc_plain(-s, y), 1.0 - auc, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(_auc_plain(s, 1 - y), 1.0 - auc, rtol=1e-6, atol=1e-6)
+    # weights = 1 and an all-true mask change nothing.
+    ones, true = np.ones(N_PROP, np.float32), np.ones(N_PROP, bool)
+    np.testing.assert_allclose(_auc(s, y, ones, true), auc, rtol=1e-6)
+    # An integer weight k equals repeating the element k times.
+    k = np.arange(N_PROP) % 3 + 1
+    np.testing.assert_allclose(_auc(s, y, k.astype(np.float32), true),
+                               skm.roc_auc_score(np.repeat(y, k), np.repeat(s, k)), rtol=1e-5,
+                               atol=1e-6)
+
+
+@given(st.lists(st.integers(0, 2), min_size=N_PROP * 3, max_size=N_PROP * 3),
+       st.lists(st.integers(0, 2), min_size=N_PROP, max_size=N_PROP),
+       st.lists(st.floats(-3, 3, width=32), min_size=N_PROP, max_size=N_PROP))
+def test_weights_one_and_all_true_where_change_nothing(logit_ints, labels, preds):
+    x = np.asarray(logit_ints, np.float32).reshape(N_PROP, 3)
+    y = np.asarray(labels, np.int32)
+    p = np.asarray(preds, np.float32)
+    t = np.linspace(-1, 1, N_PROP, dtype=np.float32)
+    ones, true = np.ones(N_PROP, np.float32), np.ones(N_PROP, bool)
+    np.testing.assert_allclose(_acc(x, y, ones, true), _acc_plain(x, y), rtol=1e-6)
+    np.testing.assert_allclose(_mse(p, t, ones, true), _mse_plain(p, t), rtol=1e-6)
+    # Scaling all weights by a constant changes nothing either (a weighted mean).
+    w = np.linspace(0.5, 2.0, N_PROP, dtype=np.float32)
+    np.testing.assert_allclose(_acc(x, y, 3 * w, true), _acc(x, y, w, true), rtol=1e-6)
+    np.testing.assert_allclose(_mse(p, t, 3 * w, true), _mse(p, t, w, true), rtol=1e-5)
