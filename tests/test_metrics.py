@@ -621,3 +621,36 @@ def test_weights_one_and_all_true_where_change_nothing(logit_ints, labels, preds
     w = np.linspace(0.5, 2.0, N_PROP, dtype=np.float32)
     np.testing.assert_allclose(_acc(x, y, 3 * w, true), _acc(x, y, w, true), rtol=1e-6)
     np.testing.assert_allclose(_mse(p, t, 3 * w, true), _mse(p, t, w, true), rtol=1e-5)
+
+
+def test_weight_gradients_of_ranking_and_count_metrics_match_finite_differences():
+    """Scores and argmax have no gradient, but the metrics are smooth in the weights (and
+    precision/recall/F in the confusion counts): those gradients match central differences."""
+    rng = np.random.default_rng(20)
+    s = np.round(rng.normal(size=10), 1)
+    s[3] = s[4]                                                   # a tie
+    y = np.array([0, 1, 1, 0, 1, 0, 0, 1, 1, 0])
+    logits = rng.normal(size=(10, 3))
+    labels = rng.integers(0, 3, 10)
+    w0 = rng.uniform(0.5, 2.0, size=10)
+    cm0 = rng.uniform(0.5, 5.0, size=(3, 3))
+    with float64():
+        s_, y_, x_, l_ = map(jnp.asarray, (s, y, logits, labels))
+        fns = {
+            "roc_auc": lambda w: jl.roc_auc(s_, y_, weights=w),
+            "average_precision": lambda w: jl.average_precision(s_, y_, weights=w),
+            "accuracy": lambda w: jl.accuracy(x_, l_, weights=w),
+            "top_k_accuracy": lambda w: jl.top_k_accuracy(x_, l_, 2, weights=w),
+            "confusion_matrix": lambda w: jnp.sum(
+                jl.confusion_matrix(l_, x_, 3, weights=w) * jnp.arange(9.0).reshape(3, 3)),
+        }
+        for name, fn in fns.items():
+            fn = jax.jit(fn)
+            g = jax.grad(fn)(jnp.asarray(w0))
+            np.testing.assert_allclose(g, numeric_grad(fn, w0), rtol=1e-5, atol=1e-9,
+                                       err_msg=name)
+        for average in ("macro", "weighted", "micro"):
+            fn = jax.jit(lambda cm, a=average: sum(jl.precision_recall_fscore(
+                cm, beta=2.0, average=a)[:3]))
+            np.testing.assert_allclose(jax.grad(fn)(jnp.asarray(cm0)), numeric_grad(fn, cm0),
+                                       rtol=1e-5, atol=1e-9, err_msg=average)
