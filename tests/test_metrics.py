@@ -211,6 +211,7 @@ def test_precision_recall_fscore_binary_and_support():
         want = skm.precision_recall_fscore_support(y, p, beta=2.0, pos_label=pos,
                                                    sample_weight=w, average="binary")
         np.testing.assert_allclose(got[:3], want[:3], rtol=1e-5)
+    assert isinstance(got, jl.PrecisionRecallFscore)        # a NamedTuple, so a pytree
     np.testing.assert_allclose(got.support, [w[y == 0].sum(), w[y == 1].sum()], rtol=1e-5)
     # Integer confusion matrices (e.g. from scikit-learn) are accepted.
     got = jl.precision_recall_fscore(skm.confusion_matrix(y, p), average="micro")
