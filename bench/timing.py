@@ -66,10 +66,16 @@ class Timing:
     times: list[float]
     page_faults: float
     loops: int
+    cpu_times: list[float] = field(default_factory=list)
 
     @property
     def median(self) -> float:
         return statistics.median(self.times)
+
+    @property
+    def cpu_median(self) -> float:
+        """Median process CPU seconds (user + system, all threads) per call."""
+        return statistics.median(self.cpu_times) if self.cpu_times else float("nan")
 
     @property
     def iqr(self) -> tuple[float, float]:
@@ -77,8 +83,9 @@ class Timing:
         return float(q[0]), float(q[1])
 
 
-def _minor_faults() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+def _usage() -> tuple[int, float]:
+    u = resource.getrusage(resource.RUSAGE_SELF)
+    return u.ru_minflt, u.ru_utime + u.ru_stime
 
 
 def time_interleaved(
@@ -95,8 +102,10 @@ def time_interleaved(
 
     Each callable is warmed up ``warmup`` times; then, per round, each one runs ``loops`` calls
     back to back (``loops`` chosen so one sample lasts ``≥ min_sample_s``), and the per-call time
-    of the sample is recorded. Round ``r`` runs the contenders in the given order when ``r`` is
-    even and in reverse when odd. ``rounds`` defaults to as many as fit in ``budget_s`` (clamped
+    of the sample is recorded, with the process CPU time (user + system, all threads) of the
+    sample: on a shared machine CPU time is far less sensitive to other tenants than wall
+    time. Round ``r`` runs the contenders in the given order when ``r`` is even and in reverse
+    when odd. ``rounds`` defaults to as many as fit in ``budget_s`` (clamped
     to ``[min_rounds, max_rounds]``).
     """
     names = list(runners)
@@ -112,17 +121,21 @@ def time_interleaved(
         per_round = sum(single[n] * loops[n] for n in names)
         rounds = int(min(max_rounds, max(min_rounds, budget_s / per_round)))
     times: dict[str, list[float]] = {n: [] for n in names}
+    cpu: dict[str, list[float]] = {n: [] for n in names}
     faults: dict[str, int] = dict.fromkeys(names, 0)
     for r in range(rounds):
         for name in names if r % 2 == 0 else reversed(names):
             run, k = runners[name], loops[name]
-            f0 = _minor_faults()
+            f0, c0 = _usage()
             t0 = time.perf_counter()
             for _ in range(k):
                 run()
             times[name].append((time.perf_counter() - t0) / k)
-            faults[name] += _minor_faults() - f0
-    return {n: Timing(times[n], faults[n] / (rounds * loops[n]), loops[n]) for n in names}
+            f1, c1 = _usage()
+            faults[name] += f1 - f0
+            cpu[name].append((c1 - c0) / k)
+    return {n: Timing(times[n], faults[n] / (rounds * loops[n]), loops[n], cpu[n])
+            for n in names}
 
 
 def paired_ratio(baseline: Sequence[float], other: Sequence[float]) -> float:
