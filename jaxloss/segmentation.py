@@ -210,7 +210,7 @@ def _reduce_region(
         per = per * element_weight
     if r.bad is not None:
         bad = jnp.any(r.bad, axis=axes)[..., None]
-        value_check(~bad, "targets must lie in [0, C) (in {0, 1} for one channel) or equal "
+        value_check(~bad, "targets must lie in [0, C) (be 0 or 1 for one channel) or equal "
                           "ignore_index; got an out-of-range label.")
         per = jnp.where(bad, jnp.nan, per)
     return reduce_elements(per, mask=include, element_weight=element_weight,
