@@ -10,9 +10,38 @@ from scipy.special import logsumexp as np_logsumexp
 from scipy.special import softmax as np_softmax
 from sklearn.cluster import KMeans
 
-import jaxloss as jl
+import jaxloss
 
 from helpers import float64, numeric_grad
+
+
+class _JitEveryCall:
+    """``jaxloss`` with every call compiled as one program.
+
+    Op-by-op (eager) execution compiles each primitive for each new shape, which costs several
+    times one ``jit`` of the whole function; the tests call each function on many small
+    shapes, so they go through this proxy. Python scalars among the positional arguments
+    (``num_classes``) stay static; keyword arguments are closed over.
+    """
+
+    def __getattr__(self, name):
+        fn = getattr(jaxloss, name)
+
+        def call(*args, **kwargs):
+            traced = [i for i, a in enumerate(args) if not isinstance(a, int | float | str)]
+
+            def inner(*values):
+                full = list(args)
+                for i, v in zip(traced, values, strict=True):
+                    full[i] = v
+                return fn(*full, **kwargs)
+
+            return jax.jit(inner)(*(args[i] for i in traced))
+
+        return call
+
+
+jl = _JitEveryCall()
 
 # --- NumPy references (float64, explicit loops over points / classes) ----------------------------
 
@@ -193,13 +222,14 @@ def test_kmeans_loss_where_blocks_nan_points():
 def test_soft_kmeans_loss_matches_numpy_and_tends_to_kmeans(rng, data):
     x, c = data
     d = np_sq_dist(x, c)
+    soft_at = jax.jit(lambda t: jaxloss.soft_kmeans_loss(x, c, temperature=t))  # traced T
     for t in (0.3, 2.0, 50.0):
-        np.testing.assert_allclose(jl.soft_kmeans_loss(x, c, temperature=t),
-                                   (-t * np_logsumexp(-d / t, axis=-1)).sum(), rtol=2e-5)
+        np.testing.assert_allclose(soft_at(t), (-t * np_logsumexp(-d / t, axis=-1)).sum(),
+                                   rtol=2e-5)
     hard = float(jl.kmeans_loss(x, c))
     gaps = []
     for t in (1.0, 1e-1, 1e-2, 1e-3):
-        soft = float(jl.soft_kmeans_loss(x, c, temperature=t))
+        soft = float(soft_at(t))
         # min_k d - T log K ≤ soft-min ≤ min_k d, summed over the 40 points
         assert hard - 40 * t * np.log(4) - 1e-3 <= soft <= hard + 1e-3
         gaps.append(hard - soft)
@@ -305,7 +335,7 @@ def test_out_of_range_labels_give_nan_and_checked_raises(rng):
     ok = jl.class_centroids(f, y, 2, where=y < 2)[0]                   # masked: fine
     assert np.all(np.isfinite(ok))
     with pytest.raises(Exception, match="out-of-range"):
-        jl.checked(jl.center_loss)(f, y, np.zeros((2, 2), np.float32))
+        jaxloss.checked(jaxloss.center_loss)(f, y, np.zeros((2, 2), np.float32))
 
 
 def test_class_centroids_vmap_over_ragged_batch(rng):
@@ -466,10 +496,10 @@ def test_no_n_by_k_by_d_intermediate():
     x = jax.ShapeDtypeStruct((n, d), jnp.float32)
     c = jax.ShapeDtypeStruct((k, d), jnp.float32)
     fns = {
-        "pairwise_sq_distances": lambda x, c: jl.pairwise_sq_distances(x, c).sum(),
-        "kmeans_loss": jl.kmeans_loss,
-        "soft_kmeans_loss": lambda x, c: jl.soft_kmeans_loss(x, c, temperature=0.5),
-        "lloyd_step": lambda x, c: jl.lloyd_step(x, c).sum(),
+        "pairwise_sq_distances": lambda x, c: jaxloss.pairwise_sq_distances(x, c).sum(),
+        "kmeans_loss": jaxloss.kmeans_loss,
+        "soft_kmeans_loss": lambda x, c: jaxloss.soft_kmeans_loss(x, c, temperature=0.5),
+        "lloyd_step": lambda x, c: jaxloss.lloyd_step(x, c).sum(),
     }
     for name, fn in fns.items():
         for label, g in ((name, fn), (f"grad {name}", jax.grad(fn, argnums=(0, 1)))):
