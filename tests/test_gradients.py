@@ -368,6 +368,7 @@ def test_check_grads_catches_a_planted_wrong_gradient():
     assert "args[1][1, 2]" in message and "1 of 8 coordinates" in message
     assert "analytic 2.51" in message and "numeric 2.5" in message
     report = jl.check_grads(planted, (x,), raise_on_error=False)
+    assert isinstance(report, jl.GradCheckReport) and info.value.report.index == (1, 2)
     assert not report.ok and report.num_failed == 1
     assert report.argument == 0 and report.index == (1, 2)
     np.testing.assert_allclose(report.analytic, 2.51, rtol=1e-12)
