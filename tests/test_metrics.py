@@ -655,3 +655,29 @@ def test_weight_gradients_of_ranking_and_count_metrics_match_finite_differences(
                 cm, beta=2.0, average=a)[:3]))
             np.testing.assert_allclose(jax.grad(fn)(jnp.asarray(cm0)), numeric_grad(fn, cm0),
                                        rtol=1e-5, atol=1e-9, err_msg=average)
+
+
+def test_half_precision_inputs_give_float32_results():
+    rng = np.random.default_rng(21)
+    s = rng.normal(size=16).astype(np.float32)
+    y = rng.integers(0, 2, 16)
+    t = rng.normal(size=16).astype(np.float32)
+    probs = jax.nn.softmax(jnp.asarray(rng.normal(size=(16, 3))), axis=-1)
+    fns = {
+        "roc_auc": lambda s: jl.roc_auc(s, y),
+        "average_precision": lambda s: jl.average_precision(s, y),
+        "mape": lambda s: jl.mean_absolute_percentage_error(s, t),
+        "r2": lambda s: jl.r2_score(s, t),
+        "soft_f1": lambda p: jl.soft_f1_loss(p, y),
+    }
+    inputs = {name: s for name in fns} | {"soft_f1": rng.uniform(size=16).astype(np.float32)}
+    for dtype in (jnp.bfloat16, jnp.float16):
+        for name, fn in fns.items():
+            half = jnp.asarray(inputs[name]).astype(dtype)
+            out = jax.jit(fn)(half)
+            assert out.dtype == jnp.float32, name
+            np.testing.assert_allclose(out, fn(half.astype(jnp.float32)), rtol=1e-6, err_msg=name)
+        out = jl.soft_recall(probs.astype(dtype), y % 3, average="macro")
+        assert out.dtype == jnp.float32
+    _, _, thresholds, _ = jl.roc_curve(jnp.asarray(s).astype(jnp.bfloat16), y)
+    assert thresholds.dtype == jnp.float32
