@@ -1,0 +1,180 @@
+"""The fused log-sum-exp behind the cross-entropies (jaxloss/_fused.py).
+
+Values and gradients against a plain JAX formulation, NumPy in float64 and central finite
+differences, on short rows and on the long-row chunked forward path (rows longer than
+``CHUNK_ABOVE``, both a length with a convenient divisor and a prime length that needs a tail).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import jaxloss
+from jaxloss import _fused
+from jaxloss._fused import logsumexp_last
+
+from helpers import float64, numeric_grad
+
+LONG = [_fused.CHUNK_ABOVE + 1808, 12289]  # 10000 (divisor 5000) and a prime: head + tail
+
+
+def np_logsumexp(x):
+    x = np.asarray(x, np.float64)
+    m = x.max(axis=-1, keepdims=True)
+    return (m + np.log(np.exp(x - m).sum(axis=-1, keepdims=True)))[..., 0]
+
+
+def plain_logsumexp(x):
+    m = jax.lax.stop_gradient(jnp.max(x, axis=-1, keepdims=True))
+    return (m + jnp.log(jnp.sum(jnp.exp(x - m), axis=-1, keepdims=True)))[..., 0]
+
+
+@pytest.mark.parametrize("v", [7, 1000, *LONG])
+def test_value_matches_numpy_and_plain(v):
+    x = np.random.default_rng(v).normal(size=(3, v)).astype(np.float32) * 4
+    got = jax.jit(logsumexp_last)(x)
+    np.testing.assert_allclose(got, np_logsumexp(x), rtol=2e-6)
+    np.testing.assert_allclose(got, plain_logsumexp(jnp.asarray(x)), rtol=2e-6)
+
+
+@pytest.mark.parametrize("v", [7, LONG[1]])
+def test_gradient_is_softmax_and_matches_plain(v):
+    x = jnp.asarray(np.random.default_rng(1).normal(size=(2, 3, v)).astype(np.float32) * 3)
+    ct = jnp.asarray([[1.0, -2.0, 0.5], [0.0, 3.0, 1.0]])
+    g = jax.grad(lambda x: jnp.sum(ct * logsumexp_last(x)))(x)
+    g_plain = jax.grad(lambda x: jnp.sum(ct * plain_logsumexp(x)))(x)
+    np.testing.assert_allclose(g, g_plain, rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(g, ct[..., None] * jax.nn.softmax(x, axis=-1), rtol=1e-5,
+                               atol=1e-9)
+
+
+def test_gradient_finite_differences_float64():
+    with float64():
+        x = np.random.default_rng(2).normal(size=(2, 5)) * 2
+        w = np.array([0.3, -1.2])
+
+        def f(x):
+            return float(jnp.sum(w * logsumexp_last(jnp.asarray(x))))
+
+        g = jax.grad(lambda x: jnp.sum(w * logsumexp_last(x)))(jnp.asarray(x))
+        np.testing.assert_allclose(g, numeric_grad(f, x), rtol=1e-6, atol=1e-9)
+
+
+def test_long_row_directional_derivative_float64():
+    """Chunked path in float64: grad·d equals the central difference along a direction d."""
+    with float64():
+        rng = np.random.default_rng(3)
+        x = rng.normal(size=(2, LONG[1])) * 3
+        d = rng.normal(size=x.shape)
+        f = jax.jit(lambda x: jnp.sum(logsumexp_last(x)))
+        g = jax.grad(lambda x: jnp.sum(logsumexp_last(x)))(jnp.asarray(x))
+        eps = 1e-5
+        fd = (float(f(x + eps * d)) - float(f(x - eps * d))) / (2 * eps)
+        np.testing.assert_allclose(float(jnp.sum(g * d)), fd, rtol=1e-7)
+        np.testing.assert_allclose(f(x), np_logsumexp(x).sum(), rtol=1e-12)
+
+
+def test_forward_mode_vmap_and_second_order():
+    x = jnp.asarray(np.random.default_rng(4).normal(size=(4, 6)).astype(np.float32))
+    dx = jnp.ones_like(x).at[:, 0].set(2.0)
+    _, tangent = jax.jvp(logsumexp_last, (x,), (dx,))
+    np.testing.assert_allclose(tangent, jnp.sum(jax.nn.softmax(x) * dx, axis=-1), rtol=1e-6)
+    np.testing.assert_allclose(jax.vmap(logsumexp_last)(x), logsumexp_last(x), rtol=1e-6)
+    h = jax.hessian(lambda r: logsumexp_last(r))(x[0])
+    p = jax.nn.softmax(x[0])
+    np.testing.assert_allclose(h, jnp.diag(p) - jnp.outer(p, p), atol=1e-6)
+    np.testing.assert_allclose(jax.jit(jax.checkpoint(logsumexp_last))(x), logsumexp_last(x),
+                               rtol=1e-6)
+
+
+@pytest.mark.parametrize("v", [4, LONG[0]])
+def test_non_finite_rows_as_before(v):
+    x = np.zeros((4, v), np.float32)
+    x[0] = -np.inf                   # all -inf: -inf
+    x[1, 1] = np.inf                 # an +inf: +inf
+    x[2, 2] = np.nan                 # NaN propagates
+    x[3, :2] = [1e4, -1e4]           # huge but finite: exact
+    got = np.asarray(logsumexp_last(jnp.asarray(x)))
+    assert got[0] == -np.inf and got[1] == np.inf and np.isnan(got[2])
+    np.testing.assert_allclose(got[3], 1e4, rtol=1e-7)
+    g = np.asarray(jax.grad(lambda x: jnp.sum(logsumexp_last(x)))(jnp.asarray(x)))
+    g_plain = np.asarray(jax.grad(lambda x: jnp.sum(plain_logsumexp(x)))(jnp.asarray(x)))
+    # Rows 0 and 2 (all -inf, a NaN) are NaN as before. Row 1 (an +inf logit): the inf entry's
+    # gradient is NaN as before, the finite entries get 0, the limit (the plain formula's
+    # autodiff made the whole row NaN).
+    np.testing.assert_array_equal(np.isnan(g[[0, 2]]), np.isnan(g_plain[[0, 2]]))
+    assert np.isnan(g[1, 1]) and np.all(np.delete(g[1], 1) == 0)
+    np.testing.assert_allclose(g[3], g_plain[3])
+    assert g[3, 0] == pytest.approx(1.0) and np.all(np.isfinite(g[3]))
+
+
+@pytest.mark.parametrize("v", [50, LONG[1]])
+def test_cross_entropies_value_and_grad_vs_optax(v):
+    """The public losses on the fused path: optax's values and gradients."""
+    rng = np.random.default_rng(5)
+    x = jnp.asarray(rng.normal(size=(6, v)).astype(np.float32) * 3)
+    y = jnp.asarray(rng.integers(0, v, 6).astype(np.int32))
+    yp = jax.nn.one_hot(y, v) * 0.7 + 0.3 / v
+
+    def ours(x):
+        return (jaxloss.softmax_cross_entropy_with_integer_labels(x, y, reduction="mean")
+                + jaxloss.softmax_cross_entropy(x, yp, reduction="sum"))
+
+    def ref(x):
+        return (optax.losses.softmax_cross_entropy_with_integer_labels(x, y).mean()
+                + optax.losses.softmax_cross_entropy(x, yp).sum())
+
+    (v1, g1), (v2, g2) = (jax.jit(jax.value_and_grad(ours))(x),
+                          jax.jit(jax.value_and_grad(ref))(x))
+    np.testing.assert_allclose(v1, v2, rtol=1e-5)
+    np.testing.assert_allclose(g1, g2, rtol=1e-4, atol=1e-8)
+    np.testing.assert_allclose(jax.jit(ours)(x), v2, rtol=1e-5)   # forward-only path
+
+
+def test_cross_entropy_contract_on_fused_path():
+    """Class weights, weights, where, ignore_index, smoothing: as the plain formula says."""
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(5, 4)).astype(np.float32) * 2
+    y = np.array([0, 3, -1, 1, 2])
+    cw = rng.uniform(0.5, 2, 4).astype(np.float32)
+    w = np.array([1.0, 0.5, 2.0, 0.0, 1.5], np.float32)
+    eps = 0.1
+
+    def loss(x):
+        return jaxloss.softmax_cross_entropy_with_integer_labels(
+            x, jnp.asarray(y), class_weights=cw, weights=w, ignore_index=-1,
+            label_smoothing=eps, reduction="weighted_mean")
+
+    logp = x - np_logsumexp(x)[:, None]
+    keep = (y != -1) & (w != 0)
+    num = den = 0.0
+    for i in np.flatnonzero(keep):
+        per = (1 - eps) * cw[y[i]] * -logp[i, y[i]] + eps / 4 * np.sum(cw * -logp[i])
+        num += w[i] * per
+        den += w[i] * cw[y[i]]
+    np.testing.assert_allclose(loss(jnp.asarray(x)), num / den, rtol=1e-5)
+    with float64():
+        g = jax.grad(loss)(jnp.asarray(x, jnp.float64))
+        loss64 = jax.jit(loss)
+        fd = numeric_grad(lambda z: float(loss64(jnp.asarray(z))), x.astype(np.float64))
+        np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-9)
+        assert np.all(np.asarray(g)[~keep] == 0)
+
+
+def test_out_of_range_label_still_nan_and_bf16_dtypes():
+    x = jnp.asarray(np.random.default_rng(7).normal(size=(3, LONG[0])), jnp.bfloat16)
+    y = jnp.array([1, LONG[0], 5])
+    per = jax.jit(jaxloss.softmax_cross_entropy_with_integer_labels)(x, y)
+    per = np.asarray(per) if per.dtype == jnp.float32 else None
+    assert per is not None and np.isnan(per[1]) and np.isfinite(per[[0, 2]]).all()
+    y = jnp.array([1, 2, 5])
+    ce = jaxloss.softmax_cross_entropy_with_integer_labels
+    loss, g = jax.jit(jax.value_and_grad(lambda x: ce(x, y, reduction="sum")))(x)
+    assert g.dtype == jnp.bfloat16 and loss.dtype == jnp.float32
+    ref = np.sum(np_logsumexp(np.asarray(x, np.float32))
+                 - np.asarray(x, np.float64)[np.arange(3), np.asarray(y)])
+    np.testing.assert_allclose(loss, ref, rtol=1e-5)
