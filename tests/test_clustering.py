@@ -6,6 +6,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 from scipy.special import logsumexp as np_logsumexp
 from scipy.special import softmax as np_softmax
 from sklearn.cluster import KMeans
@@ -477,6 +480,38 @@ def test_centroid_hinge_loss_gradient(rng):
         jl.centroid_hinge_loss(f, y, 4, delta=-1.0)
 
 
+# --- properties -----------------------------------------------------------------------------------
+
+_points = hnp.arrays(np.float32, (12, 2), elements=st.floats(-10, 10, width=32))
+_centers = hnp.arrays(np.float32, (3, 2), elements=st.floats(-10, 10, width=32))
+
+
+@jax.jit
+def _invariants(x, c, perm, t):
+    """Values that the properties below compare, computed in one compiled call."""
+    return dict(
+        hard=jaxloss.kmeans_loss(x, c),
+        hard_permuted=jaxloss.kmeans_loss(x, c[perm]),
+        hard_weights1=jaxloss.kmeans_loss(x, c, weights=jnp.ones(12)),
+        hard_where_all=jaxloss.kmeans_loss(x, c, where=jnp.ones(12, bool)),
+        per=jaxloss.kmeans_loss(x, c, reduction="none"),
+        per_vmap=jax.vmap(lambda p: jaxloss.kmeans_loss(p, c))(x),
+        soft=jaxloss.soft_kmeans_loss(x, c, temperature=t),
+        lloyd_loss=jaxloss.kmeans_loss(x, jaxloss.lloyd_step(x, c)),
+    )
+
+
+@given(_points, _centers, st.permutations(range(3)), st.floats(0.01, 100.0))
+def test_kmeans_properties(x, c, perm, t):
+    v = {k: np.asarray(a, np.float64) for k, a in _invariants(x, c, np.array(perm), t).items()}
+    tol = 1e-4 * (1 + v["hard"])
+    assert abs(v["hard_permuted"] - v["hard"]) <= tol            # centroid order is irrelevant
+    assert v["hard_weights1"] == v["hard"] and v["hard_where_all"] == v["hard"]
+    np.testing.assert_allclose(v["per_vmap"], v["per"], rtol=1e-6, atol=1e-6)
+    assert v["hard"] - 12 * t * np.log(3) - tol <= v["soft"] <= v["hard"] + tol
+    assert v["lloyd_loss"] <= v["hard"] + tol                   # a Lloyd step never increases it
+
+
 # --- memory: no [K, N, D] intermediate -----------------------------------------------------------
 
 
@@ -509,6 +544,16 @@ def test_no_n_by_k_by_d_intermediate():
             assert largest <= n * k, f"{label}: an intermediate of {largest} elements"
             temp = jax.jit(g).lower(x, c).compile().memory_analysis().temp_size_in_bytes
             assert temp < n * k * d * 4 // 8, f"{label}: {temp} bytes of temporaries"
+    labels = jax.ShapeDtypeStruct((n,), jnp.int32)
+    per_class = {
+        "class_centroids": lambda f, y: jaxloss.class_centroids(f, y, k)[0].sum(),
+        "centroid_hinge_loss": lambda f, y: jaxloss.centroid_hinge_loss(f, y, k, delta=0.5),
+    }
+    for name, fn in per_class.items():
+        for label, g in ((name, fn), (f"grad {name}", jax.grad(fn))):
+            jaxpr = jax.make_jaxpr(g)(x, labels).jaxpr
+            largest = max(int(np.prod(a.shape)) for a in _all_avals(jaxpr))
+            assert largest <= n * max(k, d), f"{label}: an intermediate of {largest} elements"
 
 
 # --- composition, dtypes, errors -----------------------------------------------------------------
