@@ -27,7 +27,7 @@ from bench.timing import Contender
 __all__ = ["FAMILIES", "Case", "Traffic", "torch_or_none"]
 
 SIZES = [(4096, 1000), (2048, 32000), (512, 128000)]
-QUICK_SIZES = [(4096, 1000), (2048, 32000)]
+QUICK_SIZES = [(4096, 1000), (256, 32000)]
 
 
 @dataclass

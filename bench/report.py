@@ -49,7 +49,9 @@ def markdown(results: dict[str, Any]) -> str:
     lines += [
         "",
         "Times are medians of interleaved rounds. **speedup** is the median over rounds of "
-        "baseline time / contender time (> 1: faster than the baseline). **limit** is the "
+        "baseline time / contender time (> 1: faster than the baseline); **CPU ms** and **CPU "
+        "speedup** are the same for the process's CPU time (user + system, all threads), which "
+        "other tenants of a shared machine disturb far less than wall time. **limit** is the "
         "two-pass bandwidth limit of the case at the measured bandwidth; **% limit** = limit / "
         "time. **faults** are minor page faults per call. **HLO r/w** are the bytes the "
         "compiled module's big kernels read / write, in units of the logits' size.",
@@ -62,8 +64,9 @@ def markdown(results: dict[str, Any]) -> str:
         lines += ["", f"**{rec['name']}** (baseline: {rec['baseline']})"
                   + (f" — {rec['note']}" if rec.get("note") else ""), ""]
         limit = rec.get("two_pass_limit_ms")
-        head = "| contender | median ms | speedup | faults | temp MB | HLO r/w |"
-        sep = "| --- | ---: | ---: | ---: | ---: | ---: |"
+        head = ("| contender | median ms | speedup | CPU ms | CPU speedup | faults | temp MB "
+                "| HLO r/w |")
+        sep = "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
         if limit:
             head += " GB/s | % limit |"
             sep += " ---: | ---: |"
@@ -78,6 +81,7 @@ def markdown(results: dict[str, Any]) -> str:
             if "hlo_read_bytes" in mem and unit:
                 hlo = f"{mem['hlo_read_bytes'] / unit:.1f} / {mem['hlo_write_bytes'] / unit:.1f}"
             row = (f"| {name} | {_ms(c['median_ms'])} | {c['speedup_vs_baseline']:.2f}× | "
+                   f"{_ms(c['cpu_median_ms'])} | {c['cpu_speedup_vs_baseline']:.2f}× | "
                    f"{c['page_faults_per_call']:.0f} | {temp} | {hlo} |")
             if limit:
                 frac = c.get("fraction_of_two_pass_limit")

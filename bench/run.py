@@ -118,6 +118,8 @@ def run_case(case: Case, *, quick: bool) -> dict[str, Any]:
             "loops_per_sample": tm.loops,
             "page_faults_per_call": tm.page_faults,
             "speedup_vs_baseline": paired_ratio(base.times, tm.times),
+            "cpu_median_ms": tm.cpu_median * 1e3,
+            "cpu_speedup_vs_baseline": paired_ratio(base.cpu_times, tm.cpu_times),
             "loss": values[c.name],
         }
         if c.kind == "jax" and c.compiled is not None:
