@@ -171,8 +171,9 @@ def kmeans_loss(
     with ``n_k = Σ_{a_i=k} w_i`` and ``m_k`` the (weighted) mean of cluster ``k``. That is
     what ``jax.grad`` returns: the argmin is integer-valued and carries no gradient, and the
     distance to the chosen centroid is differentiated as usual. ``L`` is continuous (a minimum
-    of quadratics), so descending it decreases the inertia; at a tie the gradient is that of
-    the lowest-index tied centroid, a valid one-sided gradient.
+    of quadratics), so descending it decreases the inertia; at a tie (a point equidistant from
+    two centroids) the gradient is that of the piece of the lowest-index tied centroid, one of
+    the pieces that meet there (an element of the Clarke subdifferential).
 
     **A Newton step is exactly Lloyd's update.** For fixed assignments the Hessian is block
     diagonal, ``∂²L/∂c_k² = 2 n_k I``, so the Newton step is
@@ -236,8 +237,9 @@ def soft_kmeans_loss(
     ``L_T → kmeans_loss`` as ``T → 0`` (from below, within ``T log K`` per point). It is smooth
     in the centroids, with gradient ``2 Σ_i w_i r_ik (c_k - x_i)`` where ``r`` are the
     :func:`soft_kmeans_assign` responsibilities: every point pulls every centroid, in
-    proportion to how close it is. Up to constants it is the negative log-likelihood of a
-    mixture of equal-weight Gaussians with variance ``T/2``, and the preconditioned step
+    proportion to how close it is. It is ``T`` times the negative log-likelihood (up to a
+    constant) of a mixture of equal-weight Gaussians with variance ``T/2``, and the
+    preconditioned step
     ``c_k - ∇_k / (2 Σ_i w_i r_ik)`` is that mixture's EM update.
 
     *Deterministic annealing* (Rose 1998) starts ``T`` above the data's critical temperature
