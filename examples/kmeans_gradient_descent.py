@@ -164,7 +164,7 @@ def main() -> None:
     print(f"   KMeans(init=c0, n_init=1)              {sk_single:12.1f}")
     print(f"   KMeans(n_init=10, random_state=0)      {sk_restarts:12.1f}")
     print(f"   annealed soft k-means                  {after_anneal:12.1f}")
-    print(f"   ... + 10 Newton (= Lloyd) steps         {results['digits (annealed)']:12.1f}")
+    print(f"   ... + 10 Newton (= Lloyd) steps        {results['digits (annealed)']:12.1f}")
 
     print("\nTargets")
     for name, target in TARGETS.items():
