@@ -95,7 +95,16 @@ def _cases() -> list[Case]:
              lambda x, **kw: jl.confusion_weighted_cross_entropy(x, labels, cost, **kw),
              logits, labels, True),
     ]
-    return regression + classification
+    features = rng.normal(size=(*SHAPE, 3)).astype(np.float32)
+    centroids = rng.normal(size=(C, 3)).astype(np.float32)
+    clustering = [
+        Case("kmeans_loss",  # default reduction "sum" (the k-means objective); "none" here
+             lambda x, **kw: jl.kmeans_loss(x, centroids, **{"reduction": "none", **kw}),
+             features),
+        Case("center_loss", lambda x, **kw: jl.center_loss(x, labels, centroids, **kw),
+             features, labels, True),
+    ]
+    return regression + classification + clustering
 
 
 CASES = _cases()
@@ -198,6 +207,8 @@ def test_ignore_index_acts_as_where(case):
             lambda x, y, **kw: jl.softmax_cross_entropy_with_integer_labels(
                 x, y, label_smoothing=0.1, **kw),
         "softmax_focal_loss": lambda x, y, **kw: jl.softmax_focal_loss(x, y, **kw),
+        "center_loss": lambda x, y, **kw: jl.center_loss(
+            x, y, np.random.default_rng(0).normal(size=(C, 3)).astype(np.float32), **kw),
         "expected_cost_loss": lambda x, y, **kw: jl.expected_cost_loss(
             x, y, (1.0 - np.eye(C) + np.arange(C)[None, :] * 0.1).astype(np.float32), **kw),
         "confusion_weighted_cross_entropy": lambda x, y, **kw: jl.confusion_weighted_cross_entropy(
