@@ -157,7 +157,8 @@ def ctc_loss_with_forward_probs(
 
     def close_labels(blank_state: Array, label_state: Array) -> Array:
         """``α_B(n+1) ⊕ α_L(n)``: label ``n`` may end without consuming a frame."""
-        return blank_state.at[:, 1:].set(jnp.logaddexp(blank_state[:, 1:], label_state))
+        return jnp.concatenate(
+            [blank_state[:, :1], jnp.logaddexp(blank_state[:, 1:], label_state)], axis=1)
 
     def step(carry: tuple[Array, Array], frame: tuple[Array, Array, Array]
              ) -> tuple[tuple[Array, Array], tuple[Array, Array]]:
