@@ -18,7 +18,7 @@ import jaxloss as jl
 
 from helpers import float64, numeric_grad
 
-B = 120          # random cases per comparison, one vmapped call each
+B = 80           # random cases per comparison, one vmapped call each
 
 
 @pytest.fixture(autouse=True)
@@ -374,6 +374,13 @@ def test_regression_metrics_match_sklearn_masked_weighted():
         for k, (_, ref) in _REGRESSION.items():
             want_w = ref(t[b][keep], p[b][keep], sample_weight=w[b][keep])
             want = ref(t[b], p[b])
+            if k == "r2" and np.ptp(t[b]) == 0:
+                # Constant targets: scikit-learn's rule (force_finite) is 1 for a perfect
+                # prediction, else 0; on these float32 inputs its weighted mean of equal values
+                # rounds, leaves a tiny variance and gives -1.2e15 instead (case 5), so state
+                # the rule directly.
+                want_w = float(np.all(p[b][keep] == t[b][keep]))
+                want = float(np.all(p[b] == t[b]))
             for g, want_, tag in ((got[k][0], want_w, "weighted"), (got[k][1], want, "plain")):
                 np.testing.assert_allclose(np.asarray(g)[b], want_, rtol=2e-5, atol=1e-6,
                                            err_msg=f"case {b}: {k} {tag}")
