@@ -119,12 +119,11 @@ def accuracy(
     Array(0.5, dtype=float32)
     """
     pred, true, shape, include, in_range, dtype = _class_predictions(
-        logits_or_labels_pred, labels, axis, ignore_index, None, "logits_or_labels_pred")
+        logits_or_labels_pred, labels, axis, ignore_index, "logits_or_labels_pred")
     mask = element_mask(shape, weights=weights, where=where, include=include)
     correct = (pred == true).astype(dtype)
-    if in_range is not None:
-        correct = _nan_if_bad(correct, in_range, mask, "labels must lie in [0, num_classes) or "
-                                                       f"equal ignore_index={ignore_index}")
+    correct = _nan_if_bad(correct, in_range, mask, "labels must lie in [0, num_classes) or "
+                                                   f"equal ignore_index={ignore_index}")
     return reduce_elements(correct, mask=mask, weights=weights, reduction="weighted_mean")
 
 
@@ -802,7 +801,7 @@ def _true_classes(labels: ArrayLike, shape: tuple[int, ...], num_classes: int | 
 
 
 def _class_predictions(predictions: ArrayLike, labels: ArrayLike, axis: int,
-                       ignore_index: int | None, num_classes: int | None, name: str):
+                       ignore_index: int | None, name: str):
     """Predicted and true classes for accuracy: from logits (argmax) or predicted labels."""
     pred = jnp.asarray(predictions)
     if jnp.issubdtype(pred.dtype, jnp.floating):
@@ -825,7 +824,7 @@ def _class_predictions(predictions: ArrayLike, labels: ArrayLike, axis: int,
         return pred_labels, true, shape, include, in_range, dtype
     pred_labels = _int_labels(pred, name)
     shape = pred_labels.shape
-    true, include, in_range = _true_classes(labels, shape, num_classes, axis, ignore_index)
+    true, include, in_range = _true_classes(labels, shape, None, axis, ignore_index)
     return pred_labels, true, shape, include, in_range, jnp.float32
 
 
