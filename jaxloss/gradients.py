@@ -53,7 +53,7 @@ _METHODS = ("auto", "vmap", "map")
 
 # On CPU, ``method="auto"`` maps over chunks whose stacked gradients take about this many bytes
 # (a cache-sized working set); see per_example_grads.
-_CPU_CHUNK_BYTES = 1 << 20
+_CPU_CHUNK_BYTES = 4 << 20
 
 
 # ---------------------------------------------------------------------------------------------
@@ -90,15 +90,17 @@ def per_example_grads(
         * ``"map"``: a sequential loop over chunks of ``batch_size`` examples
           (:func:`jax.lax.map`), each chunk vectorised; ``batch_size=None`` means one example
           per step.
-        * ``"auto"`` (default): ``"vmap"`` on GPU/TPU. On CPU, ``"map"`` over chunks of about
-          1 MiB of stacked gradients (``batch_size = max(1, 2**20 // per-example gradient
-          bytes)``), or ``"vmap"`` when the whole batch fits in one such chunk. On CPU, XLA's
-          vectorised form of an outer-product weight gradient builds the ``[B, in, out]``
-          result in a transposed layout and copies it; a cache-sized chunk loop writes each
-          gradient once, in place, and is 2–3× faster for an MLP (see the README's
-          performance section), while small models keep the vectorised form.
+        * ``"auto"`` (default): ``"vmap"`` on GPU/TPU (decided by
+          ``jax.default_backend()``). On CPU, ``"map"`` over chunks of at most 4 MiB of
+          stacked gradients: ``batch_size`` is the largest divisor of ``B`` not above
+          ``4 MiB / (bytes of one example's gradient)``, or ``"vmap"`` when the whole batch
+          fits in one chunk. On CPU, XLA's vectorised form of an outer-product weight gradient
+          builds the ``[B, in, out]`` result in a transposed layout and copies it; a
+          chunk loop writes each chunk's gradients once, in place. Measured for a 784-256-10
+          MLP at batch 256: about 2.4–3.9× faster than ``jit(vmap(grad))`` (see the README).
       batch_size: examples per step for ``"map"`` (and ``"auto"`` on CPU, overriding its
-        choice).
+        choice). Prefer a divisor of ``B``: a remainder chunk is concatenated to the rest,
+        which copies the whole output.
 
     Returns:
       A pytree like ``params`` whose leaves have a leading batch axis ``[B, ...]``; with
@@ -166,7 +168,7 @@ def _map_examples(fn: Callable[..., Any], params: PyTree, batch: tuple[Any, ...]
             if batch_size is None:
                 nbytes = sum(math.prod(np.shape(p)) * jnp.result_type(p).itemsize
                              for p in jax.tree.leaves(params))
-                batch_size = max(1, _CPU_CHUNK_BYTES // max(nbytes, 1))
+                batch_size = _divisor_at_most(num, max(1, _CPU_CHUNK_BYTES // max(nbytes, 1)))
             method = "vmap" if batch_size >= num else "map"
 
     if method == "vmap":
@@ -183,6 +185,17 @@ def _map_examples(fn: Callable[..., Any], params: PyTree, batch: tuple[Any, ...]
 
     xs = tuple(m for m, a in zip(mapped, axes, strict=True) if a is not None)
     return lax.map(one, xs, batch_size=None if batch_size == 1 else batch_size)
+
+
+def _divisor_at_most(n: int, limit: int) -> int:
+    """The largest divisor of ``n`` that is ``<= limit`` (``n`` itself if ``limit >= n``).
+
+    ``lax.map`` handles a remainder chunk by concatenating it to the scanned chunks, which
+    copies the whole stacked output; a divisor of the batch avoids that copy.
+    """
+    if limit >= n:
+        return n
+    return max(d for d in range(1, limit + 1) if n % d == 0)
 
 
 def _batch_axes(in_axes: Any, n: int) -> tuple[int | None, ...]:
@@ -747,7 +760,7 @@ def _check_grads64(fn: Callable[..., Any], args: tuple[Any, ...], eps: float | N
             "rounding noise. Make fn compute in the inputs' dtype (no astype(float32), no "
             "float32 dtype= arguments) for the check.")
     out_shape = _output_shape(fn, args, treedef, leaves, float_ids, offsets)
-    analytic = np.asarray(jax.jacrev(flat_fn)(theta0_j)).reshape(-1, n)   # [m, n]
+    analytic = np.asarray(jax.jit(jax.jacrev(flat_fn))(theta0_j)).reshape(-1, n)   # [m, n]
 
     h = np.full(n, eps) if eps is not None else (
         np.cbrt(np.finfo(np.float64).eps) * np.maximum(1.0, np.abs(theta0)))
