@@ -17,11 +17,13 @@ short-cut exactly) or a traced scalar (then ``rate = 1`` still gives zeros, neve
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from jaxloss._checks import Array, ArrayLike, float_array, static_float
@@ -234,12 +236,12 @@ def _mask_shape(shape: tuple[int, ...], broadcast_dims: int | Sequence[int]) -> 
 def _check_rate(rate: Any) -> None:
     if isinstance(rate, jax.core.Tracer):
         return
-    r = jnp.asarray(rate) if not isinstance(rate, int | float) else rate
+    r = np.asarray(rate) if not isinstance(rate, int | float) else rate
     if not isinstance(r, int | float) and r.ndim != 0:
         raise ValueError(f"rate must be a scalar; got an array of shape {tuple(r.shape)}.")
     static_float(rate, "rate", low=0.0, high=1.0)
-    if isinstance(rate, int | float) and rate != rate:
-        raise ValueError(f"rate must lie in [0.0, 1.0]; got {rate}.")
+    if math.isnan(float(r)):
+        raise ValueError(f"rate must lie in [0.0, 1.0]; got {float(r)}.")
 
 
 def _check_key(key: Any) -> None:
@@ -256,12 +258,12 @@ def _is_python_number(x: Any, value: float) -> bool:
 
 
 def _is_python_true(x: Any) -> bool:
-    return isinstance(x, bool) and x
+    return isinstance(x, bool | np.bool_) and bool(x)
 
 
 def _select_deterministic(deterministic: bool | ArrayLike, x: Array, out: Array) -> Array:
-    if isinstance(deterministic, bool):
-        return out  # Python False (Python True returned earlier)
+    if isinstance(deterministic, bool | np.bool_):
+        return out  # a concrete False (True returned earlier)
     d = jnp.asarray(deterministic)
     if d.ndim != 0:
         raise ValueError(f"deterministic must be a scalar boolean; got shape {tuple(d.shape)}.")

@@ -79,6 +79,7 @@ def test_edge_rates_exact():
     assert jl.dropout(None, x, 0.0) is x
     assert jl.dropout(None, x, 0, broadcast_dims=1) is x
     assert jl.dropout(None, x, 0.5, deterministic=True) is x
+    assert jl.dropout(None, x, np.float32(0.5), deterministic=np.bool_(True)) is x
     np.testing.assert_array_equal(jl.dropout(KEY, x, 1.0), np.zeros((2, 3)))
     np.testing.assert_array_equal(jl.dropout(None, x, 1), np.zeros((2, 3)))
     np.testing.assert_array_equal(jl.alpha_dropout(None, x, 1.0), np.zeros((2, 3)))
@@ -118,7 +119,7 @@ def test_traced_deterministic():
     np.testing.assert_allclose(g(False), jl.alpha_dropout(KEY, x, 0.5), rtol=1e-6)
 
 
-@pytest.mark.parametrize("rate", [-0.1, 1.5, float("nan")])
+@pytest.mark.parametrize("rate", [-0.1, 1.5, float("nan"), np.float32("nan"), np.float32(1.01)])
 def test_rate_out_of_range_raises(rate):
     with pytest.raises(ValueError, match="rate"):
         jl.dropout(KEY, jnp.ones(3), rate)
