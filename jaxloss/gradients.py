@@ -97,7 +97,7 @@ def per_example_grads(
           fits in one chunk. On CPU, XLA's vectorised form of an outer-product weight gradient
           builds the ``[B, in, out]`` result in a transposed layout and copies it; a
           chunk loop writes each chunk's gradients once, in place. Measured for a 784-256-10
-          MLP at batch 256: about 2.4–3.9× faster than ``jit(vmap(grad))`` (see the README).
+          MLP at batch 256: 2.5–3.9× faster than ``jit(vmap(grad))`` (see the README).
       batch_size: examples per step for ``"map"`` (and ``"auto"`` on CPU, overriding its
         choice). Prefer a divisor of ``B``: a remainder chunk is concatenated to the rest,
         which copies the whole output.
@@ -689,8 +689,9 @@ def check_grads(
     Returns:
       A :class:`GradCheckReport` (also when the check passes).
 
-    Cost: ``2 n`` evaluations of ``fn`` for ``n`` input coordinates (batched with ``vmap``) and
-    one ``jax.jacrev``; meant for small test problems. At a kink (``relu`` at 0, ``abs`` at 0)
+    Cost: ``2 n`` evaluations of ``fn`` for ``n`` input coordinates (batched with
+    ``jit(vmap(fn))``, so ``fn`` must be traceable) and one ``jax.jacrev``; meant for small
+    test problems. At a kink (``relu`` at 0, ``abs`` at 0)
     the central difference averages the two sides and may legitimately disagree.
 
     >>> import jax.numpy as jnp
