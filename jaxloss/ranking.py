@@ -107,6 +107,4 @@ def ranking_softmax_loss(
         return reduce_elements(per, mask=mask, reduction="mean")
     if reduce_fn is jnp.sum:
         return reduce_elements(per, mask=mask, reduction="sum")
-    if mask is None:
-        return jnp.asarray(reduce_fn(per))
     return jnp.asarray(reduce_fn(per, where=mask))
