@@ -108,6 +108,23 @@ def test_auto_method_picks_a_loop_for_large_gradients_on_cpu():
     assert "scan" not in jaxpr_small and "while" not in jaxpr_small
 
 
+def test_auto_chunk_divides_the_batch():
+    # 784-256-10 MLP: 814 KB of gradient per example, so 4 MiB holds 5; 4 is the largest
+    # divisor of 256 not above 5 (a remainder chunk would copy the whole output).
+    params = {"w1": jnp.zeros((784, 256)), "b1": jnp.zeros(256), "w2": jnp.zeros((256, 10)),
+              "b2": jnp.zeros(10)}
+    x, y = jnp.zeros((256, 784)), jnp.zeros(256, jnp.int32)
+
+    def loss(p, x, y):
+        return jnp.sum((jnp.tanh(x @ p["w1"] + p["b1"]) @ p["w2"] + p["b2"])[y])
+
+    jaxpr = str(jax.make_jaxpr(lambda p, x, y: jl.per_example_grads(loss, p, x, y))(params, x, y))
+    assert "length=64" in jaxpr
+    jaxpr = str(jax.make_jaxpr(lambda p, x, y: jl.per_example_grads(loss, p, x, y))(
+        params, x[:255], y[:255]))
+    assert "length=51" in jaxpr                     # 255 = 51 chunks of 5
+
+
 def test_per_example_grads_errors(problem):
     params, x, y, _ = problem
     with pytest.raises(ValueError, match="batch size"):
