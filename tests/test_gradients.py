@@ -123,6 +123,9 @@ def test_auto_chunk_divides_the_batch():
     jaxpr = str(jax.make_jaxpr(lambda p, x, y: jl.per_example_grads(loss, p, x, y))(
         params, x[:255], y[:255]))
     assert "length=51" in jaxpr                     # 255 = 51 chunks of 5
+    jaxpr = str(jax.make_jaxpr(lambda p, x, y: jl.per_example_grads(loss, p, x, y))(
+        params, x[:254], y[:254]))
+    assert "length=50" in jaxpr                     # 254 = 2 × 127: chunks of 5 + remainder
 
 
 def test_per_example_grads_errors(problem):
