@@ -63,6 +63,9 @@ def markdown(results: dict[str, Any]) -> str:
             lines += ["", f"## {family}", ""]
         lines += ["", f"**{rec['name']}** (baseline: {rec['baseline']})"
                   + (f" — {rec['note']}" if rec.get("note") else ""), ""]
+        if rec.get("error"):
+            lines.append(f"failed: `{rec['error'][:300]}`")
+            continue
         limit = rec.get("two_pass_limit_ms")
         head = ("| contender | median ms | speedup | CPU ms | CPU speedup | faults | temp MB "
                 "| HLO r/w |")
@@ -103,7 +106,7 @@ def chart(results: dict[str, Any], path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    cases = results["cases"]
+    cases = [rec for rec in results["cases"] if rec["contenders"]]
     names = sorted({n for rec in cases for n in rec["contenders"]},
                    key=lambda n: (n != "jaxloss", n))
     height = max(3.0, 0.35 * len(cases) * max(1, len(names)) / 2 + 1.5)

@@ -102,7 +102,7 @@ def run_case(case: Case, *, quick: bool) -> dict[str, Any]:
         out = c.fn(*c.args) if c.kind != "jax" else c.compiled(*c.args)
         values[c.name] = _loss_value(c, out)
         del out
-    timings = time_interleaved(runners, budget_s=1.5 if quick else 6.0,
+    timings = time_interleaved(runners, budget_s=0.8 if quick else 6.0,
                                min_rounds=3 if quick else 7, min_sample_s=0.005 if quick else 0.02)
     base = timings[case.baseline]
     record: dict[str, Any] = {"family": case.family, "name": case.name,
@@ -141,7 +141,7 @@ def run(families: Sequence[str] | None = None, *, quick: bool = False,
     """Run every selected case; returns ``{"environment", "bandwidth", "cases", "skipped"}``."""
     env = environment()
     cases = select_cases(families, quick, log)
-    gib = bandwidth_gib if bandwidth_gib is not None else (0.25 if quick else 1.0)
+    gib = bandwidth_gib if bandwidth_gib is not None else (0.125 if quick else 1.0)
     bw_before = bandwidth(gib) if gib > 0 else None
     records = []
     iterator: Any = cases
@@ -151,7 +151,13 @@ def run(families: Sequence[str] | None = None, *, quick: bool = False,
     for case in iterator:
         if progress:
             iterator.set_postfix_str(case.name[:48])
-        records.append(run_case(case, quick=quick))
+        try:
+            records.append(run_case(case, quick=quick))
+        except Exception as err:  # one broken case must not lose the run
+            log(f"[bench] case {case.name!r} failed: {type(err).__name__}: {err}")
+            records.append({"family": case.family, "name": case.name, "baseline": case.baseline,
+                            "error": f"{type(err).__name__}: {err}", "contenders": {}})
+        gc.collect()
     bw_after = bandwidth(gib) if gib > 0 else None
     bw = None
     if bw_before is not None and bw_after is not None:

@@ -37,8 +37,17 @@ CHUNK, CHUNK_MIN, CHUNK_MAX = 4096, 1024, 8192
 
 
 def _row_max(x: Array) -> Array:
-    m = jax.lax.stop_gradient(jnp.max(x, axis=-1))
-    return jnp.where(jnp.isfinite(m), m, jnp.zeros((), x.dtype))
+    """The row maximum, clipped to the finite range, without gradient.
+
+    Clipping (not ``where(isfinite(m), m, 0)``) keeps the shift a max/min that XLA:CPU fuses
+    into the YNNPACK reductions that use it (a select there makes it materialise the broadcast
+    shift as a full ``[..., C]`` array). For an all ``-inf`` row the shift is the lowest finite
+    number, ``x - m`` is still ``-inf`` and the log-sum-exp ``-inf``; for a row with ``+inf`` it
+    is ``+inf``; NaN propagates: the results of the unclipped formula.
+    """
+    info = jnp.finfo(x.dtype)
+    m = jnp.clip(jnp.max(x, axis=-1), info.min, info.max)
+    return jax.lax.stop_gradient(m)
 
 
 def _chunk_length(v: int) -> int | None:
@@ -64,17 +73,89 @@ def _sum_exp(x: Array, m: Array) -> Array:
     return total
 
 
-@jax.custom_jvp
+def max_and_log_sum_exp(x: Array) -> tuple[Array, Array]:
+    """``(m, log Σ_c exp(x_c - m))`` over the last axis, ``m`` the row maximum (non-finite → 0).
+
+    ``m`` carries no gradient; the second term's derivative is ``softmax(x)``. Losses that need
+    ``x - lse`` weighted by labels use ``Σ y·(x - m) - Σ y · log_s``: differences of similar
+    numbers are taken element by element, as in a log-softmax, without materialising it.
+    """
+    m = _row_max(x)
+    return m, _log_sum_exp_from(x, m)
+
+
 def logsumexp_last(x: Array) -> Array:
     """``log Σ_c exp(x_c)`` over the last axis, stable; ``-inf`` for an all ``-inf`` row."""
-    m = _row_max(x)
-    return m + jnp.log(_sum_exp(x, m))
+    m, log_s = max_and_log_sum_exp(x)
+    return m + log_s
 
 
-@logsumexp_last.defjvp
-def _logsumexp_last_jvp(primals: tuple[Array], tangents: tuple[Array]) -> tuple[Array, Array]:
-    (x,), (dx,) = primals, tangents
-    m = _row_max(x)
+@jax.custom_jvp
+def _log_sum_exp_from(x: Array, m: Array) -> Array:
+    return jnp.log(_sum_exp(x, m))
+
+
+@_log_sum_exp_from.defjvp
+def _log_sum_exp_from_jvp(primals: tuple[Array, Array],
+                          tangents: tuple[Array, Array]) -> tuple[Array, Array]:
+    # ``m`` is a stop_gradient'ed row maximum (see max_and_log_sum_exp): its tangent is zero.
+    (x, m), (dx, _) = primals, tangents
     e = jnp.exp(x - m[..., None])
     s = jnp.sum(e, axis=-1)
-    return m + jnp.log(s), jnp.sum(e * dx, axis=-1) / s
+    return jnp.log(s), jnp.sum(e * dx, axis=-1) / s
+
+
+def masked_label_cross_entropy(x: Array, yw: Array, mask: Array) -> Array:
+    r"""Per-row ``-Σ_c yw_c · log softmax(x)_c``, exactly 0 (value and gradients) where ``~mask``.
+
+    The probability-label cross-entropy without class masks, in one fused formulation:
+    ``log_s · Σ yw - Σ yw·(x - m)`` with ``m`` the row maximum and ``log_s = log Σ exp(x - m)``.
+    Excluded rows need no sanitised copy of ``x`` and ``yw`` (two extra passes over ``[..., C]``
+    arrays): every quantity of an excluded row is replaced by 0 (or ``s`` by 1) inside the
+    rule, so NaN or inf logits or labels there cannot reach the value or any gradient.
+    Included rows behave as the log-softmax formula (a ``-inf`` logit with label 0 gives NaN,
+    as in optax). Gradients: ``∂/∂x = Σyw · softmax(x) - yw``, ``∂/∂yw = -log softmax(x)``.
+
+    Shapes: ``x`` and ``yw`` are ``[..., C]``, ``mask`` is ``[...]`` (boolean).
+    """
+    return _masked_ce(x, yw, _row_max(x), mask)
+
+
+@jax.custom_jvp
+def _masked_ce(x: Array, yw: Array, m: Array, mask: Array) -> Array:
+    log_s = jnp.log(_sum_exp(x, m))
+    per = log_s * jnp.sum(yw, axis=-1) + jnp.sum(yw * _neg_shifted(x), axis=-1)
+    return jnp.where(mask, per, jnp.zeros((), per.dtype))
+
+
+def _neg_shifted(x: Array) -> Array:
+    """``max(x) - x`` with the raw (unclipped) row maximum.
+
+    Non-finite maxima only occur in rows whose loss is NaN anyway (all ``-inf``, or ``+inf``
+    present: the log-softmax is NaN there too). Using the raw maximum keeps this reduction's
+    operands a plain reduction result, which XLA:CPU fuses; ``m - x`` rather than ``x - m``
+    so that it is not shared with (and materialised for) the exponential pass.
+    """
+    return jax.lax.stop_gradient(jnp.max(x, axis=-1))[..., None] - x
+
+
+@_masked_ce.defjvp
+def _masked_ce_jvp(primals: tuple[Array, ...], tangents: tuple[Array, ...]
+                   ) -> tuple[Array, Array]:
+    # ``m`` is a stop_gradient'ed row maximum and ``mask`` is boolean: no tangents of their own.
+    # Masks act on row scalars and on the tangents only (``where`` inside a reduction makes
+    # XLA:CPU materialise a masked copy); under reverse mode the tangent masks become selects
+    # on the gradients, fused into the one pass that writes them.
+    (x, yw, m, mask), (dx, dyw, _, _) = primals, tangents
+    keep = mask[..., None]
+    zero, one = jnp.zeros((), x.dtype), jnp.ones((), x.dtype)
+    e = jnp.exp(x - m[..., None])
+    s = jnp.where(mask, jnp.sum(e, axis=-1), one)
+    log_s = jnp.log(s)
+    total = jnp.where(mask, jnp.sum(yw, axis=-1), zero)
+    neg_shifted = _neg_shifted(x)
+    per = jnp.where(mask, log_s * total + jnp.sum(yw * neg_shifted, axis=-1), zero)
+    dx, dyw = jnp.where(keep, dx, zero), jnp.where(keep, dyw, zero)
+    tangent = (total / s * jnp.sum(e * dx, axis=-1) - jnp.sum(yw * dx, axis=-1)
+               + jnp.sum((log_s[..., None] + neg_shifted) * dyw, axis=-1))
+    return per, tangent

@@ -36,7 +36,7 @@ from jaxloss._checks import (
     upcast,
     value_check,
 )
-from jaxloss._fused import logsumexp_last
+from jaxloss._fused import logsumexp_last, masked_label_cross_entropy
 from jaxloss._reduction import Reduction, element_mask, reduce_elements, sanitize, where_mask
 from jaxloss.activations import sparsemax
 
@@ -252,11 +252,13 @@ def _probability_cross_entropy(
     x, axes, loss_shape, class_mask, element_where = _class_inputs(logits, axis, where)
     y = _labels_last(labels, jnp.shape(logits), axes).astype(x.dtype)
     _check_smoothing(label_smoothing)
-    include = jnp.any(y != 0, axis=-1)
+    include = jnp.sum(jnp.abs(y), axis=-1) != 0   # any(y != 0), as one fused reduction
     if class_mask is not None:
         include = include & jnp.any(class_mask, axis=-1)
     mask = element_mask(loss_shape, weights=weights, where=element_where, include=include)
-    x, y = sanitize(x, mask), sanitize(y, mask)
+    fused = class_mask is None and not zero_label_is_zero
+    if not fused:  # the fused form below is NaN-safe for excluded rows without copies
+        x, y = sanitize(x, mask), sanitize(y, mask)
 
     cw = None
     if class_weights is not None:
@@ -267,6 +269,10 @@ def _probability_cross_entropy(
         k = k if isinstance(k, int) else k[..., None]
         y = (1.0 - label_smoothing) * y + label_smoothing / k
     yw = y if cw is None else y * cw
+    if fused:  # -Σ yw·log softmax(x), log-probabilities never materialised (jaxloss/_fused.py)
+        per = masked_label_cross_entropy(x, yw, jnp.broadcast_to(mask, loss_shape))
+        return reduce_elements(per, mask=mask, weights=weights, element_weight=element_weight,
+                               reduction=reduction)
     log_p = _log_softmax_last(x, class_mask)
     terms = yw * log_p
     if zero_label_is_zero:

@@ -178,3 +178,62 @@ def test_out_of_range_label_still_nan_and_bf16_dtypes():
     ref = np.sum(np_logsumexp(np.asarray(x, np.float32))
                  - np.asarray(x, np.float64)[np.arange(3), np.asarray(y)])
     np.testing.assert_allclose(loss, ref, rtol=1e-5)
+
+
+def test_probability_cross_entropy_fused_gradients_and_excluded_rows():
+    """Excluded rows (unlabeled, where=False) with NaN/inf logits and labels give exactly 0."""
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(5, 6)).astype(np.float32) * 2
+    y = rng.dirichlet(np.ones(6), size=5).astype(np.float32)
+    y[1] = 0.0                              # unlabeled row
+    x[1, 2] = np.nan
+    x[3, 0], y[3, 4] = np.inf, np.nan       # excluded by where below
+    where = np.array([True, True, True, False, True])
+    cw = rng.uniform(0.5, 2, 6).astype(np.float32)
+
+    def loss(x, y):
+        return jaxloss.softmax_cross_entropy(x, y, where=where, class_weights=cw,
+                                             label_smoothing=0.1, reduction="sum")
+
+    def ref(x, y):   # optax on the included rows only, smoothing and class weights by hand
+        keep = np.array([0, 2, 4])
+        ys = 0.9 * y[keep] + 0.1 / 6
+        return -jnp.sum(cw * ys * jax.nn.log_softmax(x[keep], axis=-1))
+
+    val, (gx, gy) = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))(x, y)
+    rval, (rgx, rgy) = jax.value_and_grad(ref, argnums=(0, 1))(x, y)
+    rgx, rgy = np.asarray(rgx), np.asarray(rgy)
+    np.testing.assert_allclose(val, rval, rtol=1e-5)
+    gx, gy = np.asarray(gx), np.asarray(gy)
+    assert np.all(gx[[1, 3]] == 0) and np.all(gy[[1, 3]] == 0)
+    np.testing.assert_allclose(gx[[0, 2, 4]], rgx[[0, 2, 4]], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(gy[[0, 2, 4]], rgy[[0, 2, 4]], rtol=1e-5, atol=1e-7)
+    # Forward mode agrees with reverse mode.
+    d = jnp.asarray(rng.normal(size=x.shape).astype(np.float32)).at[np.array([1, 3])].set(0.0)
+    _, tangent = jax.jvp(lambda x: loss(x, y), (jnp.asarray(x),), (d,))
+    np.testing.assert_allclose(tangent, np.sum(gx * np.asarray(d)), rtol=1e-5)
+
+
+def test_probability_cross_entropy_finite_differences_float64():
+    with float64():
+        rng = np.random.default_rng(9)
+        x = rng.normal(size=(3, 4)) * 2
+        y = rng.dirichlet(np.ones(4), size=3)
+        w = np.array([1.0, 0.0, 2.0])
+        f = jax.jit(lambda x, y: jaxloss.softmax_cross_entropy(x, y, weights=w,
+                                                               reduction="weighted_mean"))
+        gx, gy = jax.grad(f, argnums=(0, 1))(jnp.asarray(x), jnp.asarray(y))
+        np.testing.assert_allclose(gx, numeric_grad(lambda z: float(f(z, y)), x), atol=1e-8)
+        np.testing.assert_allclose(gy, numeric_grad(lambda z: float(f(x, z)), y), atol=1e-8)
+
+
+def test_probability_cross_entropy_nan_conventions_and_long_rows():
+    x = np.zeros((2, LONG[1]), np.float32)
+    x[0, 0] = -np.inf                       # -inf logit with label 0: NaN, as optax
+    y = np.zeros_like(x)
+    y[:, 1] = 1.0
+    got = np.asarray(jax.jit(jaxloss.softmax_cross_entropy)(x, y))
+    assert np.isnan(got[0])
+    np.testing.assert_allclose(got[1], np.log(LONG[1]), rtol=1e-6)
+    np.testing.assert_allclose(jax.jit(jaxloss.safe_softmax_cross_entropy)(x, y)[0],
+                               np.log(LONG[1] - 1), rtol=1e-6)
