@@ -145,12 +145,15 @@ def test_pipeline_under_jit(rng):
     @jax.jit
     def weights_from(labels):
         n = jl.class_counts(labels, 4)
-        return (jl.class_weights(n), jl.class_weights(
-            n, method="median_frequency", image_counts=jl.class_image_counts(labels, 4)))
+        w = jl.class_weights(n)
+        return w, jl.class_weights(
+            n, method="median_frequency", image_counts=jl.class_image_counts(labels, 4)), \
+            jl.class_weight_map(labels, w)
 
-    a, b = weights_from(labels)
+    a, b, m = weights_from(labels)
     np.testing.assert_allclose(a, jl.class_weights(jl.class_counts(labels, 4)), rtol=1e-6)
     assert np.all(np.isfinite(b)) and np.all(b > 0)
+    np.testing.assert_allclose(m, np.asarray(a)[np.asarray(labels)], rtol=1e-6)
 
 
 def test_errors():
