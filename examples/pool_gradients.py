@@ -27,9 +27,9 @@ from sklearn.datasets import load_digits
 import jaxloss as jl
 
 HIDDEN = 32
-DIRECTIONS = 32          # random directions per example for the sampled gradient estimate
+DIRECTIONS = 16          # random directions per example for the sampled gradient estimate
 SIGMA = 1e-2             # finite-difference step of the estimate
-STEPS = 150
+STEPS = 100
 LEARNING_RATE = 0.5
 SEED = 0
 
