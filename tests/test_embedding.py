@@ -11,6 +11,8 @@ import jaxloss as jl
 
 from helpers import float64, numeric_grad
 
+ntxent = jax.jit(jl.ntxent, static_argnames=("reduction",))
+
 
 def np_cos(a, b, eps=0.0):
     na = np.sqrt(np.maximum((a * a).sum(-1), eps))
@@ -63,7 +65,7 @@ def test_ntxent_values_and_gradient(rng):
     z = rng.normal(size=(6, 3))
     labels = np.array([0, 0, 1, 1, 1, 2])            # a triple and a singleton
     for temperature in (0.07, 0.5):
-        np.testing.assert_allclose(jl.ntxent(jnp.float32(z), jnp.asarray(labels), temperature),
+        np.testing.assert_allclose(ntxent(jnp.float32(z), jnp.asarray(labels), temperature),
                                    np_ntxent(z, labels, temperature), rtol=1e-5)
     with float64():
         f = jax.jit(lambda v: jl.ntxent(v, labels, 0.5))
@@ -75,22 +77,22 @@ def test_ntxent_contract_and_edges(rng):
     labels = jnp.array([0, 0, 1, 1, 2, 2])
     # where=[B] removes embeddings from the batch entirely.
     keep = jnp.array([True, True, True, True, False, False])
-    np.testing.assert_allclose(jl.ntxent(z, labels, 0.5, where=keep),
+    np.testing.assert_allclose(ntxent(z, labels, 0.5, where=keep),
                                np_ntxent(np.asarray(z)[:4], np.asarray(labels)[:4], 0.5),
                                rtol=1e-5)
     # reduction="none": the [B, B] pair losses, zero off the positive pairs.
-    pairs = jl.ntxent(z, labels, 0.5, reduction="none")
+    pairs = ntxent(z, labels, 0.5, reduction="none")
     positive = (labels[:, None] == labels[None, :]) & ~jnp.eye(6, dtype=bool)
     assert pairs.shape == (6, 6) and np.all(np.asarray(pairs)[~np.asarray(positive)] == 0)
-    np.testing.assert_allclose(pairs.sum() / positive.sum(), jl.ntxent(z, labels, 0.5),
+    np.testing.assert_allclose(pairs.sum() / positive.sum(), ntxent(z, labels, 0.5),
                                rtol=1e-6)
     # No positive pair: 0 with zero gradient, not NaN.
-    value, grad = jax.value_and_grad(jl.ntxent)(z, jnp.arange(6))
+    value, grad = jax.jit(jax.value_and_grad(jl.ntxent))(z, jnp.arange(6))
     assert value == 0 and np.all(grad == 0)
     # All one class (no negatives): each pair's loss is log 1 = 0.
-    np.testing.assert_allclose(jl.ntxent(z, jnp.zeros(6, jnp.int32)), 0.0, atol=1e-7)
+    np.testing.assert_allclose(ntxent(z, jnp.zeros(6, jnp.int32)), 0.0, atol=1e-7)
     with pytest.raises(ValueError, match="labels has shape"):
-        jl.ntxent(z, jnp.zeros(5, jnp.int32))
+        ntxent(z, jnp.zeros(5, jnp.int32))
 
 
 def test_triplet_values_gradient_and_contract(rng):

@@ -13,6 +13,9 @@ import jaxloss as jl
 
 from helpers import float64, numeric_grad
 
+# Eager calls would re-compile CTC's scan every time; one jitted entry point compiles per shape.
+ctc_loss = jax.jit(jl.ctc_loss, static_argnames=("blank_id", "reduction"))
+
 
 def brute_force_ctc(logits, frames, label, blank):
     """-log Σ over all paths of length ``frames`` that collapse to ``label``."""
@@ -40,10 +43,10 @@ def make_batch(rng):
 
 def test_ctc_matches_brute_force(rng):
     logits, logit_pad, labels, label_pad, expected = make_batch(rng)
-    got = jl.ctc_loss(jnp.float32(logits), logit_pad, labels, label_pad)
+    got = ctc_loss(jnp.float32(logits), logit_pad, labels, label_pad)
     np.testing.assert_allclose(got, expected, rtol=1e-5)
-    loss, blank, label = jl.ctc_loss_with_forward_probs(jnp.float32(logits), logit_pad, labels,
-                                                        label_pad)
+    with_probs = jax.jit(jl.ctc_loss_with_forward_probs)
+    loss, blank, label = with_probs(jnp.float32(logits), logit_pad, labels, label_pad)
     np.testing.assert_allclose(loss, expected, rtol=1e-5)
     assert blank.shape == (5, 4, 4) and label.shape == (5, 4, 3)
 
@@ -56,7 +59,7 @@ def test_ctc_other_blank_id(rng):
     expected = [brute_force_ctc(moved[b], 5 - int(logit_pad[b].sum()),
                                 relabel[labels[b, :3 - int(label_pad[b].sum())]], 2)
                 for b in range(4)]
-    got = jl.ctc_loss(jnp.float32(moved), logit_pad, relabel[labels], label_pad, blank_id=2)
+    got = ctc_loss(jnp.float32(moved), logit_pad, relabel[labels], label_pad, blank_id=2)
     np.testing.assert_allclose(got, expected, rtol=1e-5)
 
 
@@ -76,16 +79,16 @@ def test_ctc_contract(rng):
     x = jnp.float32(logits)
     keep = jnp.array([True, False, True, True])
     w = jnp.array([1.0, 5.0, 2.0, 0.5])
-    got = jl.ctc_loss(x, logit_pad, labels, label_pad, where=keep, weights=w,
+    got = ctc_loss(x, logit_pad, labels, label_pad, where=keep, weights=w,
                       reduction="weighted_mean")
     k, wn = np.asarray(keep), np.asarray(w)
     np.testing.assert_allclose(got, np.sum((wn * expected)[k]) / np.sum(wn[k]), rtol=1e-5)
-    np.testing.assert_allclose(jl.ctc_loss(x, logit_pad, labels, label_pad, reduction="mean"),
+    np.testing.assert_allclose(ctc_loss(x, logit_pad, labels, label_pad, reduction="mean"),
                                expected.mean(), rtol=1e-5)
     # Excluded sequences: NaN logits do not leak into the value or the gradient.
     bad = x.at[1].set(jnp.nan)
-    value, grad = jax.value_and_grad(
-        lambda v: jl.ctc_loss(v, logit_pad, labels, label_pad, where=keep, reduction="sum"))(bad)
+    value, grad = jax.jit(jax.value_and_grad(
+        lambda v: jl.ctc_loss(v, logit_pad, labels, label_pad, where=keep, reduction="sum")))(bad)
     assert np.isfinite(value) and np.all(np.isfinite(grad))
 
 
@@ -93,11 +96,11 @@ def test_ctc_out_of_range_labels(rng):
     logits, logit_pad, labels, label_pad, expected = make_batch(rng)
     x = jnp.float32(logits)
     padded_garbage = np.where(label_pad > 0, -1, labels)  # out of range, but padded: fine
-    np.testing.assert_allclose(jl.ctc_loss(x, logit_pad, padded_garbage, label_pad), expected,
+    np.testing.assert_allclose(ctc_loss(x, logit_pad, padded_garbage, label_pad), expected,
                                rtol=1e-5)
     wrong = labels.copy()
     wrong[2, 0] = 7
-    got = np.asarray(jl.ctc_loss(x, logit_pad, wrong, label_pad))
+    got = np.asarray(ctc_loss(x, logit_pad, wrong, label_pad))
     assert np.isnan(got[2]) and np.all(np.isfinite(np.delete(got, 2)))
     with pytest.raises(Exception, match="labels must lie in"):
         jl.checked(jl.ctc_loss)(x, logit_pad, wrong, label_pad)
@@ -110,10 +113,10 @@ def test_ctc_jit_vmap_and_dtypes(rng):
                                            jnp.asarray(label_pad))]
     got = jax.jit(jax.vmap(jl.ctc_loss))(*stacked)
     np.testing.assert_allclose(got, np.stack([expected, expected]), rtol=1e-5)
-    out = jl.ctc_loss(x.astype(jnp.bfloat16), logit_pad, labels, label_pad)
+    out = ctc_loss(x.astype(jnp.bfloat16), logit_pad, labels, label_pad)
     assert out.dtype == jnp.float32
     np.testing.assert_allclose(out, expected, rtol=3e-2)
-    g = jax.grad(lambda v: jl.ctc_loss(v, logit_pad, labels, label_pad, reduction="sum"))(
+    g = jax.jit(jax.grad(lambda v: ctc_loss(v, logit_pad, labels, label_pad, reduction="sum")))(
         x.astype(jnp.bfloat16))
     assert g.dtype == jnp.bfloat16
 
