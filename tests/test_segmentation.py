@@ -462,3 +462,16 @@ def test_errors(rng):
         jl.lovasz_hinge_loss(logits[..., 0], labels[:, :2])
     with pytest.raises(ValueError, match="includes the class axis"):
         jl.dice_loss(logits, onehot, axis=(1, 3))
+
+
+def test_16_bit_inputs_accumulate_in_float32(rng):
+    logits, labels, onehot = _data(rng)
+    x16 = jnp.asarray(logits, jnp.bfloat16)
+    for out in (jl.soft_dice_loss(x16, labels), jl.dice_loss(x16, onehot),
+                jl.lovasz_hinge_loss(x16[..., 0], (labels > 0).astype(np.int32)),
+                jl.dice_ce_loss(x16, labels)):
+        assert out.dtype == jnp.float32
+    np.testing.assert_allclose(jl.soft_dice_loss(x16, labels),
+                               jl.soft_dice_loss(np.asarray(x16, np.float32), labels), rtol=1e-6)
+    g = jax.grad(lambda z: jl.soft_dice_loss(z, labels))(x16)
+    assert g.dtype == jnp.bfloat16 and np.all(np.isfinite(np.asarray(g, np.float32)))
