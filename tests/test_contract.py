@@ -104,7 +104,28 @@ def _cases() -> list[Case]:
         Case("center_loss", lambda x, **kw: jl.center_loss(x, labels, centroids, **kw),
              features, labels, True),
     ]
-    return regression + classification + clustering
+    log_q = np.asarray(jax.nn.log_softmax(logits))
+    other = rng.normal(size=(*SHAPE, 3)).astype(np.float32)
+    farther = rng.normal(size=(*SHAPE, 3)).astype(np.float32) * 2
+    optax_superset = [
+        Case("kl_divergence", lambda x, **kw: jl.kl_divergence(x, soft, **kw), log_q),
+        Case("kl_divergence_with_log_targets",
+             lambda x, **kw: jl.kl_divergence_with_log_targets(x, np.log(soft), **kw), log_q),
+        Case("generalized_kl_divergence",
+             lambda x, **kw: jl.generalized_kl_divergence(x, soft * 2, **kw), log_q),
+        Case("poly_loss_cross_entropy",
+             lambda x, **kw: jl.poly_loss_cross_entropy(x, onehot, **kw), logits),
+        Case("sparsemax_loss", lambda x, **kw: jl.sparsemax_loss(x, binary, **kw), scores),
+        Case("multiclass_sparsemax_loss",
+             lambda x, **kw: jl.multiclass_sparsemax_loss(x, labels, **kw), logits, labels, True),
+        Case("make_fenchel_young_loss",
+             lambda x, **kw: jl.make_fenchel_young_loss(jax.scipy.special.logsumexp)(
+                 x, soft, **kw), logits),
+        Case("cosine_distance", lambda x, **kw: jl.cosine_distance(x, other, **kw), features),
+        Case("triplet_margin_loss",
+             lambda x, **kw: jl.triplet_margin_loss(x, other, farther, **kw), features),
+    ]
+    return regression + classification + clustering + optax_superset
 
 
 CASES = _cases()
@@ -207,6 +228,7 @@ def test_ignore_index_acts_as_where(case):
             lambda x, y, **kw: jl.softmax_cross_entropy_with_integer_labels(
                 x, y, label_smoothing=0.1, **kw),
         "softmax_focal_loss": lambda x, y, **kw: jl.softmax_focal_loss(x, y, **kw),
+        "multiclass_sparsemax_loss": lambda x, y, **kw: jl.multiclass_sparsemax_loss(x, y, **kw),
         "center_loss": lambda x, y, **kw: jl.center_loss(
             x, y, np.random.default_rng(0).normal(size=(C, 3)).astype(np.float32), **kw),
         "expected_cost_loss": lambda x, y, **kw: jl.expected_cost_loss(
