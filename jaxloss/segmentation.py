@@ -313,8 +313,9 @@ def dice_loss(
     per = 1.0 - coeff
     if class_weights is not None:
         cw = jnp.asarray(class_weights)
-        if cw.ndim != 1:
-            raise ValueError(f"class_weights must be 1-D, [num_classes]; got shape {cw.shape}.")
+        if cw.ndim != 1 or cw.shape[0] not in (1, per.shape[-1]):
+            raise ValueError(f"class_weights has shape {tuple(cw.shape)}; expected "
+                             f"({per.shape[-1]},), one weight per class.")
         per = per * cw.astype(per.dtype)
     if ignore_background and per.shape[-1] > 1:
         per = per[..., 1:]

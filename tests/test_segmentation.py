@@ -462,6 +462,8 @@ def test_errors(rng):
         jl.lovasz_hinge_loss(logits[..., 0], labels[:, :2])
     with pytest.raises(ValueError, match="includes the class axis"):
         jl.dice_loss(logits, onehot, axis=(1, 3))
+    with pytest.raises(ValueError, match="class_weights has shape"):
+        jl.dice_loss(logits, onehot, class_weights=np.ones(2))
 
 
 def test_16_bit_inputs_accumulate_in_float32(rng):
