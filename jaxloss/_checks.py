@@ -211,17 +211,26 @@ def checked(fn: F, *, jit: bool = True) -> F:
             return fn(*args, **kwargs)
 
     @functools.lru_cache(maxsize=64)
-    def compiled(static_items: tuple[tuple[str, Any], ...]) -> Callable[..., Any]:
-        f = checkify.checkify(functools.partial(traced, **dict(static_items)),
-                              errors=checkify.user_checks)
+    def compiled(static_args: tuple[tuple[int, Any], ...], n_args: int,
+                 static_kwargs: tuple[tuple[str, Any], ...]) -> Callable[..., Any]:
+        def call(*arrays: Any, **array_kwargs: Any) -> Any:
+            args, it, fixed = [], iter(arrays), dict(static_args)
+            for i in range(n_args):
+                args.append(fixed[i] if i in fixed else next(it))
+            return traced(*args, **dict(static_kwargs), **array_kwargs)
+
+        f = checkify.checkify(call, errors=checkify.user_checks)
         return jax.jit(f) if jit else f
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        # Python scalars, strings and None are static options (reduction=, ignore_index=, ...).
-        static = tuple(sorted((k, v) for k, v in kwargs.items() if _is_static(v)))
-        arrays = {k: v for k, v in kwargs.items() if not _is_static(v)}
-        err, out = compiled(static)(*args, **arrays)
+        # Python scalars, strings, tuples and None are static options (num_classes, reduction=,
+        # ignore_index=, ...), positional or keyword; arrays are traced.
+        static_args = tuple((i, a) for i, a in enumerate(args) if _is_static(a))
+        arrays = [a for a in args if not _is_static(a)]
+        static_kwargs = tuple(sorted((k, v) for k, v in kwargs.items() if _is_static(v)))
+        array_kwargs = {k: v for k, v in kwargs.items() if not _is_static(v)}
+        err, out = compiled(static_args, len(args), static_kwargs)(*arrays, **array_kwargs)
         err.throw()
         return out
 

@@ -388,3 +388,13 @@ def test_bad_input_raises_with_a_clear_message(call, match, batch):
     logits, labels = batch
     with pytest.raises((ValueError, TypeError), match=match):
         call(logits, labels)
+
+
+def test_checked_takes_python_scalars_positionally_or_by_keyword():
+    counts = jl.checked(jl.class_counts)(jnp.array([0, 1, 1, 2]), 3)  # num_classes positional
+    np.testing.assert_array_equal(counts, [1, 2, 1])
+    with pytest.raises(Exception, match="out-of-range label"):
+        jl.checked(jl.class_counts)(jnp.array([0, 1, 5]), 3)
+    loss = jl.checked(jl.softmax_cross_entropy_with_integer_labels)
+    np.testing.assert_allclose(loss(jnp.zeros((2, 3)), jnp.array([0, 2]), -1, reduction="sum"),
+                               2 * np.log(3), rtol=1e-6)
