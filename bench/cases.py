@@ -6,7 +6,9 @@ optax where optax has the function, otherwise the straightforward JAX formulatio
 write). A family whose jaxloss function is not importable yet is skipped with a printed note.
 
 Contenders, when available: ``jaxloss``; ``optax``; ``plain`` (the straightforward JAX
-formulation); ``torch`` (PyTorch CPU eager, when ``torch`` is installed).
+formulation); ``torch`` (PyTorch CPU eager, when ``torch`` is installed); and, for the
+integer-label value+grad cases, ``two-pass`` (:func:`two_pass_cross_entropy`, the schedule the
+bandwidth limit assumes, kept as evidence of what that schedule costs on this backend).
 """
 
 from __future__ import annotations
@@ -120,6 +122,34 @@ def _ce_traffic(b: int, v: int, grad: bool, itemsize: int = 4, label_reads: int 
                    read_write_bytes=0, write=False)
 
 
+@jax.custom_vjp
+def two_pass_cross_entropy(x: Any, y: Any) -> Any:
+    """Integer-label CE on the 16-bytes-per-element two-pass schedule (a reference contender).
+
+    Forward: row max, then the sum of ``exp(x - m)`` (chunked over long rows, as jaxloss's
+    forward); backward: ``g · (exp(x - lse) - onehot)`` recomputed in one read + one write.
+    This is the schedule the two-pass limit assumes; it recomputes ``exp`` in the backward pass.
+    """
+    return _two_pass_fwd(x, y)[0]
+
+
+def _two_pass_fwd(x: Any, y: Any) -> Any:
+    from jaxloss._fused import logsumexp_last
+
+    lse = jax.lax.stop_gradient(logsumexp_last(x))
+    label = jnp.take_along_axis(x, y[..., None], axis=-1)[..., 0]
+    return lse - label, (x, lse, y)
+
+
+def _two_pass_bwd(res: Any, g: Any) -> Any:
+    x, lse, y = res
+    onehot = jax.lax.broadcasted_iota(jnp.int32, x.shape, x.ndim - 1) == y[..., None]
+    return g[..., None] * (jnp.exp(x - lse[..., None]) - onehot.astype(x.dtype)), None
+
+
+two_pass_cross_entropy.defvjp(_two_pass_fwd, _two_pass_bwd)
+
+
 def _int_ce_case(b: int, v: int, grad: bool, quick: bool) -> Case:
     def build() -> list[Contender]:
         x = _normal((b, v))
@@ -136,6 +166,9 @@ def _int_ce_case(b: int, v: int, grad: bool, quick: bool) -> Case:
         out = [Contender("jaxloss", _modes(jl, grad), (xj, yj)),
                Contender("optax", _modes(ox, grad), (xj, yj)),
                Contender("plain", _modes(plain, grad), (xj, yj))]
+        if grad:
+            two = lambda x, y: jnp.mean(two_pass_cross_entropy(x, y))  # noqa: E731
+            out.append(Contender("two-pass", jax.value_and_grad(two), (xj, yj)))
         torch = torch_or_none()
         if torch is not None:
             f = torch.nn.functional.cross_entropy

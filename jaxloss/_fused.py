@@ -73,58 +73,86 @@ def _sum_exp(x: Array, m: Array) -> Array:
     return total
 
 
-def max_and_log_sum_exp(x: Array) -> tuple[Array, Array]:
-    """``(m, log Σ_c exp(x_c - m))`` over the last axis, ``m`` the row maximum (non-finite → 0).
+def logsumexp_last(x: Array, mask: Array | None = None) -> Array:
+    """``log Σ_c exp(x_c)`` over the last axis, stable; ``-inf`` for an all ``-inf`` row.
 
-    ``m`` carries no gradient; the second term's derivative is ``softmax(x)``. Losses that need
-    ``x - lse`` weighted by labels use ``Σ y·(x - m) - Σ y · log_s``: differences of similar
-    numbers are taken element by element, as in a log-softmax, without materialising it.
+    ``mask`` (shape ``x.shape[:-1]``, boolean), when given, marks the rows whose gradient may
+    be nonzero: the gradient of an excluded row is exactly 0 even if its logits are NaN or inf
+    (its value is whatever the formula gives; the caller masks values). This replaces a
+    sanitised copy ``where(mask, x, 0)`` of the logits, which XLA:CPU materialises.
     """
     m = _row_max(x)
-    return m, _log_sum_exp_from(x, m)
-
-
-def logsumexp_last(x: Array) -> Array:
-    """``log Σ_c exp(x_c)`` over the last axis, stable; ``-inf`` for an all ``-inf`` row."""
-    m, log_s = max_and_log_sum_exp(x)
-    return m + log_s
+    if mask is None:
+        mask = jnp.ones(x.shape[:-1], jnp.bool_)
+    return m + _log_sum_exp_from(x, m, mask)
 
 
 @jax.custom_jvp
-def _log_sum_exp_from(x: Array, m: Array) -> Array:
+def _log_sum_exp_from(x: Array, m: Array, mask: Array) -> Array:
     return jnp.log(_sum_exp(x, m))
 
 
 @_log_sum_exp_from.defjvp
-def _log_sum_exp_from_jvp(primals: tuple[Array, Array],
-                          tangents: tuple[Array, Array]) -> tuple[Array, Array]:
-    # ``m`` is a stop_gradient'ed row maximum (see max_and_log_sum_exp): its tangent is zero.
-    (x, m), (dx, _) = primals, tangents
+def _log_sum_exp_from_jvp(primals: tuple[Array, ...],
+                          tangents: tuple[Array, ...]) -> tuple[Array, Array]:
+    # ``m`` is a stop_gradient'ed row maximum and ``mask`` boolean: no tangents of their own.
+    # The mask acts on the tangent, so under reverse mode it is a select on the gradient.
+    (x, m, mask), (dx, _, _) = primals, tangents
     e = jnp.exp(x - m[..., None])
     s = jnp.sum(e, axis=-1)
+    dx = jnp.where(mask[..., None], dx, jnp.zeros((), dx.dtype))
     return jnp.log(s), jnp.sum(e * dx, axis=-1) / s
 
 
-def masked_label_cross_entropy(x: Array, yw: Array, mask: Array) -> Array:
-    r"""Per-row ``-Σ_c yw_c · log softmax(x)_c``, exactly 0 (value and gradients) where ``~mask``.
+def masked_label_cross_entropy(x: Array, y: Array, mask: Array, *,
+                               class_weights: Array | None = None,
+                               scale: Array | float = 1.0, shift: Array | float = 0.0) -> Array:
+    r"""Per-row ``-Σ_c w_c ỹ_c log softmax(x)_c`` with ``ỹ = scale·y + shift``; 0 where ``~mask``.
 
-    The probability-label cross-entropy without class masks, in one fused formulation:
-    ``log_s · Σ yw - Σ yw·(x - m)`` with ``m`` the row maximum and ``log_s = log Σ exp(x - m)``.
-    Excluded rows need no sanitised copy of ``x`` and ``yw`` (two extra passes over ``[..., C]``
-    arrays): every quantity of an excluded row is replaced by 0 (or ``s`` by 1) inside the
-    rule, so NaN or inf logits or labels there cannot reach the value or any gradient.
-    Included rows behave as the log-softmax formula (a ``-inf`` logit with label 0 gives NaN,
-    as in optax). Gradients: ``∂/∂x = Σyw · softmax(x) - yw``, ``∂/∂yw = -log softmax(x)``.
+    The probability-label cross-entropy without class masks (class weights ``w``, label
+    smoothing as ``scale = 1 - ε``, ``shift = ε / C``) in one fused formulation,
+    ``log_s · Σ w ỹ + Σ w ỹ (m - x)`` with ``m`` the row maximum and ``log_s = log Σ exp(x - m)``,
+    the smoothed and weighted labels expanded analytically so that no ``[..., C]`` array other
+    than the kept exponentials is materialised (XLA:CPU copies any shared elementwise product
+    such as ``y · w`` that feeds several reductions). Excluded rows need no sanitised copy of
+    ``x`` or ``y``: their values are replaced by 0 and their tangents masked, so NaN or inf
+    logits or labels there reach neither the value nor any gradient. Included rows behave as
+    the log-softmax formula (a ``-inf`` logit with label 0 gives NaN, as in optax).
+    Gradients: ``∂/∂x = Σ w ỹ · softmax(x) - w ỹ``, ``∂/∂y = -scale · w · log softmax(x)``
+    (and the matching ones for ``w``, ``scale`` and ``shift``).
 
-    Shapes: ``x`` and ``yw`` are ``[..., C]``, ``mask`` is ``[...]`` (boolean).
+    Shapes: ``x`` and ``y`` are ``[..., C]``, ``mask`` is ``[...]`` (boolean), ``class_weights``
+    ``[C]``, ``scale`` and ``shift`` scalars.
     """
-    return _masked_ce(x, yw, _row_max(x), mask)
+    dtype = x.dtype
+    w = jnp.ones((0,), dtype) if class_weights is None else class_weights
+    return _masked_ce(x, y, w, jnp.asarray(scale, dtype), jnp.asarray(shift, dtype),
+                      _row_max(x), mask)
+
+
+def _weighted(a: Array, w: Array) -> Array:
+    """``a · w`` for class weights ``w``, or ``a`` when there are none (``w`` of length 0)."""
+    return a if w.shape[0] == 0 else a * w
+
+
+def _ce_terms(x: Array, y: Array, w: Array, m: Array, log_s: Array, scale: Array,
+              shift: Array) -> tuple[Array, Array, Array, Array, Array]:
+    """Row sums of the loss: ``(per, Σ w y, Σ w y (m-x), Σ w, Σ w (m-x))``, unmasked."""
+    ns = _neg_shifted(x)
+    wy = jnp.sum(_weighted(y, w), axis=-1)
+    wy_ns = jnp.sum(_weighted(y * ns, w), axis=-1)
+    wsum = jnp.asarray(x.shape[-1], x.dtype) if w.shape[0] == 0 else jnp.sum(w)
+    w_ns = jnp.sum(_weighted(ns, w), axis=-1)
+    total = scale * wy + shift * wsum
+    per = log_s * total + scale * wy_ns + shift * w_ns
+    return per, total, wy_ns, wsum, w_ns
 
 
 @jax.custom_jvp
-def _masked_ce(x: Array, yw: Array, m: Array, mask: Array) -> Array:
+def _masked_ce(x: Array, y: Array, w: Array, scale: Array, shift: Array, m: Array,
+               mask: Array) -> Array:
     log_s = jnp.log(_sum_exp(x, m))
-    per = log_s * jnp.sum(yw, axis=-1) + jnp.sum(yw * _neg_shifted(x), axis=-1)
+    per = _ce_terms(x, y, w, m, log_s, scale, shift)[0]
     return jnp.where(mask, per, jnp.zeros((), per.dtype))
 
 
@@ -146,16 +174,29 @@ def _masked_ce_jvp(primals: tuple[Array, ...], tangents: tuple[Array, ...]
     # Masks act on row scalars and on the tangents only (``where`` inside a reduction makes
     # XLA:CPU materialise a masked copy); under reverse mode the tangent masks become selects
     # on the gradients, fused into the one pass that writes them.
-    (x, yw, m, mask), (dx, dyw, _, _) = primals, tangents
+    (x, y, w, scale, shift, m, mask), (dx, dy, dw, dscale, dshift, _, _) = primals, tangents
     keep = mask[..., None]
     zero, one = jnp.zeros((), x.dtype), jnp.ones((), x.dtype)
     e = jnp.exp(x - m[..., None])
     s = jnp.where(mask, jnp.sum(e, axis=-1), one)
     log_s = jnp.log(s)
-    total = jnp.where(mask, jnp.sum(yw, axis=-1), zero)
-    neg_shifted = _neg_shifted(x)
-    per = jnp.where(mask, log_s * total + jnp.sum(yw * neg_shifted, axis=-1), zero)
-    dx, dyw = jnp.where(keep, dx, zero), jnp.where(keep, dyw, zero)
-    tangent = (total / s * jnp.sum(e * dx, axis=-1) - jnp.sum(yw * dx, axis=-1)
-               + jnp.sum((log_s[..., None] + neg_shifted) * dyw, axis=-1))
-    return per, tangent
+    per, total, wy_ns, wsum, w_ns = _ce_terms(x, y, w, m, log_s, scale, shift)
+    per = jnp.where(mask, per, zero)
+    total = jnp.where(mask, total, zero)
+    dx, dy = jnp.where(keep, dx, zero), jnp.where(keep, dy, zero)
+    # ∂/∂x: Σwỹ·softmax - wỹ;  ∂/∂y: scale·w·(log_s + m - x).
+    tangent = (total / s * jnp.sum(e * dx, axis=-1)
+               - scale * jnp.sum(_weighted(y * dx, w), axis=-1)
+               - shift * jnp.sum(_weighted(dx, w), axis=-1)
+               + scale * jnp.sum(_weighted(dy * (log_s[..., None] + _neg_shifted(x)), w),
+                                 axis=-1))
+    # ∂/∂scale, ∂/∂shift, ∂/∂w (row coefficients masked; computed only when differentiated).
+    log_s_kept = jnp.where(mask, log_s, zero)
+    wy = jnp.where(mask, jnp.sum(_weighted(y, w), axis=-1), zero)
+    tangent = tangent + dscale * (log_s_kept * wy + jnp.where(mask, wy_ns, zero))
+    tangent = tangent + dshift * (log_s_kept * wsum + jnp.where(mask, w_ns, zero))
+    if w.shape[0]:
+        smoothed = jnp.where(keep, (scale * y + shift) * (log_s[..., None] + _neg_shifted(x)),
+                             zero)
+        tangent = tangent + jnp.sum(smoothed * dw, axis=-1)
+    return per, jnp.where(mask, tangent, zero)

@@ -256,7 +256,7 @@ def _probability_cross_entropy(
     if class_mask is not None:
         include = include & jnp.any(class_mask, axis=-1)
     mask = element_mask(loss_shape, weights=weights, where=element_where, include=include)
-    fused = class_mask is None and not zero_label_is_zero
+    fused = class_mask is None and not zero_label_is_zero and jnp.ndim(label_smoothing) == 0
     if not fused:  # the fused form below is NaN-safe for excluded rows without copies
         x, y = sanitize(x, mask), sanitize(y, mask)
 
@@ -264,15 +264,18 @@ def _probability_cross_entropy(
     if class_weights is not None:
         cw = class_weight_vector(class_weights, x.shape[-1], x.dtype)
     element_weight = None if cw is None else jnp.sum(y * cw, axis=-1)
+    if fused:  # -Σ w ỹ log softmax(x) without materialising ỹ, w ỹ or log p (jaxloss/_fused.py)
+        eps = 0.0 if _is_zero(label_smoothing) else label_smoothing
+        per = masked_label_cross_entropy(x, y, jnp.broadcast_to(mask, loss_shape),
+                                         class_weights=cw, scale=1.0 - eps,
+                                         shift=eps / x.shape[-1])
+        return reduce_elements(per, mask=mask, weights=weights, element_weight=element_weight,
+                               reduction=reduction)
     if not _is_zero(label_smoothing):
         k = _num_classes_in_row(x, class_mask)
         k = k if isinstance(k, int) else k[..., None]
         y = (1.0 - label_smoothing) * y + label_smoothing / k
     yw = y if cw is None else y * cw
-    if fused:  # -Σ yw·log softmax(x), log-probabilities never materialised (jaxloss/_fused.py)
-        per = masked_label_cross_entropy(x, yw, jnp.broadcast_to(mask, loss_shape))
-        return reduce_elements(per, mask=mask, weights=weights, element_weight=element_weight,
-                               reduction=reduction)
     log_p = _log_softmax_last(x, class_mask)
     terms = yw * log_p
     if zero_label_is_zero:
@@ -340,9 +343,11 @@ def softmax_cross_entropy_with_integer_labels(
         has_class = jnp.any(class_mask, axis=-1)
         include = has_class if include is None else include & has_class
     mask = element_mask(loss_shape, weights=weights, where=element_where, include=include)
-    x = sanitize(x, mask)
-
-    lse = _logsumexp_last(x, class_mask)
+    if class_mask is None:  # no sanitised copy: excluded rows get 0 gradients in _fused
+        lse = logsumexp_last(x, None if mask is None else jnp.broadcast_to(mask, loss_shape))
+    else:
+        x = sanitize(x, mask)
+        lse = _logsumexp_last(x, class_mask)
     label_logit = jnp.take_along_axis(x, safe_labels[..., None], axis=-1)[..., 0]
     per = lse - label_logit
     element_weight = None
