@@ -572,7 +572,7 @@ def label_spreading(
       gamma: RBF ``γ`` (scikit-learn's default 20 suits features of size ~0.1–1).
       n_neighbors: ``k`` of the knn graph (static).
       alpha: clamping factor in (0, 1): the share of a point's label taken from its neighbours.
-      max_iter, tol: scikit-learn's stopping rule (``method="iterate"``).
+      max_iter, tol: scikit-learn's stopping rule (``method="iterate"``); both may be traced.
       gamma_scale: if given, ``γ = gamma_scale / median‖x_i - x_j‖²`` (over pairs ``i ≠ j``),
         a scale-free choice (1–10 works on most data); overrides ``gamma``.
       num_classes: ``C`` for integer labels; required under ``jit`` (otherwise
@@ -674,7 +674,7 @@ def _graph_inputs(x_or_affinity: ArrayLike, labels: ArrayLike, kernel: str, gamm
         raise ValueError(f"kernel must be 'rbf', 'knn' or 'precomputed'; got {kernel!r}.")
     if method not in ("iterate", "solve"):
         raise ValueError(f"method must be 'iterate' or 'solve'; got {method!r}.")
-    if not isinstance(max_iter, int) or max_iter < 0:
+    if isinstance(max_iter, bool) or (isinstance(max_iter, int) and max_iter < 0):
         raise ValueError(f"max_iter must be a non-negative int; got {max_iter!r}.")
     x = upcast(float_array(x_or_affinity, "x_or_affinity"))
     if x.ndim != 2:
@@ -738,7 +738,7 @@ def _normalize_rows(f: Array) -> Array:
     return f / jnp.where(total == 0, 1.0, total)
 
 
-def _iterate(step: Callable[[Array], Array], y: Array, max_iter: int, tol: float) -> Array:
+def _iterate(step: Callable[[Array], Array], y: Array, max_iter: Any, tol: Any) -> Array:
     """scikit-learn's loop: stop before a step once ``Σ|F - F_prev| < tol``."""
 
     def cond(state: tuple[Array, Array, Array]) -> Array:
