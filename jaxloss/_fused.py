@@ -126,8 +126,11 @@ def masked_label_cross_entropy(x: Array, y: Array, mask: Array, *,
     """
     dtype = x.dtype
     w = jnp.ones((0,), dtype) if class_weights is None else class_weights
-    return _masked_ce(x, y, w, jnp.asarray(scale, dtype), jnp.asarray(shift, dtype),
-                      _row_max(x), mask)
+    # A statically absent shift (no smoothing) is a length-0 array, like absent class weights,
+    # so that the Σ w·(m - x) pass it needs is not traced at all.
+    absent = isinstance(shift, int | float) and shift == 0
+    shift = jnp.zeros((0,), dtype) if absent else jnp.asarray(shift, dtype)
+    return _masked_ce(x, y, w, jnp.asarray(scale, dtype), shift, _row_max(x), mask)
 
 
 def _weighted(a: Array, w: Array) -> Array:
@@ -142,6 +145,10 @@ def _ce_terms(x: Array, y: Array, w: Array, m: Array, log_s: Array, scale: Array
     wy = jnp.sum(_weighted(y, w), axis=-1)
     wy_ns = jnp.sum(_weighted(y * ns, w), axis=-1)
     wsum = jnp.asarray(x.shape[-1], x.dtype) if w.shape[0] == 0 else jnp.sum(w)
+    if shift.ndim:  # no smoothing
+        zero = jnp.zeros((), x.dtype)
+        total = scale * wy
+        return log_s * total + scale * wy_ns, total, wy_ns, wsum, zero
     w_ns = jnp.sum(_weighted(ns, w), axis=-1)
     total = scale * wy + shift * wsum
     per = log_s * total + scale * wy_ns + shift * w_ns
@@ -187,16 +194,17 @@ def _masked_ce_jvp(primals: tuple[Array, ...], tangents: tuple[Array, ...]
     # ∂/∂x: Σwỹ·softmax - wỹ;  ∂/∂y: scale·w·(log_s + m - x).
     tangent = (total / s * jnp.sum(e * dx, axis=-1)
                - scale * jnp.sum(_weighted(y * dx, w), axis=-1)
-               - shift * jnp.sum(_weighted(dx, w), axis=-1)
+               - (0 if shift.ndim else shift * jnp.sum(_weighted(dx, w), axis=-1))
                + scale * jnp.sum(_weighted(dy * (log_s[..., None] + _neg_shifted(x)), w),
                                  axis=-1))
     # ∂/∂scale, ∂/∂shift, ∂/∂w (row coefficients masked; computed only when differentiated).
     log_s_kept = jnp.where(mask, log_s, zero)
     wy = jnp.where(mask, jnp.sum(_weighted(y, w), axis=-1), zero)
     tangent = tangent + dscale * (log_s_kept * wy + jnp.where(mask, wy_ns, zero))
-    tangent = tangent + dshift * (log_s_kept * wsum + jnp.where(mask, w_ns, zero))
+    if not shift.ndim:
+        tangent = tangent + dshift * (log_s_kept * wsum + jnp.where(mask, w_ns, zero))
     if w.shape[0]:
-        smoothed = jnp.where(keep, (scale * y + shift) * (log_s[..., None] + _neg_shifted(x)),
-                             zero)
+        smoothed_y = scale * y if shift.ndim else scale * y + shift
+        smoothed = jnp.where(keep, smoothed_y * (log_s[..., None] + _neg_shifted(x)), zero)
         tangent = tangent + jnp.sum(smoothed * dw, axis=-1)
     return per, jnp.where(mask, tangent, zero)
