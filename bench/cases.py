@@ -252,7 +252,7 @@ def contract(quick: bool) -> list[Case]:
                         Contender("optax", jax.value_and_grad(_mean_loss(ox)), (x, y))]
 
             cases.append(Case("contract", f"{labels}-label CE value+grad [{b}, {v}] "
-                              "class_weights+weights+where", build, "jaxloss",
+                              "+ cw, w, where", build, "jaxloss",
                               note="baseline: the same jaxloss call without contract arguments"))
     return cases
 

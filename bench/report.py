@@ -109,8 +109,8 @@ def chart(results: dict[str, Any], path: str) -> None:
     cases = [rec for rec in results["cases"] if rec["contenders"]]
     names = sorted({n for rec in cases for n in rec["contenders"]},
                    key=lambda n: (n != "jaxloss", n))
-    height = max(3.0, 0.35 * len(cases) * max(1, len(names)) / 2 + 1.5)
-    fig, ax = plt.subplots(figsize=(10, height))
+    height = max(3.0, 0.42 * len(cases) + 1.5)
+    fig, ax = plt.subplots(figsize=(11, height))
     bar = 0.8 / max(1, len(names))
     for j, name in enumerate(names):
         ys, xs = [], []
@@ -121,15 +121,15 @@ def chart(results: dict[str, Any], path: str) -> None:
         ax.barh(ys, xs, height=bar, label=name)
     ax.axvline(1.0, color="k", lw=0.8)
     ax.set_yticks([i + 0.4 - bar / 2 for i in range(len(cases))])
-    ax.set_yticklabels([f"{r['name']} (vs {r['baseline']})" for r in cases], fontsize=7)
+    ax.set_yticklabels([f"{r['name']} (vs {r['baseline']})" for r in cases], fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("speedup over the case's baseline (median of paired rounds; > 1 is faster)")
     env = results["environment"]
     ax.set_title(f"jaxloss bench — {env['device_kind']} — {env['date_utc'][:10]} — "
                  f"jax {env['jax']}", fontsize=9)
     ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.subplots_adjust(left=0.45, right=0.98, top=1 - 0.5 / height, bottom=0.7 / height)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
