@@ -516,8 +516,9 @@ def sigmoid_rampup(step: ArrayLike, rampup_steps: int | ArrayLike) -> Array:
     >>> sigmoid_rampup(0, 100), sigmoid_rampup(50, 100), sigmoid_rampup(200, 100)
     (Array(0.00673795, dtype=float32), Array(0.2865048, dtype=float32), Array(1., dtype=float32))
     """
-    step = jnp.asarray(step, jnp.float32)
-    total = jnp.asarray(rampup_steps, jnp.float32)
+    dtype = jnp.result_type(float)          # float32, or float64 when x64 is enabled
+    step = jnp.asarray(step, dtype)
+    total = jnp.asarray(rampup_steps, dtype)
     t = jnp.clip(step / jnp.where(total > 0, total, 1.0), 0.0, 1.0)
     return jnp.where(total > 0, jnp.exp(-5.0 * (1.0 - t) ** 2), 1.0)
 

@@ -87,6 +87,15 @@ def test_core_cross_entropies_leave_unlabeled_rows_out():
         np.testing.assert_array_equal(np.asarray(grad)[~lab], 0.0)
         ref_grad = (np_softmax(logits) - np.eye(3)[np.where(lab, labels, 0)]) / lab.sum()
         np.testing.assert_allclose(np.asarray(grad)[lab], ref_grad[lab], atol=1e-6)
+    # ... and out of every denominator.
+    w = np.linspace(1.0, 3.0, 5).astype(np.float32)
+    for reduction, denominator in (("weighted_mean", w[lab].sum()),
+                                   ("sum_by_nonzero_weights", lab.sum())):
+        got = jl.softmax_cross_entropy_with_integer_labels(logits, labels, ignore_index=-1,
+                                                           weights=w, reduction=reduction)
+        np.testing.assert_allclose(got, (w * ref_per)[lab].sum() / denominator, rtol=1e-5)
+        got = jl.softmax_cross_entropy(logits, one_hot, weights=w, reduction=reduction)
+        np.testing.assert_allclose(got, (w * ref_per)[lab].sum() / denominator, rtol=1e-5)
     # The trap jaxloss avoids: optax gives the -1 rows the loss of the last class.
     trap = optax.losses.softmax_cross_entropy_with_integer_labels(logits, labels)
     np.testing.assert_allclose(trap[1], -np_log_softmax(logits)[1, 2], rtol=1e-5)
@@ -542,3 +551,30 @@ def test_label_spreading_on_raw_digits_does_not_underflow():
         dist = np.asarray(fn(x, labels, gamma_scale=20.0))
         acc = (dist.argmax(1)[unl] == y[unl]).mean()
         assert acc > 0.9, acc
+
+
+def test_mixup_and_rampup_gradients_and_label_spreading_vmap():
+    with float64():
+        x = RNG.normal(size=(5, 2))
+        y = np.eye(5)
+        c = RNG.normal(size=(5, 2))
+        key = jax.random.key(4)
+
+        def f(x):
+            xm, _ = jl.mixup(key, x, y, alpha=0.5, per_example=True)
+            return jnp.sum(jnp.asarray(c) * xm ** 2)
+
+        np.testing.assert_allclose(jax.grad(f)(jnp.asarray(x)), numeric_grad(f, x), atol=1e-7)
+        np.testing.assert_allclose(
+            jax.grad(lambda s: jl.sigmoid_rampup(s, 100.0))(30.0),
+            numeric_grad(lambda s: float(jl.sigmoid_rampup(s, 100.0)), np.array(30.0)),
+            rtol=1e-6)
+        # vmap over label sets (e.g. seeds) equals one call per label set.
+        xs, _, labels = _blobs(10)
+        other = np.where(np.arange(len(labels)) % 4 == 0, labels, -1)
+        other[[0, 10, 20]] = [0, 1, 2]
+        stacked = np.stack([labels, other])
+        fn = functools.partial(jl.label_spreading, gamma=2.0, num_classes=3)
+        batched = jax.jit(jax.vmap(fn, in_axes=(None, 0)))(xs, stacked)
+        for i in range(2):
+            np.testing.assert_allclose(batched[i], fn(xs, stacked[i]), atol=1e-12)
