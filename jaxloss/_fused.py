@@ -26,7 +26,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxloss._checks import Array
+from jaxloss._checks import Array, compute_dtype
 
 __all__: list[str] = []
 
@@ -208,3 +208,46 @@ def _masked_ce_jvp(primals: tuple[Array, ...], tangents: tuple[Array, ...]
         smoothed = jnp.where(keep, smoothed_y * (log_s[..., None] + _neg_shifted(x)), zero)
         tangent = tangent + jnp.sum(smoothed * dw, axis=-1)
     return per, jnp.where(mask, tangent, zero)
+
+
+def integer_label_cross_entropy(logits: Array, labels: Array, mask: Array | None = None) -> Array:
+    r"""Per-row ``log Σ_c exp(x_c) - x_label`` in the compute dtype; 0 gradients where ``~mask``.
+
+    ``logits`` ``[..., C]`` in their own dtype (bf16/f16 are upcast inside each pass, never as a
+    float32 copy of the whole array), ``labels`` ``[...]`` integer indices in ``[0, C)`` (the
+    caller replaces invalid ones), ``mask`` ``[...]`` boolean or ``None``. Values of excluded
+    rows are whatever the formula gives (the caller masks them). The gradient
+    ``softmax(x) - onehot(label)`` is written in one pass, in the logits' dtype: the one-hot
+    part is a compare against the class index inside that pass, not a scatter, so a 16-bit
+    gradient needs no float32 intermediate of its own.
+    """
+    if mask is None:
+        mask = jnp.ones(logits.shape[:-1], jnp.bool_)
+    m = _row_max(logits).astype(compute_dtype(logits.dtype))
+    return _integer_ce(logits, labels, m, mask)
+
+
+def _label_logit(x: Array, labels: Array) -> Array:
+    return jnp.take_along_axis(x, labels[..., None], axis=-1)[..., 0]
+
+
+@jax.custom_jvp
+def _integer_ce(x: Array, labels: Array, m: Array, mask: Array) -> Array:
+    ct = m.dtype
+    return m + jnp.log(_sum_exp(x.astype(ct), m)) - _label_logit(x, labels).astype(ct)
+
+
+@_integer_ce.defjvp
+def _integer_ce_jvp(primals: tuple[Array, ...], tangents: tuple[Array, ...]
+                    ) -> tuple[Array, Array]:
+    # ``labels`` and ``mask`` are integer/boolean and ``m`` a stop_gradient'ed maximum.
+    (x, labels, m, mask), (dx, _, _, _) = primals, tangents
+    ct = m.dtype
+    e = jnp.exp(x.astype(ct) - m[..., None])
+    s = jnp.sum(e, axis=-1)
+    per = m + jnp.log(s) - _label_logit(x, labels).astype(ct)
+    zero = jnp.zeros((), ct)
+    dx = jnp.where(mask[..., None], dx.astype(ct), zero)
+    onehot = jax.lax.broadcasted_iota(labels.dtype, x.shape, x.ndim - 1) == labels[..., None]
+    tangent = jnp.sum(e * dx, axis=-1) / s - jnp.sum(jnp.where(onehot, dx, zero), axis=-1)
+    return per, tangent

@@ -36,7 +36,11 @@ from jaxloss._checks import (
     upcast,
     value_check,
 )
-from jaxloss._fused import logsumexp_last, masked_label_cross_entropy
+from jaxloss._fused import (
+    integer_label_cross_entropy,
+    logsumexp_last,
+    masked_label_cross_entropy,
+)
 from jaxloss._reduction import Reduction, element_mask, reduce_elements, sanitize, where_mask
 from jaxloss.activations import sparsemax
 
@@ -335,7 +339,7 @@ def softmax_cross_entropy_with_integer_labels(
     ...     reduction="weighted_mean")   # (3·0.2877 + 0.1269 + 3·0.6931) / 7
     Array(0.438488, dtype=float32)
     """
-    x, _, loss_shape, class_mask, element_where = _class_inputs(logits, axis, where)
+    x, axes, loss_shape, class_mask, element_where = _class_inputs(logits, axis, where)
     num_classes = x.shape[-1]
     _check_smoothing(label_smoothing)
     safe_labels, in_range, include = _integer_labels(labels, loss_shape, num_classes, ignore_index)
@@ -343,13 +347,19 @@ def softmax_cross_entropy_with_integer_labels(
         has_class = jnp.any(class_mask, axis=-1)
         include = has_class if include is None else include & has_class
     mask = element_mask(loss_shape, weights=weights, where=element_where, include=include)
-    if class_mask is None:  # no sanitised copy: excluded rows get 0 gradients in _fused
-        lse = logsumexp_last(x, None if mask is None else jnp.broadcast_to(mask, loss_shape))
+    # No sanitised copy of the logits on the fused paths: excluded rows get 0 gradients there.
+    row_mask = None if mask is None else jnp.broadcast_to(mask, loss_shape)
+    if class_mask is None and _is_zero(label_smoothing):  # one fused core (jaxloss/_fused.py)
+        raw = move_axes_last(jnp.asarray(logits), axes)  # 16-bit logits upcast inside each pass
+        per = integer_label_cross_entropy(raw, safe_labels, row_mask)
     else:
-        x = sanitize(x, mask)
-        lse = _logsumexp_last(x, class_mask)
-    label_logit = jnp.take_along_axis(x, safe_labels[..., None], axis=-1)[..., 0]
-    per = lse - label_logit
+        if class_mask is None:
+            lse = logsumexp_last(x, row_mask)
+        else:
+            x = sanitize(x, mask)
+            lse = _logsumexp_last(x, class_mask)
+        label_logit = jnp.take_along_axis(x, safe_labels[..., None], axis=-1)[..., 0]
+        per = lse - label_logit
     element_weight = None
     if class_weights is not None:
         cw = class_weight_vector(class_weights, num_classes, x.dtype)

@@ -237,3 +237,27 @@ def test_probability_cross_entropy_nan_conventions_and_long_rows():
     np.testing.assert_allclose(got[1], np.log(LONG[1]), rtol=1e-6)
     np.testing.assert_allclose(jax.jit(jaxloss.safe_softmax_cross_entropy)(x, y)[0],
                                np.log(LONG[1] - 1), rtol=1e-6)
+
+
+@pytest.mark.parametrize("v", [9, LONG[0]])
+def test_integer_core_bf16_gradient_and_masked_rows(v):
+    """bf16 logits: float32 loss of the bf16 values, gradient softmax - onehot in bf16; rows
+    excluded by ignore_index get exactly 0 even with NaN logits."""
+    rng = np.random.default_rng(10)
+    x32 = rng.normal(size=(4, v)).astype(np.float32) * 3
+    x32[2, 1] = np.nan
+    x = jnp.asarray(x32, jnp.bfloat16)
+    y = jnp.array([1, v - 1, -1, 0])
+    ce = jaxloss.softmax_cross_entropy_with_integer_labels
+    loss, g = jax.jit(jax.value_and_grad(
+        lambda x: ce(x, y, ignore_index=-1, reduction="sum")))(x)
+    xf = np.asarray(x, np.float64)
+    keep = np.array([0, 1, 3])
+    ref = np.sum(np_logsumexp(xf[keep]) - xf[keep, np.asarray(y)[keep]])
+    np.testing.assert_allclose(loss, ref, rtol=1e-5)
+    p = np.exp(xf[keep] - np_logsumexp(xf[keep])[:, None])
+    p[np.arange(3), np.asarray(y)[keep]] -= 1.0
+    assert g.dtype == jnp.bfloat16
+    g = np.asarray(g, np.float32)
+    np.testing.assert_allclose(g[keep], p, rtol=1e-2, atol=1e-3)
+    assert np.all(g[2] == 0)
