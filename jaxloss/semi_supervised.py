@@ -543,6 +543,7 @@ def label_spreading(
     gamma_scale: float | ArrayLike | None = None,
     num_classes: int | None = None,
     method: Method = "iterate",
+    log_domain: bool = False,
 ) -> Array:
     r"""Label spreading (Zhou et al. 2004), equal to scikit-learn's ``LabelSpreading``.
 
@@ -560,9 +561,13 @@ def label_spreading(
 
     Unlike scikit-learn, the RBF graph is built in the log domain: ``log W = -γ d²`` and
     ``log D = logsumexp(log W)``, so no degree underflows to 0 (scikit-learn then silently
-    labels everything class 0) and nothing is NaN for any ``γ``. Points whose every normalised
-    link still underflows keep an all-zero row (their ``argmax`` is meaningless); use
-    ``gamma_scale`` to pick ``γ`` from the data instead.
+    labels everything class 0) and nothing is NaN for any ``γ``. With a very large ``γ``
+    (raw 0–16 pixels and the default 20) the *normalised* links of most points still underflow
+    and their rows stay all-zero (their ``argmax`` is meaningless): pick ``γ`` from the data
+    with ``gamma_scale``, or run the whole iteration in the log domain with
+    ``log_domain=True`` (``log F ← logaddexp(log α + logsumexp_j(log S_ij + log F_j),
+    log((1-α)Y))``: exact for any ``γ``, at the cost of an ``[N, N, C]`` log-sum-exp per step
+    instead of a matmul).
 
     Args:
       x_or_affinity: ``[N, D]`` points, or an ``[N, N]`` non-negative affinity matrix with
@@ -575,12 +580,14 @@ def label_spreading(
       alpha: clamping factor in (0, 1): the share of a point's label taken from its neighbours.
       max_iter, tol: scikit-learn's stopping rule (``method="iterate"``); both may be traced.
       gamma_scale: if given, ``γ = gamma_scale / median‖x_i - x_j‖²`` (over pairs ``i ≠ j``),
-        a scale-free choice (1–10 works on most data); overrides ``gamma``.
+        a scale-free choice (larger is sparser; 20–100 suits the digits); overrides ``gamma``.
       num_classes: ``C`` for integer labels; required under ``jit`` (otherwise
         ``max(labels) + 1``).
       method: ``"iterate"`` (scikit-learn's loop, a ``lax.while_loop``: forward-mode and
         value only) or ``"solve"``, the converged closed form
         ``F = (1 - α)(I - αS)^{-1} Y``, differentiable w.r.t. ``x``, ``gamma`` and ``alpha``.
+      log_domain: iterate on ``log F`` (``method="iterate"`` only): no underflow for any ``γ``;
+        equal to the default where that does not underflow.
 
     Returns:
       ``[N, C]`` label distributions (rows sum to 1, or are all zero when nothing reached
@@ -594,15 +601,21 @@ def label_spreading(
     """
     static_float(alpha, "alpha", low=0.0, high=1.0, low_open=True, high_open=True)
     log_w, y = _graph_inputs(x_or_affinity, labels, kernel, gamma, gamma_scale, n_neighbors,
-                             num_classes, max_iter, method)
+                             num_classes, max_iter, method, log_domain)
     n = log_w.shape[0]
     eye = jnp.eye(n, dtype=bool)
     log_w = jnp.where(eye, -jnp.inf, log_w)
     # scipy's normalised Laplacian: degrees are column sums without self-loops, 1 if isolated.
     log_deg = jax.nn.logsumexp(log_w, axis=0)
     log_deg = jnp.where(jnp.isfinite(log_deg), log_deg, 0.0)
-    s = jnp.exp(log_w - 0.5 * log_deg[:, None] - 0.5 * log_deg[None, :])
+    log_s = log_w - 0.5 * log_deg[:, None] - 0.5 * log_deg[None, :]
     alpha = jnp.asarray(alpha, y.dtype)
+    if log_domain:
+        log_y = jnp.log(1 - alpha) + _safe_log(y)
+        log_f = _iterate(lambda lf: jnp.logaddexp(jnp.log(alpha) + _log_matmul(log_s, lf), log_y),
+                         _safe_log(y), max_iter, tol, log_domain=True)
+        return _softmax_rows(log_f)
+    s = jnp.exp(log_s)
     y_static = (1 - alpha) * y
     if method == "solve":
         f = jnp.linalg.solve(jnp.eye(n, dtype=y.dtype) - alpha * s, y_static)
@@ -623,6 +636,7 @@ def label_propagation(
     gamma_scale: float | ArrayLike | None = None,
     num_classes: int | None = None,
     method: Method = "iterate",
+    log_domain: bool = False,
 ) -> Array:
     r"""Label propagation (Zhu & Ghahramani 2002), equal to scikit-learn's ``LabelPropagation``.
 
@@ -642,7 +656,8 @@ def label_propagation(
 
     Args:
       x_or_affinity, labels, kernel, gamma, n_neighbors, max_iter, tol, gamma_scale,
-      num_classes, method: as in :func:`label_spreading`.
+      num_classes, method, log_domain: as in :func:`label_spreading` (``log_domain=True``
+      iterates ``log F ← lognorm(logsumexp_j(log W_ij + log F_j))``).
 
     Returns:
       ``[N, C]`` label distributions.
@@ -653,10 +668,17 @@ def label_propagation(
     Array([0, 0, 1, 1], dtype=int32)
     """
     log_w, y = _graph_inputs(x_or_affinity, labels, kernel, gamma, gamma_scale, n_neighbors,
-                             num_classes, max_iter, method)
+                             num_classes, max_iter, method, log_domain)
+    unlabeled = ~jnp.any(y != 0, axis=1, keepdims=True)
+    if log_domain:
+        log_y = _safe_log(y)
+        def log_step(log_f: Array) -> Array:
+            return jnp.where(unlabeled, _log_normalize_rows(_log_matmul(log_w, log_f)), log_y)
+
+        log_f = _iterate(log_step, log_y, max_iter, tol, log_domain=True)
+        return _softmax_rows(log_f)
     row_max = jnp.max(log_w, axis=1, keepdims=True)
     w = jnp.exp(log_w - jnp.where(jnp.isfinite(row_max), row_max, 0.0))
-    unlabeled = ~jnp.any(y != 0, axis=1, keepdims=True)
     if method == "solve":
         p = _normalize_rows(w)
         n = w.shape[0]
@@ -668,13 +690,15 @@ def label_propagation(
 
 
 def _graph_inputs(x_or_affinity: ArrayLike, labels: ArrayLike, kernel: str, gamma: Any,
-                  gamma_scale: Any, n_neighbors: int, num_classes: int | None, max_iter: int,
-                  method: str) -> tuple[Array, Array]:
+                  gamma_scale: Any, n_neighbors: int, num_classes: int | None, max_iter: Any,
+                  method: str, log_domain: bool) -> tuple[Array, Array]:
     """Validate; return the log-affinity ``[N, N]`` (self-loops included) and ``Y`` ``[N, C]``."""
     if kernel not in ("rbf", "knn", "precomputed"):
         raise ValueError(f"kernel must be 'rbf', 'knn' or 'precomputed'; got {kernel!r}.")
     if method not in ("iterate", "solve"):
         raise ValueError(f"method must be 'iterate' or 'solve'; got {method!r}.")
+    if log_domain and method != "iterate":
+        raise ValueError("log_domain=True needs method='iterate' (the closed form is linear).")
     if isinstance(max_iter, bool) or (isinstance(max_iter, int) and max_iter < 0):
         raise ValueError(f"max_iter must be a non-negative int; got {max_iter!r}.")
     x = upcast(float_array(x_or_affinity, "x_or_affinity"))
@@ -739,16 +763,40 @@ def _normalize_rows(f: Array) -> Array:
     return f / jnp.where(total == 0, 1.0, total)
 
 
-def _iterate(step: Callable[[Array], Array], y: Array, max_iter: Any, tol: Any) -> Array:
-    """scikit-learn's loop: stop before a step once ``Σ|F - F_prev| < tol``."""
+def _iterate(step: Callable[[Array], Array], y: Array, max_iter: Any, tol: Any, *,
+             log_domain: bool = False) -> Array:
+    """scikit-learn's loop: stop before a step once ``Σ|F - F_prev| < tol`` (``F = exp(state)``
+    in the log domain, where the state starts at ``log Y`` and "previous" at ``log 0``)."""
 
     def cond(state: tuple[Array, Array, Array]) -> Array:
         it, f, prev = state
-        return (it < max_iter) & (jnp.sum(jnp.abs(f - prev)) >= tol)
+        change = jnp.exp(f) - jnp.exp(prev) if log_domain else f - prev
+        return (it < max_iter) & (jnp.sum(jnp.abs(change)) >= tol)
 
     def body(state: tuple[Array, Array, Array]) -> tuple[Array, Array, Array]:
         it, f, _ = state
         return it + 1, step(f), f
 
-    _, f, _ = jax.lax.while_loop(cond, body, (jnp.zeros((), jnp.int32), y, jnp.zeros_like(y)))
+    prev = jnp.full_like(y, -jnp.inf) if log_domain else jnp.zeros_like(y)
+    _, f, _ = jax.lax.while_loop(cond, body, (jnp.zeros((), jnp.int32), y, prev))
     return f
+
+
+def _safe_log(y: Array) -> Array:
+    positive = y > 0
+    return jnp.where(positive, jnp.log(jnp.where(positive, y, 1)), -jnp.inf)
+
+
+def _log_matmul(log_a: Array, log_b: Array) -> Array:
+    """``log(exp(log_a) @ exp(log_b))`` without leaving the log domain (``[N, M, C]`` work)."""
+    return jax.nn.logsumexp(log_a[:, :, None] + log_b[None, :, :], axis=1)
+
+
+def _log_normalize_rows(log_f: Array) -> Array:
+    """Rows of ``exp(log_f)`` normalised to sum 1 (all ``-inf`` rows stay so)."""
+    total = jax.nn.logsumexp(log_f, axis=1, keepdims=True)
+    return log_f - jnp.where(jnp.isfinite(total), total, 0.0)
+
+
+def _softmax_rows(log_f: Array) -> Array:
+    return jnp.exp(_log_normalize_rows(log_f))
