@@ -349,9 +349,10 @@ def softmax_cross_entropy_with_integer_labels(
     mask = element_mask(loss_shape, weights=weights, where=element_where, include=include)
     # No sanitised copy of the logits on the fused paths: excluded rows get 0 gradients there.
     row_mask = None if mask is None else jnp.broadcast_to(mask, loss_shape)
-    if class_mask is None and _is_zero(label_smoothing):  # one fused core (jaxloss/_fused.py)
-        raw = move_axes_last(jnp.asarray(logits), axes)  # 16-bit logits upcast inside each pass
-        per = integer_label_cross_entropy(raw, safe_labels, row_mask)
+    raw = jnp.asarray(logits)
+    if class_mask is None and _is_zero(label_smoothing) and raw.dtype != x.dtype:
+        # 16-bit logits: one fused core upcasting inside each pass (jaxloss/_fused.py).
+        per = integer_label_cross_entropy(move_axes_last(raw, axes), safe_labels, row_mask)
     else:
         if class_mask is None:
             lse = logsumexp_last(x, row_mask)

@@ -261,3 +261,25 @@ def test_integer_core_bf16_gradient_and_masked_rows(v):
     g = np.asarray(g, np.float32)
     np.testing.assert_allclose(g[keep], p, rtol=1e-2, atol=1e-3)
     assert np.all(g[2] == 0)
+
+
+def test_integer_core_directly_float64_finite_differences():
+    from jaxloss._fused import integer_label_cross_entropy
+
+    with float64():
+        rng = np.random.default_rng(11)
+        x = rng.normal(size=(3, 5)) * 2
+        y = jnp.array([4, 0, 2])
+        mask = jnp.array([True, False, True])
+        w = np.array([0.5, 0.0, 2.0])
+
+        def f(x):
+            return jnp.sum(w * integer_label_cross_entropy(jnp.asarray(x), y, mask))
+
+        g = jax.grad(f)(jnp.asarray(x))
+        np.testing.assert_allclose(g, numeric_grad(lambda z: float(jax.jit(f)(z)), x), atol=1e-8)
+        ref = np_logsumexp(x) - x[np.arange(3), np.asarray(y)]
+        np.testing.assert_allclose(integer_label_cross_entropy(jnp.asarray(x), y), ref,
+                                   rtol=1e-12)
+        _, t = jax.jvp(f, (jnp.asarray(x),), (jnp.ones_like(jnp.asarray(x)),))
+        np.testing.assert_allclose(t, np.sum(g), atol=1e-12)   # Σ (softmax - onehot) = 0
