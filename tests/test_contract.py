@@ -294,12 +294,14 @@ def test_contract_argument_errors(case):
 
 @given(
     hnp.arrays(np.float32, st.tuples(st.integers(1, 4), st.integers(1, 5)),
-               elements=st.floats(-10, 10, width=32)),
+               elements=st.floats(-10, 10, width=32, allow_subnormal=False)),
     st.data(),
 )
 def test_reduce_matches_numpy_for_every_reduction(losses, data):
     shape = losses.shape
-    w = data.draw(hnp.arrays(np.float32, shape, elements=st.floats(0, 3, width=32)))
+    # XLA:CPU flushes subnormals to zero, so they are left out of the draws.
+    w = data.draw(hnp.arrays(np.float32, shape,
+                             elements=st.floats(0, 3, width=32, allow_subnormal=False)))
     m = data.draw(hnp.arrays(np.bool_, shape))
     for reduction in REDUCTIONS:
         np.testing.assert_allclose(jl.reduce(losses, weights=w, where=m, reduction=reduction),
