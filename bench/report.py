@@ -39,6 +39,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"transparent_hugepage: {env['transparent_hugepage']}",
         f"- mode: {'--quick' if results['quick'] else 'full'}",
     ]
+    if env["platform"] == "cpu":
+        lines.append("- no GPU/TPU: JAX saw only the CPU in this run, so every number is XLA:CPU")
     if bw:
         lines.append(
             f"- measured bandwidth ({bw['array_gib']} GiB float32, higher of before/after): "
