@@ -1,24 +1,35 @@
-"""Fast log-sum-exp over the last axis for the cross-entropies (private).
+"""Cross-entropy cores scheduled for XLA:CPU (private; used by ``classification``).
 
-:func:`logsumexp_last` is numerically the stable ``m + log Σ exp(x - m)`` with ``m`` the row
-maximum under ``stop_gradient`` (non-finite maxima replaced by 0), the formula
-``classification._logsumexp_last`` used before, but scheduled for XLA:CPU:
+Three ``custom_jvp`` functions compute the stable ``m + log Σ exp(x - m)`` family with ``m`` the
+row maximum under ``stop_gradient``, with the values and gradients of the plain formulas:
 
-* **Forward only** (no differentiation): the sum of ``exp(x - m)`` over a long row is taken in
-  chunks of a few thousand classes with an ``optimization_barrier`` between the per-chunk sums
-  and their total. Without it XLA:CPU (jaxlib 0.10) hands the whole ``sum(exp(x - m))`` to one
-  YNNPACK fusion, which over rows of ~100K classes allocates a fresh scratch buffer per call
-  (thousands of page faults) and runs ~1.5× slower than the chunked form; short rows are left
-  alone (there max and sum-exp already fuse into one pass).
-* **Differentiated**: a ``custom_jvp`` rule computes ``e = exp(x - m)`` once, keeps it, and the
-  tangent is ``Σ e·dx / Σ e``. Under reverse mode ``e`` becomes the residual and the gradient
-  ``ct · e / Σ e`` is written in place over it: one exponential per element, which on CPU is
-  cheaper than recomputing ``exp`` in the backward pass (the two-pass "recompute" schedule moves
-  16 bytes per element instead of 24 but measured 0.6–0.8× slower here; see ``bench/``).
+* :func:`logsumexp_last` — log-sum-exp over the last axis, optionally with a row mask that
+  zeroes excluded rows' gradients (integer-label cross-entropy on float32/64 logits, and every
+  unmasked ``_logsumexp_last`` in ``classification``);
+* :func:`masked_label_cross_entropy` — probability-label cross-entropy with class weights and
+  label smoothing expanded analytically, excluded rows masked;
+* :func:`integer_label_cross_entropy` — integer-label cross-entropy on 16-bit logits, upcast
+  inside each pass, gradient written once in the logits' dtype.
 
-Forward-mode differentiation (``jax.jvp``, ``jax.jacfwd``) works, as before, since this is a
-``custom_jvp``; so do ``vmap``, ``jit``, ``checkpoint`` and higher-order derivatives (the tangent
-rule is ordinary JAX code).
+What makes them fast on XLA:CPU (jaxlib 0.10; numbers in ``bench/``):
+
+* **Forward only**: the sum of ``exp(x - m)`` over a long row is taken in chunks of a few
+  thousand classes with an ``optimization_barrier`` between the per-chunk sums and their
+  total. Without it XLA:CPU hands the whole ``sum(exp(x - m))`` to one YNNPACK fusion, which
+  over rows of ~100K classes allocates a fresh scratch buffer per call (thousands of page
+  faults) and runs ~1.5× slower; short rows are left alone.
+* **Differentiated**: the rules compute ``e = exp(x - m)`` once and keep it; under reverse mode
+  the gradient is written in place over ``e``: one exponential per element, which on CPU is
+  cheaper than recomputing ``exp`` in the backward pass (the two-pass schedule moves 16 bytes
+  per element instead of 24 but measured 0.6–0.8× as fast here).
+* **No sanitised copies**: XLA:CPU materialises any ``where`` (and any broadcast shared by two
+  reductions) that feeds a YNNPACK reduction, so excluded rows are handled by masking the
+  *tangents* (selects on the gradients, fused into the pass that writes them) and row scalars,
+  never by ``where(mask, x, 0)`` over the logits.
+
+Forward-mode differentiation (``jax.jvp``, ``jax.jacfwd``) works, as before, since these are
+``custom_jvp``; so do ``vmap``, ``jit``, ``checkpoint`` and higher-order derivatives (the
+tangent rules are ordinary JAX code).
 """
 
 from __future__ import annotations
