@@ -21,7 +21,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true",
                    help="a small subset (smaller arrays, fewer rounds) in under 2 minutes")
     p.add_argument("--filter", default="",
-                   help="comma-separated substrings of family names, e.g. ce_int,bf16")
+                   help="comma-separated substrings of family names, e.g. ce_int,bf16; "
+                        "semi_supervised runs only the few-label digits accuracy benchmark")
     p.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"),
                    help="output folder (default bench/results)")
     p.add_argument("--name", default=None, help="file stem (default <machine>-<date>)")
@@ -31,7 +32,23 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="do not set GLIBC_TUNABLES=glibc.malloc.hugetlb=1")
     p.add_argument("--list", action="store_true", help="list the cases and exit")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-accuracy", action="store_true",
+                   help="skip the few-label digits accuracy benchmark (semi_supervised)")
     return p.parse_args(argv)
+
+
+def run_semi_supervised(quick: bool) -> None:
+    """The few-label digits benchmark (examples/semi_supervised_digits.py), an accuracy family.
+
+    The full run rewrites ``bench/results/semi_supervised_digits.md``; ``--quick`` prints only.
+    """
+    import pathlib
+    import runpy
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+    script = root / "examples" / "semi_supervised_digits.py"
+    module = runpy.run_path(str(script), run_name="bench_semi_supervised")
+    module["main"](["--quick"] if quick else [])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,10 +67,15 @@ def main(argv: list[str] | None = None) -> int:
         for case in select_cases(families, args.quick):
             print(f"{case.family:18s} {case.name}  (baseline {case.baseline})")
         return 0
-    results = run(families, quick=args.quick, bandwidth_gib=args.bandwidth_gib,
-                  progress=not args.no_progress)
-    for path in write_results(results, args.out, args.name):
-        print(path)
+    timed = [f for f in families if f not in ("semi_supervised", "accuracy")]
+    if timed or not families:
+        results = run(timed, quick=args.quick, bandwidth_gib=args.bandwidth_gib,
+                      progress=not args.no_progress)
+        for path in write_results(results, args.out, args.name):
+            print(path)
+    if not args.no_accuracy and (not families or any(
+            f in ("semi_supervised", "accuracy") for f in families)):
+        run_semi_supervised(args.quick)
     return 0
 
 
