@@ -104,13 +104,48 @@ def check_same_shape(a: Array, a_name: str, b: Array, b_name: str) -> None:
         )
 
 
-def check_labels_shape(labels: Array, expected: Sequence[int], logits_name: str = "logits") -> None:
-    """Integer labels must have the logits' shape without the class axis."""
+def check_labels_shape(labels: Array, expected: Sequence[int],
+                       of: str = "logits without its class axis") -> None:
+    """Integer labels must have the expected shape (``of`` says whose shape that is)."""
     if tuple(labels.shape) != tuple(expected):
         raise ValueError(
             f"labels has shape {tuple(labels.shape)}; expected {tuple(expected)}, the shape of "
-            f"{logits_name} without its class axis."
+            f"{of}."
         )
+
+
+def integer_labels(labels: ArrayLike, shape: Sequence[int], num_classes: int,
+                   ignore_index: int | None, *, of: str = "logits without its class axis",
+                   hint: str = "") -> tuple[Array, Array, Array | None]:
+    """Validate integer class labels of shape ``shape``.
+
+    Returns ``(safe_labels, in_range, include)``: labels with out-of-range values replaced by
+    0 (safe to gather with), where they lie in ``[0, num_classes)``, and the ``ignore_index``
+    mask (``None`` without one).
+    """
+    labels = integer_array(labels, "labels", hint=hint)
+    check_labels_shape(labels, shape, of)
+    if ignore_index is not None and (isinstance(ignore_index, bool)
+                                     or not isinstance(ignore_index, int)):
+        raise TypeError(f"ignore_index must be a Python int or None; got {ignore_index!r}.")
+    in_range = (labels >= 0) & (labels < num_classes)
+    include = None if ignore_index is None else labels != ignore_index
+    return jnp.where(in_range, labels, 0), in_range, include
+
+
+def labels_ok(in_range: Array, mask: Array | None, num_classes: int,
+              ignore_index: int | None) -> Array:
+    """Where labels are fine: in range, or excluded anyway. Records the :func:`checked` check."""
+    ok = in_range if mask is None else in_range | ~mask
+    value_check(ok, f"labels must lie in [0, {num_classes}) or equal "
+                    f"ignore_index={ignore_index}; got an out-of-range label.")
+    return ok
+
+
+def nan_if_out_of_range(per: Array, in_range: Array, mask: Array | None, num_classes: int,
+                        ignore_index: int | None) -> Array:
+    """Out-of-range labels that are not excluded give NaN (and raise under :func:`checked`)."""
+    return jnp.where(labels_ok(in_range, mask, num_classes, ignore_index), per, jnp.nan)
 
 
 def class_weight_vector(class_weights: ArrayLike, num_classes: int, dtype: Any) -> Array:

@@ -27,14 +27,13 @@ from jaxloss._checks import (
     Axis,
     canonical_axes,
     check_broadcast,
-    check_labels_shape,
     class_weight_vector,
     float_array,
-    integer_array,
+    integer_labels,
     move_axes_last,
+    nan_if_out_of_range,
     static_float,
     upcast,
-    value_check,
 )
 from jaxloss._fused import (
     integer_label_cross_entropy,
@@ -137,22 +136,7 @@ def _num_classes_in_row(x: Array, class_mask: Array | None) -> Array | int:
 def _integer_labels(labels: ArrayLike, loss_shape: tuple[int, ...], num_classes: int,
                     ignore_index: int | None) -> tuple[Array, Array, Array | None]:
     """Validate integer labels; returns ``(safe_labels, in_range, include)``."""
-    labels = integer_array(labels, "labels", hint=_INT_HINT)
-    check_labels_shape(labels, loss_shape)
-    if ignore_index is not None and not isinstance(ignore_index, int):
-        raise TypeError(f"ignore_index must be a Python int or None; got {ignore_index!r}.")
-    in_range = (labels >= 0) & (labels < num_classes)
-    include = None if ignore_index is None else labels != ignore_index
-    return jnp.where(in_range, labels, 0), in_range, include
-
-
-def _nan_if_out_of_range(per: Array, in_range: Array, mask: Array | None, num_classes: int,
-                         ignore_index: int | None) -> Array:
-    """Out-of-range labels that are not excluded give NaN (and raise under ``checked``)."""
-    bad_ok = in_range if mask is None else in_range | ~mask
-    value_check(bad_ok, f"labels must lie in [0, {num_classes}) or equal "
-                        f"ignore_index={ignore_index}; got an out-of-range label.")
-    return jnp.where(bad_ok, per, jnp.nan)
+    return integer_labels(labels, loss_shape, num_classes, ignore_index, hint=_INT_HINT)
 
 
 def _check_smoothing(label_smoothing: Any) -> None:
@@ -374,7 +358,7 @@ def softmax_cross_entropy_with_integer_labels(
         smooth = lse * jnp.sum(jnp.broadcast_to(cw_row, x.shape), axis=-1) - jnp.sum(
             jnp.where(cw_row != 0, cw_row * x, 0), axis=-1)
         per = (1.0 - label_smoothing) * per + label_smoothing / k * smooth
-    per = _nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
+    per = nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
     return reduce_elements(per, mask=mask, weights=weights, element_weight=element_weight,
                            reduction=reduction)
 
@@ -609,7 +593,7 @@ def softmax_focal_loss(
         element_weight = None if cw is None else cw[safe_labels]
         if cw is not None:
             per = per * element_weight
-        per = _nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
+        per = nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
     else:
         y = sanitize(y, mask)
         yw = y * factor if cw is None else y * factor * cw
@@ -715,7 +699,7 @@ def expected_cost_loss(
     per = jnp.sum(_cost_rows(y, cost, safe_labels) * jax.nn.softmax(x, axis=-1), axis=-1)
     per, element_weight = _apply_class_weights(per, y, safe_labels, class_weights, num_classes)
     if integer:
-        per = _nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
+        per = nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
     return reduce_elements(per, mask=mask, weights=weights, element_weight=element_weight,
                            reduction=reduction)
 
@@ -773,7 +757,7 @@ def confusion_weighted_cross_entropy(
     per, element_weight = _apply_class_weights(ce * factor, y, safe_labels, class_weights,
                                                num_classes)
     if in_range is not None:
-        per = _nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
+        per = nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
     return reduce_elements(per, mask=mask, weights=weights, element_weight=element_weight,
                            reduction=reduction)
 
@@ -993,7 +977,7 @@ def multiclass_hinge_loss(
     true_score = jnp.sum(s * one_hot, axis=-1)
     per = jnp.max(s + 1.0 - one_hot, axis=-1) - true_score
     per, element_weight = _apply_class_weights(per, None, safe_labels, class_weights, num_classes)
-    per = _nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
+    per = nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
     return reduce_elements(per, mask=mask, weights=weights, element_weight=element_weight,
                            reduction=reduction)
 
@@ -1026,7 +1010,7 @@ def multiclass_perceptron_loss(
     true_score = jnp.take_along_axis(s, safe_labels[..., None], axis=-1)[..., 0]
     per = jnp.max(s, axis=-1) - true_score
     per, element_weight = _apply_class_weights(per, None, safe_labels, class_weights, num_classes)
-    per = _nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
+    per = nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
     return reduce_elements(per, mask=mask, weights=weights, element_weight=element_weight,
                            reduction=reduction)
 
@@ -1076,7 +1060,7 @@ def multi_margin_loss(
     wrong = jnp.arange(num_classes) != safe_labels[..., None]
     per = jnp.sum(jnp.where(wrong, terms, 0), axis=-1) / num_classes
     per, element_weight = _apply_class_weights(per, None, safe_labels, class_weights, num_classes)
-    per = _nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
+    per = nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
     return reduce_elements(per, mask=mask, weights=weights, element_weight=element_weight,
                            reduction=reduction)
 
@@ -1417,7 +1401,7 @@ def multiclass_sparsemax_loss(
     per = jnp.sum(p * (x - label_score), axis=-1) + 0.5 * (1 - jnp.sum(p * p, axis=-1))
     per, element_weight = _apply_class_weights(per, None, safe_labels, class_weights,
                                                num_classes)
-    per = _nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
+    per = nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
     return reduce_elements(per, mask=mask, weights=weights, element_weight=element_weight,
                            reduction=reduction)
 

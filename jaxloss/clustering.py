@@ -36,9 +36,10 @@ from jaxloss._checks import (
     class_weight_vector,
     compute_dtype,
     float_array,
-    integer_array,
+    integer_labels,
+    labels_ok,
+    nan_if_out_of_range,
     static_float,
-    value_check,
 )
 from jaxloss._reduction import Reduction, element_mask, reduce_elements, sanitize, weight_array
 
@@ -426,7 +427,7 @@ def center_loss(
     if class_weights is not None:
         element_weight = class_weight_vector(class_weights, num_classes, per.dtype)[safe]
         per = element_weight * per
-    per = _nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
+    per = nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
     return reduce_elements(per, mask=mask, weights=weights, element_weight=element_weight,
                            reduction=reduction)
 
@@ -617,25 +618,8 @@ def _point_weights(shape: tuple[int, ...], dtype: Any, weights: ArrayLike | None
 def _class_labels(labels: ArrayLike, shape: tuple[int, ...], num_classes: int,
                   ignore_index: int | None) -> tuple[Array, Array, Array | None]:
     """Validate integer labels of shape ``shape``; returns ``(safe, in_range, include)``."""
-    labels = integer_array(labels, "labels")
-    if tuple(labels.shape) != tuple(shape):
-        raise ValueError(
-            f"labels has shape {tuple(labels.shape)}; expected {tuple(shape)}, the shape of "
-            "features without its last (feature) axis."
-        )
-    if ignore_index is not None and not isinstance(ignore_index, int):
-        raise TypeError(f"ignore_index must be a Python int or None; got {ignore_index!r}.")
-    in_range = (labels >= 0) & (labels < num_classes)
-    include = None if ignore_index is None else labels != ignore_index
-    return jnp.where(in_range, labels, 0), in_range, include
-
-
-def _nan_if_out_of_range(per: Array, in_range: Array, mask: Array | None, num_classes: int,
-                         ignore_index: int | None) -> Array:
-    bad_ok = in_range if mask is None else in_range | ~mask
-    value_check(bad_ok, f"labels must lie in [0, {num_classes}) or equal "
-                        f"ignore_index={ignore_index}; got an out-of-range label.")
-    return jnp.where(bad_ok, per, jnp.nan)
+    return integer_labels(labels, shape, num_classes, ignore_index,
+                          of="features without its last (feature) axis")
 
 
 def _labelled_features(
@@ -653,10 +637,7 @@ def _labelled_features(
     shape = f.shape[:-1]
     safe, in_range, include = _class_labels(labels, shape, num_classes, ignore_index)
     w, mask = _point_weights(shape, f.dtype, weights, where, include)
-    bad_ok = in_range if mask is None else in_range | ~mask
-    value_check(bad_ok, f"labels must lie in [0, {num_classes}) or equal "
-                        f"ignore_index={ignore_index}; got an out-of-range label.")
-    ok = jnp.all(bad_ok)
+    ok = jnp.all(labels_ok(in_range, mask, num_classes, ignore_index))
     w = jnp.where(in_range, w, 0)
     f = sanitize(f, in_range if mask is None else mask & in_range)
     return f.reshape(-1, f.shape[-1]), safe.reshape(-1), w.reshape(-1), ok
