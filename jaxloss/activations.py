@@ -22,6 +22,7 @@ from jaxloss._checks import (
     float_array,
     integer_array,
     static_float,
+    upcast,
 )
 
 __all__ = [
@@ -251,7 +252,7 @@ def sparsemax(
     """
     x = float_array(x, "x")
     axes = canonical_axes(axis, x.ndim)
-    z = x.astype(jnp.promote_types(x.dtype, jnp.float32))
+    z = upcast(x)
     mask = None
     if where is not None:
         mask = jnp.asarray(where)

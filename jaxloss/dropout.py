@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxloss._checks import Array, ArrayLike, float_array, static_float
+from jaxloss._checks import Array, ArrayLike, compute_dtype, float_array, static_float
 
 __all__ = ["dropout", "dropout_mask", "alpha_dropout"]
 
@@ -90,7 +90,7 @@ def dropout(
         return jnp.zeros_like(x)
     _check_key(key)
     keep, scale = _keep_and_scale(key, x.shape, rate, broadcast_dims)
-    dtype = jnp.promote_types(x.dtype, jnp.float32)
+    dtype = compute_dtype(x.dtype)
     out = jnp.where(keep, x.astype(dtype) * scale.astype(dtype), jnp.zeros((), dtype))
     out = out.astype(x.dtype)
     return _select_deterministic(deterministic, x, out)
@@ -186,7 +186,7 @@ def alpha_dropout(
     if _is_python_number(rate, 1.0):
         return jnp.zeros_like(x)
     _check_key(key)
-    dtype = jnp.promote_types(x.dtype, jnp.float32)
+    dtype = compute_dtype(x.dtype)
     q = 1.0 - jnp.asarray(rate, dtype)
     keep = jax.random.bernoulli(key, q, x.shape)
     alive = q > 0
@@ -211,7 +211,7 @@ def _keep_and_scale(
     A traced ``rate = 1`` gives scale 0 (not inf), so nothing downstream can become NaN.
     """
     mask_shape = _mask_shape(shape, broadcast_dims)
-    keep_prob = 1.0 - jnp.asarray(rate, jnp.promote_types(jnp.result_type(rate), jnp.float32))
+    keep_prob = 1.0 - jnp.asarray(rate, compute_dtype(jnp.result_type(rate)))
     keep = jax.random.bernoulli(key, keep_prob, mask_shape)
     alive = keep_prob > 0
     scale = jnp.where(alive, 1.0 / jnp.where(alive, keep_prob, 1.0), 0.0)

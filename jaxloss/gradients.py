@@ -28,7 +28,15 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxloss._checks import Array, ArrayLike, canonical_axes, float_array, static_float
+from jaxloss._checks import (
+    Array,
+    ArrayLike,
+    canonical_axes,
+    compute_dtype,
+    float_array,
+    static_float,
+    upcast,
+)
 from jaxloss.activations import softmax
 
 __all__ = [
@@ -304,7 +312,7 @@ def weighted_value_and_grad(
     losses = _single_array(losses, "per_example_loss_fn's output")
     ct = _cotangent_like(weights, losses, "weights", "per-example loss")
     (grads,) = vjp_fn(ct)
-    acc = jnp.promote_types(losses.dtype, jnp.float32)
+    acc = compute_dtype(losses.dtype)
     value = jnp.sum(losses.astype(acc) * ct.astype(acc))
     return ((value, aux), grads) if has_aux else (value, grads)
 
@@ -582,7 +590,7 @@ def soft_argmax(
     """
     logits = float_array(logits, "logits")
     (ax,) = canonical_axes(axis, logits.ndim)
-    x = logits.astype(jnp.promote_types(logits.dtype, jnp.float32))
+    x = upcast(logits)
     p = softmax(x, axis=ax, temperature=temperature)
     n = logits.shape[ax]
     index = jnp.arange(n, dtype=x.dtype).reshape((n,) + (1,) * (x.ndim - ax - 1))

@@ -310,7 +310,7 @@ def precision_recall_fscore(
     m = jnp.asarray(confusion)
     if not jnp.issubdtype(m.dtype, jnp.number):
         raise TypeError(f"confusion must be a numeric array; got dtype {m.dtype}.")
-    m = m.astype(jnp.promote_types(m.dtype, jnp.float32))
+    m = upcast(m)
     if m.ndim != 2 or m.shape[0] != m.shape[1]:
         raise ValueError(f"confusion has shape {tuple(m.shape)}; expected a square [C, C] matrix.")
     allowed = ("macro", "micro", "weighted", "binary", None)

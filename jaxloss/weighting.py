@@ -24,7 +24,15 @@ from typing import Literal
 import jax
 import jax.numpy as jnp
 
-from jaxloss._checks import Array, ArrayLike, float_array, static_float, upcast, value_check
+from jaxloss._checks import (
+    Array,
+    ArrayLike,
+    compute_dtype,
+    float_array,
+    static_float,
+    upcast,
+    value_check,
+)
 from jaxloss._reduction import element_mask
 
 __all__ = ["class_counts", "class_image_counts", "class_weights", "class_weight_map"]
@@ -207,7 +215,7 @@ def class_weights(
         raise ValueError(f"counts must be 1-D, [num_classes]; got shape {tuple(n.shape)}.")
     if not (jnp.issubdtype(n.dtype, jnp.number)):
         raise TypeError(f"counts must be numeric; got dtype {n.dtype}.")
-    dtype = jnp.promote_types(n.dtype, jnp.float32) if jnp.issubdtype(n.dtype, jnp.floating) \
+    dtype = compute_dtype(n.dtype) if jnp.issubdtype(n.dtype, jnp.floating) \
         else jnp.dtype(jnp.float32)
     n = n.astype(dtype)
     present = n > 0
