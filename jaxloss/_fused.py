@@ -27,6 +27,12 @@ What makes them fast on XLA:CPU (jaxlib 0.10; numbers in ``bench/``):
   *tangents* (selects on the gradients, fused into the pass that writes them) and row scalars,
   never by ``where(mask, x, 0)`` over the logits.
 
+A fourth, :func:`sigmoid_terms`, gives the binary cross-entropies (sigmoid BCE, sigmoid focal)
+``softplus(±x)`` and ``sigmoid(±x)`` from one ``exp(-|x|)`` and one ``log1p``, with analytic
+tangents: ``jax.nn.log_sigmoid(x)`` and ``jax.nn.log_sigmoid(-x)`` (optax's formulation) take
+two of each, and their autodiff gradients more; value+grad of the BCE measured ~1.6× faster, and
+the focal loss ~4× with an integer ``γ`` (``bench/``).
+
 Forward-mode differentiation (``jax.jvp``, ``jax.jacfwd``) works, as before, since these are
 ``custom_jvp``; so do ``vmap``, ``jit``, ``checkpoint`` and higher-order derivatives (the
 tangent rules are ordinary JAX code).
@@ -219,6 +225,36 @@ def _masked_ce_jvp(primals: tuple[Array, ...], tangents: tuple[Array, ...]
         smoothed = jnp.where(keep, smoothed_y * (log_s[..., None] + _neg_shifted(x)), zero)
         tangent = tangent + jnp.sum(smoothed * dw, axis=-1)
     return per, jnp.where(mask, tangent, zero)
+
+
+@jax.custom_jvp
+def sigmoid_terms(x: Array) -> tuple[Array, Array, Array, Array]:
+    r"""``(softplus(x), softplus(-x), sigmoid(x), sigmoid(-x))``, elementwise, sharing one exp.
+
+    With ``e = exp(-|x|)``: ``softplus(±x) = max(±x, 0) + log1p(e)``, ``sigmoid(x) = 1/(1+e)``
+    for ``x ≥ 0`` and ``e/(1+e)`` below, and ``sigmoid(-x)`` the other one; no ``1 - p``
+    cancellation, so ``sigmoid(-x)`` is accurate where ``sigmoid(x)`` rounds to 1. Tangents:
+    ``d softplus(±x) = ±sigmoid(±x)``, ``d sigmoid(±x) = ±sigmoid(x)·sigmoid(-x)`` (also at
+    ``x = 0``, where ``|x|`` has no derivative). ``x = ±inf`` gives ``softplus(±x) = inf`` and
+    the limits of the others; NaN propagates.
+    """
+    e = jnp.exp(-jnp.abs(x))
+    log1p_e = jnp.log1p(e)
+    inv = 1.0 / (1.0 + e)
+    nonneg = x >= 0
+    p, q = jnp.where(nonneg, inv, e * inv), jnp.where(nonneg, e * inv, inv)
+    zero = jnp.zeros((), x.dtype)
+    return jnp.maximum(x, zero) + log1p_e, jnp.maximum(-x, zero) + log1p_e, p, q
+
+
+@sigmoid_terms.defjvp
+def _sigmoid_terms_jvp(primals: tuple[Array], tangents: tuple[Array]
+                       ) -> tuple[tuple[Array, ...], tuple[Array, ...]]:
+    (x,), (dx,) = primals, tangents
+    out = sigmoid_terms(x)
+    p, q = out[2], out[3]
+    dpq = p * q * dx
+    return out, (p * dx, -q * dx, dpq, -dpq)
 
 
 def integer_label_cross_entropy(logits: Array, labels: Array, mask: Array | None = None) -> Array:

@@ -39,6 +39,7 @@ from jaxloss._fused import (
     integer_label_cross_entropy,
     logsumexp_last,
     masked_label_cross_entropy,
+    sigmoid_terms,
 )
 from jaxloss._reduction import Reduction, element_mask, reduce_elements, sanitize, where_mask
 from jaxloss.activations import sparsemax
@@ -396,13 +397,14 @@ def sigmoid_binary_cross_entropy(
     y = jnp.broadcast_to(y.astype(x.dtype), x.shape)
     mask = element_mask(x.shape, weights=weights, where=where)
     x, y = sanitize(x, mask), sanitize(y, mask)
-    log_p, log_not_p = jax.nn.log_sigmoid(x), jax.nn.log_sigmoid(-x)
-    pos = y * log_p
+    # -log σ(x) = softplus(-x), -log σ(-x) = softplus(x), sharing one exp (jaxloss/_fused.py).
+    softplus_x, softplus_neg_x, _, _ = sigmoid_terms(x)
+    pos = y * softplus_neg_x
     if pos_weight is not None:
         pw = jnp.asarray(pos_weight, x.dtype)
         check_broadcast(pw, "pos_weight", x.shape, "logits")
         pos = pw * pos
-    per = -pos - (1.0 - y) * log_not_p
+    per = pos + (1.0 - y) * softplus_x
     return reduce_elements(per, mask=mask, weights=weights, reduction=reduction)
 
 
@@ -491,6 +493,12 @@ def categorical_cross_entropy(
 # Focal losses.
 
 
+def _is_small_natural(gamma: Any) -> bool:
+    """Whether ``gamma`` is a Python number equal to an integer in ``[0, 16]``."""
+    return (isinstance(gamma, int | float) and not isinstance(gamma, bool)
+            and float(gamma).is_integer() and 0 <= gamma <= 16)
+
+
 def _focal_factor(log_one_minus_p: Array, gamma: Any) -> Array:
     """``(1 - p)^γ`` as ``exp(γ log(1 - p))``: finite, with a finite gradient, even at p = 1."""
     return jnp.exp(gamma * log_one_minus_p)
@@ -511,8 +519,11 @@ def sigmoid_focal_loss(
     .. math:: \ell = \alpha_t\, (1 - p_t)^\gamma\, \mathrm{BCE}(x, y), \quad
               p_t = p y + (1-p)(1-y), \quad \alpha_t = \alpha y + (1-\alpha)(1-y)
 
-    ``alpha=None`` means no α-balancing. ``(1 - p_t)^γ`` is computed in log space, so extreme
-    logits give finite values and gradients.
+    ``alpha=None`` means no α-balancing. Extreme logits give finite values and gradients:
+    ``p`` and ``1 - p`` are both computed without cancellation from one ``exp(-|x|)``, and for a
+    Python ``γ`` that is a whole number (0 … 16, the default 2.0 included) ``(1 - p_t)^γ`` is an
+    integer power of a number in [0, 1]; any other ``γ`` (fractional, or traced) goes through
+    log space, ``exp(γ log(1 - p_t))``. Both equal optax's ``(1 - p_t) ** γ`` up to rounding.
 
     >>> import jax.numpy as jnp
     >>> sigmoid_focal_loss(jnp.array([0.0]), jnp.array([1.0]))   # 0.25 · log 2
@@ -524,12 +535,18 @@ def sigmoid_focal_loss(
     y = jnp.broadcast_to(y.astype(x.dtype), x.shape)
     mask = element_mask(x.shape, weights=weights, where=where)
     x, y = sanitize(x, mask), sanitize(y, mask)
-    log_p, log_q = jax.nn.log_sigmoid(x), jax.nn.log_sigmoid(-x)
-    ce = -y * log_p - (1.0 - y) * log_q
-    # log(1 - p_t) = log((1-y)·p + y·(1-p)), a two-term log-sum-exp.
-    log_one_minus_pt = jax.scipy.special.logsumexp(
-        jnp.stack([log_p, log_q], axis=-1), axis=-1, b=jnp.stack([1.0 - y, y], axis=-1))
-    per = ce * _focal_factor(log_one_minus_pt, gamma)
+    softplus_x, softplus_neg_x, p, q = sigmoid_terms(x)   # q = σ(-x) = 1 - p, accurately
+    ce = y * softplus_neg_x + (1.0 - y) * softplus_x
+    if _is_small_natural(gamma):
+        # (1 - p_t)^γ = ((1-y)·p + y·(1-p))^γ as an integer power: no log, no exp, and finite
+        # with a finite gradient everywhere (the base is in [0, 1]).
+        per = ce * jax.lax.integer_pow((1.0 - y) * p + y * q, int(gamma))
+    else:
+        # log(1 - p_t) = log((1-y)·p + y·(1-p)), a two-term log-sum-exp of log σ(±x).
+        log_one_minus_pt = jax.scipy.special.logsumexp(
+            jnp.stack([-softplus_neg_x, -softplus_x], axis=-1), axis=-1,
+            b=jnp.stack([1.0 - y, y], axis=-1))
+        per = ce * _focal_factor(log_one_minus_pt, gamma)
     if alpha is not None:
         per = (alpha * y + (1.0 - alpha) * (1.0 - y)) * per
     return reduce_elements(per, mask=mask, weights=weights, reduction=reduction)

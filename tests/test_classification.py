@@ -398,3 +398,22 @@ def test_checked_takes_python_scalars_positionally_or_by_keyword():
     loss = jl.checked(jl.softmax_cross_entropy_with_integer_labels)
     np.testing.assert_allclose(loss(jnp.zeros((2, 3)), jnp.array([0, 2]), -1, reduction="sum"),
                                2 * np.log(3), rtol=1e-6)
+
+
+def test_sigmoid_focal_integer_and_fractional_gamma_agree_with_float64_reference():
+    # A whole-number Python γ takes the integer-power path, a traced γ the log-space path.
+    x = np.array([-1e4, -60.0, -8.0, -0.5, 0.0, 0.5, 8.0, 60.0, 1e4], np.float32)
+    y = np.array([1.0, 0.0, 1.0, 0.3, 1.0, 0.0, 0.7, 1.0, 0.0], np.float32)
+    xd, yd = x.astype(np.float64), y.astype(np.float64)
+    ce = yd * np.logaddexp(0.0, -xd) + (1 - yd) * np.logaddexp(0.0, xd)
+    p = np.exp(-np.logaddexp(0.0, -xd))
+    q = np.exp(-np.logaddexp(0.0, xd))
+    for gamma in [0.0, 1.0, 2.0, 3.0]:
+        expected = ce * ((1 - yd) * p + yd * q) ** gamma
+        fast = jl.sigmoid_focal_loss(x, y, gamma=gamma)
+        logspace = jax.jit(lambda z, g: jl.sigmoid_focal_loss(z, y, gamma=g))(x, gamma)
+        np.testing.assert_allclose(fast, expected, rtol=1e-5, atol=1e-30)
+        np.testing.assert_allclose(logspace, expected, rtol=1e-5, atol=1e-30)
+    for gamma in [2.0, 0.5]:
+        g = jax.grad(lambda z, gamma=gamma: jl.sigmoid_focal_loss(z, y, gamma=gamma).sum())(x)
+        assert np.all(np.isfinite(g))

@@ -283,3 +283,35 @@ def test_integer_core_directly_float64_finite_differences():
                                    rtol=1e-12)
         _, t = jax.jvp(f, (jnp.asarray(x),), (jnp.ones_like(jnp.asarray(x)),))
         np.testing.assert_allclose(t, np.sum(g), atol=1e-12)   # Σ (softmax - onehot) = 0
+
+
+# --- sigmoid_terms: softplus(±x) and sigmoid(±x) from one exp ------------------------------------
+
+
+def test_sigmoid_terms_match_float64_numpy_across_the_range():
+    # ±80: exp(-80) ≈ 1.8e-35 is still a normal float32 (XLA:CPU flushes denormals to 0).
+    x = np.array([-1e4, -80.0, -30.0, -5.0, -1e-3, 0.0, 1e-3, 5.0, 30.0, 80.0, 1e4], np.float32)
+    xd = x.astype(np.float64)
+    softplus = lambda z: np.logaddexp(z, 0.0)  # noqa: E731
+    expected = [softplus(xd), softplus(-xd), np.exp(-softplus(-xd)), np.exp(-softplus(xd))]
+    got = jax.jit(_fused.sigmoid_terms)(x)
+    for g, e in zip(got, expected, strict=True):
+        # Relative accuracy also where sigmoid(-x) ~ 1e-35 (1 - sigmoid(x) would round to 0).
+        np.testing.assert_allclose(np.asarray(g, np.float64), e, rtol=2e-6, atol=1e-37)
+    assert float(got[3][-2]) > 0.0   # sigmoid(-80), computed as e/(1+e), not 1 - sigmoid(80)
+
+
+def test_sigmoid_terms_gradients_match_finite_differences_and_are_exact_at_zero():
+    with float64():
+        x = np.random.default_rng(0).normal(size=7) * 3
+        for i in range(4):
+            f = lambda z, i=i: jnp.sum(_fused.sigmoid_terms(z)[i] ** 2)  # noqa: E731
+            np.testing.assert_allclose(jax.grad(f)(x), numeric_grad(f, x), rtol=1e-6)
+            g2 = jax.grad(lambda z, i=i: jax.grad(lambda s: _fused.sigmoid_terms(s)[i])(z))
+            h = 1e-4
+            first = jax.grad(lambda s, i=i: _fused.sigmoid_terms(s)[i])
+            np.testing.assert_allclose(g2(0.7), (first(0.7 + h) - first(0.7 - h)) / (2 * h),
+                                       rtol=1e-6)
+    # |x| has no derivative at 0, the functions do: σ(0) = 1/2 and σ'(0) = 1/4.
+    grads = [jax.grad(lambda s, i=i: _fused.sigmoid_terms(s)[i])(0.0) for i in range(4)]
+    np.testing.assert_allclose(grads, [0.5, -0.5, 0.25, -0.25])
