@@ -236,3 +236,43 @@ def test_composition_jit_vmap_grad():
     np.testing.assert_allclose(per_example, loop, rtol=1e-5, atol=1e-7)
     ck = jax.checkpoint(lambda x: jl.dropout(KEY, x, 0.5))
     np.testing.assert_array_equal(ck(jnp.ones(8)), jl.dropout(KEY, jnp.ones(8), 0.5))
+
+
+# --- the fused threefry draw reproduces jax.random bit for bit ------------------------------------
+
+
+@pytest.mark.parametrize("shape", [(), (1,), (7,), (3, 100), (2, 5, 1, 9), (64, 4097)])
+def test_fused_threefry_bits_equal_jax_random_bits(shape):
+    from jaxloss.dropout import _threefry_bits
+
+    for seed in [0, 1, 2**31 + 5]:
+        key = jax.random.key(seed)
+        data = jax.random.key_data(key)
+        got = jax.jit(_threefry_bits, static_argnums=2)(data[0], data[1], shape)
+        np.testing.assert_array_equal(got, jax.random.bits(key, shape, jnp.uint32))
+
+
+@pytest.mark.parametrize("key", [jax.random.key(3), jax.random.PRNGKey(3),
+                                 jax.random.key(3, impl="rbg")], ids=["key", "PRNGKey", "rbg"])
+def test_fused_bernoulli_equals_jax_random_bernoulli(key):
+    from jaxloss.dropout import _bernoulli
+
+    for p in [0.0, 1e-7, 0.1, 0.5, 0.9, 1.0 - 2**-24, 1.0]:
+        p32 = jnp.float32(p)
+        for shape in [(5,), (3, 100), (2, 1, 33)]:
+            np.testing.assert_array_equal(jax.jit(_bernoulli, static_argnums=2)(key, p32, shape),
+                                          jax.random.bernoulli(key, p32, shape))
+    keys = jax.random.split(key, 4)
+    batched = jax.vmap(lambda k: _bernoulli(k, jnp.float32(0.3), (50,)))(keys)
+    np.testing.assert_array_equal(
+        batched, jax.vmap(lambda k: jax.random.bernoulli(k, jnp.float32(0.3), (50,)))(keys))
+
+
+def test_dropout_fuses_the_draw_for_default_keys_and_falls_back_otherwise():
+    x = jnp.ones((8, 8))
+    prims = lambda k: str(jax.make_jaxpr(lambda k: jl.dropout(k, x, 0.1))(k))  # noqa: E731
+    assert "threefry2x32" not in prims(KEY)       # the hash is written out in jnp
+    assert "random_bits" in prims(jax.random.key(0, impl="rbg"))   # jax.random itself
+    rbg = jax.random.key(1, impl="rbg")
+    np.testing.assert_array_equal(jl.dropout_mask(rbg, (4, 9), 0.4) != 0,
+                                  jax.random.bernoulli(rbg, 0.6, (4, 9)))
