@@ -17,7 +17,16 @@ What makes them fast on XLA:CPU (jaxlib 0.10; numbers in ``bench/``):
   thousand classes with an ``optimization_barrier`` between the per-chunk sums and their
   total. Without it XLA:CPU hands the whole ``sum(exp(x - m))`` to one YNNPACK fusion, which
   over rows of ~100K classes allocates a fresh scratch buffer per call (thousands of page
-  faults) and runs ~1.5× slower; short rows are left alone.
+  faults) and runs ~1.5× slower; short rows are left alone. On short rows (≤ ``CHUNK_ABOVE``)
+  the probability-label loss is instead one expression, ``Σ w ỹ (lse - x)``, which XLA:CPU
+  fuses with the row max and the sum of exponentials into a single kernel, as it does optax's.
+* **Rows past** ``SPLIT_ABOVE`` (64K classes): every row sum whose operand is an elementwise
+  expression (``Σ y (m - x)``) is chunked the same way (:func:`_row_sum`); unchunked it ran
+  ~4× slower at 128K classes. Plain sums (``Σ y``) and the max are fast at any length.
+* **Labels read as few times as possible**: the labeled-row test is ``Σ y ≠ 0``, the same sum
+  the loss needs; with class weights ``Σ w y`` and ``Σ y`` come from one matrix product
+  (:func:`label_sums`), and the row sums that multiply by ``w`` get their own copy of it, so
+  that no ``[..., C]`` broadcast of ``w`` is materialised.
 * **Differentiated**: the rules compute ``e = exp(x - m)`` once and keep it; under reverse mode
   the gradient is written in place over ``e``: one exponential per element, which on CPU is
   cheaper than recomputing ``exp`` in the backward pass (the two-pass schedule moves 16 bytes
@@ -40,6 +49,8 @@ tangent rules are ordinary JAX code).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
 
@@ -47,8 +58,10 @@ from jaxloss._checks import Array, compute_dtype
 
 __all__: list[str] = []
 
-#: Rows longer than this are summed in chunks in the forward-only path.
+#: Rows longer than this have their sum of exponentials taken in chunks (forward-only path).
 CHUNK_ABOVE = 8192
+#: Rows longer than this have their other elementwise-fed row sums taken in chunks.
+SPLIT_ABOVE = 65536
 #: Preferred chunk length (classes) and the range of acceptable divisors of the row length.
 CHUNK, CHUNK_MIN, CHUNK_MAX = 4096, 1024, 8192
 
@@ -73,21 +86,40 @@ def _chunk_length(v: int) -> int | None:
     return min(divisors, key=lambda d: abs(d - CHUNK)) if divisors else None
 
 
-def _sum_exp(x: Array, m: Array) -> Array:
-    """``Σ_c exp(x_c - m)`` over the last axis, chunked over long rows (see module docstring)."""
-    v = x.shape[-1]
-    if v <= CHUNK_ABOVE:
-        return jnp.sum(jnp.exp(x - m[..., None]), axis=-1)
+def _row_sum(fn: Callable[..., Array], *arrays: Array, above: int = SPLIT_ABOVE) -> Array:
+    """``Σ_c fn(*arrays)_c`` over the last axis, chunked over rows longer than ``above``.
+
+    Each array is ``[..., C]``, ``[..., 1]`` (a row scalar) or ``[C]`` (class weights); ``fn`` is
+    elementwise. Over long rows XLA:CPU runs a reduction whose operand is an elementwise
+    expression ~4× slower than the same bytes in short rows (a plain ``Σ y`` is not affected):
+    the rows are then cut into chunks of a few thousand classes, summed per chunk, and the
+    partial sums added after an ``optimization_barrier`` that keeps XLA from merging the two
+    reductions back into one. A length without a divisor in range gets a plain tail.
+    """
+    v = max(a.shape[-1] for a in arrays)
+    if v <= above:
+        return jnp.sum(fn(*arrays), axis=-1)
     k = _chunk_length(v)
     head = v if k is not None else (v // CHUNK) * CHUNK
     k = k if k is not None else CHUNK
-    body = x if head == v else x[..., :head]
-    chunks = body.reshape((*x.shape[:-1], head // k, k)) - m[..., None, None]
-    partial = jax.lax.optimization_barrier(jnp.sum(jnp.exp(chunks), axis=-1))
+
+    def chunked(a: Array) -> Array:
+        if a.shape[-1] == 1:
+            return a[..., None]
+        a = a if head == v else a[..., :head]
+        return a.reshape((*a.shape[:-1], head // k, k))
+
+    partial = jax.lax.optimization_barrier(jnp.sum(fn(*map(chunked, arrays)), axis=-1))
     total = jnp.sum(partial, axis=-1)
     if head < v:
-        total = total + jnp.sum(jnp.exp(x[..., head:] - m[..., None]), axis=-1)
+        tail = [a if a.shape[-1] == 1 else a[..., head:] for a in arrays]
+        total = total + jnp.sum(fn(*tail), axis=-1)
     return total
+
+
+def _sum_exp(x: Array, m: Array) -> Array:
+    """``Σ_c exp(x_c - m)`` over the last axis, chunked over long rows (see module docstring)."""
+    return _row_sum(lambda x, m: jnp.exp(x - m), x, m[..., None], above=CHUNK_ABOVE)
 
 
 def logsumexp_last(x: Array, mask: Array | None = None) -> Array:
@@ -150,6 +182,19 @@ def masked_label_cross_entropy(x: Array, y: Array, mask: Array, *,
     return _masked_ce(x, y, w, jnp.asarray(scale, dtype), shift, _row_max(x), mask)
 
 
+def label_sums(y: Array, w: Array) -> tuple[Array, Array]:
+    """``(Σ_c y_c w_c, Σ_c y_c)`` over the last axis, in one matrix product (float32 precision).
+
+    One pass over the labels for both (the class-weighted label mass and the plain one, which
+    tells labeled rows), and no ``[..., C]`` broadcast of ``w``: XLA:CPU materialises such a
+    broadcast when several row reductions share it (a write and two reads of a logits-sized
+    array). ``HIGHEST`` precision keeps GPUs from rounding the operands to TF32.
+    """
+    both = jnp.einsum("...c,ck->...k", y, jnp.stack([w, jnp.ones_like(w)], axis=-1),
+                      precision=jax.lax.Precision.HIGHEST)
+    return both[..., 0], both[..., 1]
+
+
 def _weighted(a: Array, w: Array) -> Array:
     """``a · w`` for class weights ``w``, or ``a`` when there are none (``w`` of length 0)."""
     return a if w.shape[0] == 0 else a * w
@@ -158,15 +203,25 @@ def _weighted(a: Array, w: Array) -> Array:
 def _ce_terms(x: Array, y: Array, w: Array, m: Array, log_s: Array, scale: Array,
               shift: Array) -> tuple[Array, Array, Array, Array, Array]:
     """Row sums of the loss: ``(per, Σ w y, Σ w y (m-x), Σ w, Σ w (m-x))``, unmasked."""
-    ns = _neg_shifted(x)
-    wy = jnp.sum(_weighted(y, w), axis=-1)
-    wy_ns = jnp.sum(_weighted(y * ns, w), axis=-1)
-    wsum = jnp.asarray(x.shape[-1], x.dtype) if w.shape[0] == 0 else jnp.sum(w)
+    top = jax.lax.stop_gradient(jnp.max(x, axis=-1))[..., None]   # see _neg_shifted
+    weighted = w.shape[0] > 0
+    wy = label_sums(y, w)[0] if weighted else jnp.sum(y, axis=-1)
+    if weighted:
+        # A private copy of ``w`` for the row sums: a broadcast of ``w`` that the gradient pass
+        # also uses would be merged with theirs (CSE) and then materialised as [..., C].
+        w = jax.lax.optimization_barrier(w)
+        wy_ns = _row_sum(lambda y, x, top, w: y * (top - x) * w, y, x, top, w)
+    else:
+        wy_ns = _row_sum(lambda y, x, top: y * (top - x), y, x, top)
+    wsum = jnp.sum(w) if weighted else jnp.asarray(x.shape[-1], x.dtype)
     if shift.ndim:  # no smoothing
         zero = jnp.zeros((), x.dtype)
         total = scale * wy
         return log_s * total + scale * wy_ns, total, wy_ns, wsum, zero
-    w_ns = jnp.sum(_weighted(ns, w), axis=-1)
+    if weighted:
+        w_ns = _row_sum(lambda x, top, w: (top - x) * w, x, top, w)
+    else:
+        w_ns = _row_sum(lambda x, top: top - x, x, top)
     total = scale * wy + shift * wsum
     per = log_s * total + scale * wy_ns + shift * w_ns
     return per, total, wy_ns, wsum, w_ns
@@ -175,8 +230,19 @@ def _ce_terms(x: Array, y: Array, w: Array, m: Array, log_s: Array, scale: Array
 @jax.custom_jvp
 def _masked_ce(x: Array, y: Array, w: Array, scale: Array, shift: Array, m: Array,
                mask: Array) -> Array:
-    log_s = jnp.log(_sum_exp(x, m))
-    per = _ce_terms(x, y, w, m, log_s, scale, shift)[0]
+    if x.shape[-1] <= CHUNK_ABOVE:
+        # Short rows: Σ w ỹ (lse - x) in one expression, which XLA:CPU fuses with the max and
+        # the sum of exponentials into a single kernel over the row (as it does optax's
+        # -Σ y log_softmax(x)); the split form below would read the row three times.
+        # The raw row maximum (not ``m``, which is clipped) keeps the max inside that kernel;
+        # it differs from ``m`` only in rows with infinite logits, whose loss is NaN either way.
+        top = jax.lax.stop_gradient(jnp.max(x, axis=-1, keepdims=True))
+        lse = top + jnp.log(jnp.sum(jnp.exp(x - top), axis=-1, keepdims=True))
+        smoothed = scale * y if shift.ndim else scale * y + shift
+        per = jnp.sum(_weighted(smoothed, w) * (lse - x), axis=-1)
+    else:
+        log_s = jnp.log(_sum_exp(x, m))
+        per = _ce_terms(x, y, w, m, log_s, scale, shift)[0]
     return jnp.where(mask, per, jnp.zeros((), per.dtype))
 
 
@@ -216,7 +282,7 @@ def _masked_ce_jvp(primals: tuple[Array, ...], tangents: tuple[Array, ...]
                                  axis=-1))
     # ∂/∂scale, ∂/∂shift, ∂/∂w (row coefficients masked; computed only when differentiated).
     log_s_kept = jnp.where(mask, log_s, zero)
-    wy = jnp.where(mask, jnp.sum(_weighted(y, w), axis=-1), zero)
+    wy = jnp.where(mask, label_sums(y, w)[0] if w.shape[0] else jnp.sum(y, axis=-1), zero)
     tangent = tangent + dscale * (log_s_kept * wy + jnp.where(mask, wy_ns, zero))
     if not shift.ndim:
         tangent = tangent + dshift * (log_s_kept * wsum + jnp.where(mask, w_ns, zero))

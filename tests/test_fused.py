@@ -315,3 +315,36 @@ def test_sigmoid_terms_gradients_match_finite_differences_and_are_exact_at_zero(
     # |x| has no derivative at 0, the functions do: σ(0) = 1/2 and σ'(0) = 1/4.
     grads = [jax.grad(lambda s, i=i: _fused.sigmoid_terms(s)[i])(0.0) for i in range(4)]
     np.testing.assert_allclose(grads, [0.5, -0.5, 0.25, -0.25])
+
+
+@pytest.mark.parametrize("v", [6, LONG[0], _fused.SPLIT_ABOVE + 4464, 65537])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_probability_cross_entropy_every_row_length_path(v, weighted):
+    """Short rows (one fused expression), long rows, and rows past SPLIT_ABOVE (chunked row
+    sums; 65537 is prime, so it takes the head + tail split): value, forward-only value and
+    gradient against the log-softmax formula, in float64 NumPy for the value."""
+    rng = np.random.default_rng(v)
+    x = (rng.normal(size=(3, v)) * 3).astype(np.float32)
+    y = rng.dirichlet(np.ones(v) * 0.05, size=3).astype(np.float32)
+    y[1] = 0.0                                          # unlabeled: 0, left out of the mean
+    cw = rng.uniform(0.5, 2.0, v).astype(np.float32) if weighted else None
+    eps = 0.1 if weighted else 0.0
+    xd = x.astype(np.float64)
+    logp = xd - np_logsumexp(xd)[:, None]
+    ys = (1 - eps) * y.astype(np.float64) + eps / v
+    expected = -np.sum((1.0 if cw is None else cw) * ys * logp, axis=-1)[[0, 2]].sum() / 2
+
+    def loss(x):
+        return jaxloss.softmax_cross_entropy(x, y, class_weights=cw, label_smoothing=eps,
+                                             reduction="mean")
+
+    def ref(x):
+        rows = np.array([0, 2])
+        terms = (1.0 if cw is None else cw) * ys[rows] * jax.nn.log_softmax(x[rows])
+        return -jnp.sum(terms) / 2
+
+    np.testing.assert_allclose(jax.jit(loss)(x), expected, rtol=2e-5)
+    val, g = jax.jit(jax.value_and_grad(loss))(x)
+    np.testing.assert_allclose(val, expected, rtol=2e-5)
+    np.testing.assert_allclose(g, jax.grad(ref)(jnp.asarray(x)), rtol=1e-4, atol=1e-9)
+    assert np.all(np.asarray(g)[1] == 0)
