@@ -477,3 +477,22 @@ def test_16_bit_inputs_accumulate_in_float32(rng):
                                jl.soft_dice_loss(np.asarray(x16, np.float32), labels), rtol=1e-6)
     g = jax.grad(lambda z: jl.soft_dice_loss(z, labels))(x16)
     assert g.dtype == jnp.bfloat16 and np.all(np.isfinite(np.asarray(g, np.float32)))
+
+
+@pytest.mark.parametrize(("alpha", "beta"), [(0.5, 0.5), (0.3, 0.3), (0.3, 0.7)])
+def test_dice_loss_tversky_form_matches_numpy_on_both_paths(alpha, beta, rng):
+    """α = β as Python numbers sums P + T once; any other α, β (or traced ones) sums P and T
+    apart. Both give the formula, computed here in float64 NumPy, with pixel weights."""
+    x = rng.normal(size=(2, 6, 5, 3)).astype(np.float32)
+    t = np.eye(3, dtype=np.float32)[rng.integers(0, 3, (2, 6, 5))]
+    w = rng.uniform(0.0, 2.0, (2, 6, 5)).astype(np.float32)
+    p = np.exp(x - x.max(-1, keepdims=True)).astype(np.float64)
+    p /= p.sum(-1, keepdims=True)
+    wd = w.astype(np.float64)[..., None]
+    inter, psum, tsum = [np.sum(wd * a, axis=(1, 2)) for a in (p * t, p, t)]
+    coeff = (inter + 1.0) / (inter + alpha * (psum - inter) + beta * (tsum - inter) + 1.0)
+    expected = np.mean(1.0 - coeff, axis=-1)
+    static = jl.dice_loss(x, t, alpha=alpha, beta=beta, weights=w)
+    traced = jax.jit(lambda a, b: jl.dice_loss(x, t, alpha=a, beta=b, weights=w))(alpha, beta)
+    np.testing.assert_allclose(static, expected, rtol=1e-5)
+    np.testing.assert_allclose(traced, expected, rtol=1e-5)
