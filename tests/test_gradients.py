@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -78,6 +80,7 @@ def test_per_example_grads_in_axes_and_pytree_batches(problem):
     params, x, y, expected = problem
 
     def loss(p, batch, scale):
+        assert isinstance(scale, float)     # an unbatched Python number reaches fn as itself
         return scale * mlp_loss(p, batch["x"], batch["y"])
 
     for method in ("vmap", "map"):
@@ -89,43 +92,57 @@ def test_per_example_grads_in_axes_and_pytree_batches(problem):
         assert_tree_close(g1, expected)
 
 
-def test_auto_method_picks_a_loop_for_large_gradients_on_cpu():
-    big = {"w": jnp.zeros((600, 600))}             # 1.4 MB per example > the 1 MiB chunk
-    small = {"w": jnp.zeros((3,))}
-    x = jnp.ones((4, 600))
-
-    def loss_big(p, x):
-        return jnp.sum((x @ p["w"]) ** 2)
-
-    def loss_small(p, x):
-        return jnp.sum(p["w"] * x[:3])
-
-    jaxpr_big = str(jax.make_jaxpr(lambda p, x: jl.per_example_grads(loss_big, p, x))(big, x))
-    jaxpr_small = str(jax.make_jaxpr(lambda p, x: jl.per_example_grads(loss_small, p, x))(small,
-                                                                                         x))
-    assert jax.default_backend() == "cpu"
-    assert "scan" in jaxpr_big or "while" in jaxpr_big
-    assert "scan" not in jaxpr_small and "while" not in jaxpr_small
+def _outer_product_transposes(f, *args):
+    """The ``transpose`` equations of ``f``'s jaxpr that swap the last two axes of a 3-D array
+    (how vmap-of-grad lays out ``x_i ⊗ g_i`` weight gradients)."""
+    text = str(jax.make_jaxpr(f)(*args))
+    return text.count("transpose[permutation=(0, 2, 1)]")
 
 
-def test_auto_chunk_divides_the_batch():
-    # 784-256-10 MLP: 814 KB of gradient per example, so 4 MiB holds 5; 4 is the largest
-    # divisor of 256 not above 5 (a remainder chunk would copy the whole output).
-    params = {"w1": jnp.zeros((784, 256)), "b1": jnp.zeros(256), "w2": jnp.zeros((256, 10)),
+def test_per_example_grads_fold_the_transposed_outer_products():
+    rng = np.random.default_rng(0)
+    params = {"w1": jnp.asarray(rng.normal(size=(784, 256)) * 0.05, jnp.float32),
+              "b1": jnp.zeros(256), "w2": jnp.asarray(rng.normal(size=(256, 10)), jnp.float32),
               "b2": jnp.zeros(10)}
-    x, y = jnp.zeros((256, 784)), jnp.zeros(256, jnp.int32)
+    x = jnp.asarray(rng.normal(size=(16, 784)), jnp.float32)
+    y = jnp.arange(16) % 10
+
+    @jax.jit            # a jit-ed piece of the model is inlined and folded too
+    def hidden(p, x):
+        return jnp.tanh(x @ p["w1"] + p["b1"])
 
     def loss(p, x, y):
-        return jnp.sum((jnp.tanh(x @ p["w1"] + p["b1"]) @ p["w2"] + p["b2"])[y])
+        return -jax.nn.log_softmax(hidden(p, x) @ p["w2"] + p["b2"])[y]
 
-    jaxpr = str(jax.make_jaxpr(lambda p, x, y: jl.per_example_grads(loss, p, x, y))(params, x, y))
-    assert "length=64" in jaxpr
-    jaxpr = str(jax.make_jaxpr(lambda p, x, y: jl.per_example_grads(loss, p, x, y))(
-        params, x[:255], y[:255]))
-    assert "length=51" in jaxpr                     # 255 = 51 chunks of 5
-    jaxpr = str(jax.make_jaxpr(lambda p, x, y: jl.per_example_grads(loss, p, x, y))(
-        params, x[:254], y[:254]))
-    assert "length=50" in jaxpr                     # 254 = 2 × 127: chunks of 5 + remainder
+    plain = jax.vmap(jax.grad(loss), in_axes=(None, 0, 0))
+    assert _outer_product_transposes(plain, params, x, y) == 2      # vmap's own layout
+    for method, size in [("auto", None), ("map", 4), ("map", 5)]:
+        ours = lambda p, x, y, m=method, b=size: jl.per_example_grads(  # noqa: E731
+            loss, p, x, y, method=m, batch_size=b)
+        assert _outer_product_transposes(ours, params, x, y) == 0
+        got, want = jax.jit(ours)(params, x, y), jax.jit(plain)(params, x, y)
+        for k in params:
+            if method == "auto":   # bit for bit: each entry is the same single product
+                np.testing.assert_array_equal(got[k], want[k])
+            else:                  # chunks of 4 or 5 (+ 1) examples compile differently
+                np.testing.assert_allclose(got[k], want[k], rtol=2e-4, atol=1e-6)
+
+
+def test_per_example_grads_keep_sharded_jit_calls_and_other_primitives():
+    sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    w = jnp.asarray(np.random.default_rng(1).normal(size=(5, 3)), jnp.float32)
+    x = jnp.asarray(np.random.default_rng(2).normal(size=(6, 5)), jnp.float32)
+
+    @functools.partial(jax.jit, out_shardings=sharding)
+    def layer(w, x):
+        return jnp.sin(x @ w)
+
+    def loss(w, x):   # a scan and a cond inside the loss are bound as traced
+        h = jax.lax.scan(lambda c, _: (jnp.cos(c), None), layer(w, x), None, length=2)[0]
+        return jax.lax.cond(jnp.sum(h) > 0, jnp.sum, lambda v: -jnp.sum(v), h ** 2)
+
+    expected = np.stack([jax.grad(loss)(w, x[i]) for i in range(6)])
+    np.testing.assert_allclose(jl.per_example_grads(loss, w, x), expected, rtol=1e-5, atol=1e-7)
 
 
 def test_per_example_grads_errors(problem):
