@@ -271,8 +271,17 @@ def test_fused_bernoulli_equals_jax_random_bernoulli(key):
 def test_dropout_fuses_the_draw_for_default_keys_and_falls_back_otherwise():
     x = jnp.ones((8, 8))
     prims = lambda k: str(jax.make_jaxpr(lambda k: jl.dropout(k, x, 0.1))(k))  # noqa: E731
-    assert "threefry2x32" not in prims(KEY)       # the hash is written out in jnp
+    assert "random_bits" not in prims(KEY)        # the hash is written out in jnp
     assert "random_bits" in prims(jax.random.key(0, impl="rbg"))   # jax.random itself
     rbg = jax.random.key(1, impl="rbg")
     np.testing.assert_array_equal(jl.dropout_mask(rbg, (4, 9), 0.4) != 0,
                                   jax.random.bernoulli(rbg, 0.6, (4, 9)))
+
+
+def test_non_partitionable_threefry_falls_back_to_jax_random():
+    # The other threefry counter layout: jaxloss must not use its own hash then.
+    with jax.threefry_partitionable(False):
+        x = jnp.ones((6, 7))
+        assert "random_bits" in str(jax.make_jaxpr(lambda k: jl.dropout(k, x, 0.3))(KEY))
+        np.testing.assert_array_equal(jl.dropout_mask(KEY, (6, 7), 0.3) != 0,
+                                      jax.random.bernoulli(KEY, 0.7, (6, 7)))
