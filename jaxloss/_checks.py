@@ -179,6 +179,12 @@ def difference(predictions: ArrayLike, targets: ArrayLike | None) -> Array:
     return predictions - targets.astype(predictions.dtype)
 
 
+def is_python_number(x: Any) -> bool:
+    """Whether ``x`` is a Python ``int`` or ``float`` (not ``bool``): a value static under ``jit``,
+    so a loss may choose its formulation by it at trace time."""
+    return isinstance(x, int | float) and not isinstance(x, bool)
+
+
 def static_float(x: Any, name: str, *, low: float | None = None, high: float | None = None,
                  low_open: bool = False, high_open: bool = False) -> None:
     """Range-check a hyper-parameter when it is a concrete number (traced values pass through)."""

@@ -195,6 +195,22 @@ def label_sums(y: Array, w: Array) -> tuple[Array, Array]:
     return both[..., 0], both[..., 1]
 
 
+def _label_mass(y: Array, w: Array) -> Array:
+    """``Σ_c w_c y_c`` (:func:`label_sums`), or ``Σ_c y_c`` without class weights."""
+    return label_sums(y, w)[0] if w.shape[0] else jnp.sum(y, axis=-1)
+
+
+def _weighted_row_sum(fn: Callable[..., Array], w: Array, *arrays: Array) -> Array:
+    """:func:`_row_sum` of ``fn(*arrays) · w``, or of ``fn(*arrays)`` without class weights.
+
+    The row sums get a private copy of ``w``: a broadcast of ``w`` that the gradient pass also
+    uses would be merged with theirs (CSE) and then materialised as ``[..., C]``.
+    """
+    if not w.shape[0]:
+        return _row_sum(fn, *arrays)
+    return _row_sum(lambda *a: fn(*a[:-1]) * a[-1], *arrays, jax.lax.optimization_barrier(w))
+
+
 def _weighted(a: Array, w: Array) -> Array:
     """``a · w`` for class weights ``w``, or ``a`` when there are none (``w`` of length 0)."""
     return a if w.shape[0] == 0 else a * w
@@ -203,25 +219,15 @@ def _weighted(a: Array, w: Array) -> Array:
 def _ce_terms(x: Array, y: Array, w: Array, m: Array, log_s: Array, scale: Array,
               shift: Array) -> tuple[Array, Array, Array, Array, Array]:
     """Row sums of the loss: ``(per, Σ w y, Σ w y (m-x), Σ w, Σ w (m-x))``, unmasked."""
-    top = jax.lax.stop_gradient(jnp.max(x, axis=-1))[..., None]   # see _neg_shifted
-    weighted = w.shape[0] > 0
-    wy = label_sums(y, w)[0] if weighted else jnp.sum(y, axis=-1)
-    if weighted:
-        # A private copy of ``w`` for the row sums: a broadcast of ``w`` that the gradient pass
-        # also uses would be merged with theirs (CSE) and then materialised as [..., C].
-        w = jax.lax.optimization_barrier(w)
-        wy_ns = _row_sum(lambda y, x, top, w: y * (top - x) * w, y, x, top, w)
-    else:
-        wy_ns = _row_sum(lambda y, x, top: y * (top - x), y, x, top)
-    wsum = jnp.sum(w) if weighted else jnp.asarray(x.shape[-1], x.dtype)
+    top = _raw_top(x)
+    wy = _label_mass(y, w)
+    wy_ns = _weighted_row_sum(lambda y, x, top: y * (top - x), w, y, x, top)
+    wsum = jnp.sum(w) if w.shape[0] else jnp.asarray(x.shape[-1], x.dtype)
     if shift.ndim:  # no smoothing
         zero = jnp.zeros((), x.dtype)
         total = scale * wy
         return log_s * total + scale * wy_ns, total, wy_ns, wsum, zero
-    if weighted:
-        w_ns = _row_sum(lambda x, top, w: (top - x) * w, x, top, w)
-    else:
-        w_ns = _row_sum(lambda x, top: top - x, x, top)
+    w_ns = _weighted_row_sum(lambda x, top: top - x, w, x, top)
     total = scale * wy + shift * wsum
     per = log_s * total + scale * wy_ns + shift * w_ns
     return per, total, wy_ns, wsum, w_ns
@@ -236,7 +242,7 @@ def _masked_ce(x: Array, y: Array, w: Array, scale: Array, shift: Array, m: Arra
         # -Σ y log_softmax(x)); the split form below would read the row three times.
         # The raw row maximum (not ``m``, which is clipped) keeps the max inside that kernel;
         # it differs from ``m`` only in rows with infinite logits, whose loss is NaN either way.
-        top = jax.lax.stop_gradient(jnp.max(x, axis=-1, keepdims=True))
+        top = _raw_top(x)
         lse = top + jnp.log(jnp.sum(jnp.exp(x - top), axis=-1, keepdims=True))
         smoothed = scale * y if shift.ndim else scale * y + shift
         per = jnp.sum(_weighted(smoothed, w) * (lse - x), axis=-1)
@@ -246,15 +252,21 @@ def _masked_ce(x: Array, y: Array, w: Array, scale: Array, shift: Array, m: Arra
     return jnp.where(mask, per, jnp.zeros((), per.dtype))
 
 
-def _neg_shifted(x: Array) -> Array:
-    """``max(x) - x`` with the raw (unclipped) row maximum.
+def _raw_top(x: Array) -> Array:
+    """The raw (unclipped) row maximum without gradient, ``[..., 1]``.
 
     Non-finite maxima only occur in rows whose loss is NaN anyway (all ``-inf``, or ``+inf``
-    present: the log-softmax is NaN there too). Using the raw maximum keeps this reduction's
-    operands a plain reduction result, which XLA:CPU fuses; ``m - x`` rather than ``x - m``
-    so that it is not shared with (and materialised for) the exponential pass.
+    present: the log-softmax is NaN there too). Using the raw maximum keeps the operands of the
+    reductions that use it a plain reduction result, which XLA:CPU fuses (the clipped ``m`` of
+    :func:`_row_max` is a separate kernel).
     """
-    return jax.lax.stop_gradient(jnp.max(x, axis=-1))[..., None] - x
+    return jax.lax.stop_gradient(jnp.max(x, axis=-1, keepdims=True))
+
+
+def _neg_shifted(x: Array) -> Array:
+    """``max(x) - x`` with the raw row maximum; ``m - x`` rather than ``x - m`` so that it is
+    not shared with (and materialised for) the exponential pass."""
+    return _raw_top(x) - x
 
 
 @_masked_ce.defjvp
@@ -282,7 +294,7 @@ def _masked_ce_jvp(primals: tuple[Array, ...], tangents: tuple[Array, ...]
                                  axis=-1))
     # ∂/∂scale, ∂/∂shift, ∂/∂w (row coefficients masked; computed only when differentiated).
     log_s_kept = jnp.where(mask, log_s, zero)
-    wy = jnp.where(mask, label_sums(y, w)[0] if w.shape[0] else jnp.sum(y, axis=-1), zero)
+    wy = jnp.where(mask, _label_mass(y, w), zero)
     tangent = tangent + dscale * (log_s_kept * wy + jnp.where(mask, wy_ns, zero))
     if not shift.ndim:
         tangent = tangent + dshift * (log_s_kept * wsum + jnp.where(mask, w_ns, zero))

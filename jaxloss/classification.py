@@ -30,6 +30,7 @@ from jaxloss._checks import (
     class_weight_vector,
     float_array,
     integer_labels,
+    is_python_number,
     move_axes_last,
     nan_if_out_of_range,
     static_float,
@@ -269,7 +270,6 @@ def _probability_cross_entropy(
     fused = class_mask is None and not zero_label_is_zero and jnp.ndim(label_smoothing) == 0
     if not fused:  # the fused form below is NaN-safe for excluded rows without copies
         x, y = sanitize(x, mask), sanitize(y, mask)
-        element_weight = None if cw is None else label_sums(y, cw)[0]
     if fused:  # -Σ w ỹ log softmax(x) without materialising ỹ, w ỹ or log p (jaxloss/_fused.py)
         eps = 0.0 if _is_zero(label_smoothing) else label_smoothing
         per = masked_label_cross_entropy(x, y, jnp.broadcast_to(mask, loss_shape),
@@ -512,8 +512,7 @@ def categorical_cross_entropy(
 
 def _is_small_natural(gamma: Any) -> bool:
     """Whether ``gamma`` is a Python number equal to an integer in ``[0, 16]``."""
-    return (isinstance(gamma, int | float) and not isinstance(gamma, bool)
-            and float(gamma).is_integer() and 0 <= gamma <= 16)
+    return is_python_number(gamma) and float(gamma).is_integer() and 0 <= gamma <= 16
 
 
 def _focal_factor(log_one_minus_p: Array, gamma: Any) -> Array:

@@ -35,7 +35,14 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxloss._checks import Array, ArrayLike, compute_dtype, float_array, static_float
+from jaxloss._checks import (
+    Array,
+    ArrayLike,
+    compute_dtype,
+    float_array,
+    is_python_number,
+    static_float,
+)
 
 __all__ = ["dropout", "dropout_mask", "alpha_dropout"]
 
@@ -263,7 +270,7 @@ def _check_key(key: Any) -> None:
 
 
 def _is_python_number(x: Any, value: float) -> bool:
-    return isinstance(x, int | float) and not isinstance(x, bool) and float(x) == value
+    return is_python_number(x) and float(x) == value
 
 
 def _is_python_true(x: Any) -> bool:

@@ -36,6 +36,7 @@ from jaxloss._checks import (
     check_broadcast,
     class_weight_vector,
     float_array,
+    is_python_number,
     static_float,
     upcast,
     value_check,
@@ -160,27 +161,26 @@ def _overlaps(r: _Region, axes: tuple[int, ...], squared: bool = False
               ) -> tuple[Array, Array, Array]:
     """``I = Σ w p t``, ``P = Σ w p^k``, ``T = Σ w t^k`` over ``axes`` (k = 2 if squared)."""
     p, t = r.probs, r.targets
-    w = None if r.pixel_weight is None else r.pixel_weight[..., None]
-    pt = p * t
-    pp, tt = (p * p, t * t) if squared else (p, t)
-    if w is not None:
-        pt, pp, tt = w * pt, w * pp, w * tt
-    return jnp.sum(pt, axis=axes), jnp.sum(pp, axis=axes), jnp.sum(tt, axis=axes)
+    inter, pred, target = _pixel_sums(r, axes, p * t, *((p * p, t * t) if squared else (p, t)))
+    return inter, pred, target
 
 
 def _overlap_and_total(r: _Region, axes: tuple[int, ...]) -> tuple[Array, Array]:
     """``I = Σ w p t`` and ``P + T = Σ w (p + t)`` over ``axes``."""
     p, t = r.probs, r.targets
-    pt, total = p * t, p + t
-    if r.pixel_weight is not None:
-        w = r.pixel_weight[..., None]
-        pt, total = w * pt, w * total
-    return jnp.sum(pt, axis=axes), jnp.sum(total, axis=axes)
+    inter, total = _pixel_sums(r, axes, p * t, p + t)
+    return inter, total
+
+
+def _pixel_sums(r: _Region, axes: tuple[int, ...], *terms: Array) -> tuple[Array, ...]:
+    """``Σ w · term`` over ``axes`` for each term, ``w`` the region's pixel weight (if any)."""
+    w = None if r.pixel_weight is None else r.pixel_weight[..., None]
+    return tuple(jnp.sum(term if w is None else w * term, axis=axes) for term in terms)
 
 
 def _same_number(a: Any, b: Any) -> bool:
     """Whether ``a`` and ``b`` are Python numbers (static under ``jit``) and equal."""
-    return isinstance(a, int | float) and isinstance(b, int | float) and a == b
+    return is_python_number(a) and is_python_number(b) and a == b
 
 
 def _ratio(numerator: Array, denominator: Array) -> Array:
