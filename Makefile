@@ -29,6 +29,7 @@ demo: $(VENV)/.examples-installed
 
 test: $(VENV)/.test-installed
 	$(BIN)/python -m ruff check jaxloss tests examples bench
+	$(BIN)/python -m ruff format --check jaxloss tests examples bench
 	$(BIN)/python -m pytest -n 2 -q
 
 bench: $(VENV)/.bench-installed
@@ -36,6 +37,7 @@ bench: $(VENV)/.bench-installed
 
 lint: $(VENV)/.test-installed
 	$(BIN)/python -m ruff check jaxloss tests examples bench
+	$(BIN)/python -m ruff format --check jaxloss tests examples bench
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -18,22 +18,41 @@ HUGEPAGES = "glibc.malloc.hugetlb=1"
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true",
-                   help="a small subset (smaller arrays, fewer rounds) in under 2 minutes")
-    p.add_argument("--filter", default="",
-                   help="comma-separated substrings of family names, e.g. ce_int,bf16; "
-                        "semi_supervised runs only the few-label digits accuracy benchmark")
-    p.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"),
-                   help="output folder (default bench/results)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="a small subset (smaller arrays, fewer rounds) in under 2 minutes",
+    )
+    p.add_argument(
+        "--filter",
+        default="",
+        help="comma-separated substrings of family names, e.g. ce_int,bf16; "
+        "semi_supervised runs only the few-label digits accuracy benchmark",
+    )
+    p.add_argument(
+        "--out",
+        default=os.path.join(os.path.dirname(__file__), "results"),
+        help="output folder (default bench/results)",
+    )
     p.add_argument("--name", default=None, help="file stem (default <machine>-<date>)")
-    p.add_argument("--bandwidth-gib", type=float, default=None,
-                   help="array size of the bandwidth probe (default 1, 0.25 with --quick; 0 skips)")
-    p.add_argument("--no-hugepages", action="store_true",
-                   help="do not set GLIBC_TUNABLES=glibc.malloc.hugetlb=1")
+    p.add_argument(
+        "--bandwidth-gib",
+        type=float,
+        default=None,
+        help="array size of the bandwidth probe (default 1, 0.25 with --quick; 0 skips)",
+    )
+    p.add_argument(
+        "--no-hugepages",
+        action="store_true",
+        help="do not set GLIBC_TUNABLES=glibc.malloc.hugetlb=1",
+    )
     p.add_argument("--list", action="store_true", help="list the cases and exit")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--no-accuracy", action="store_true",
-                   help="skip the few-label digits accuracy benchmark (semi_supervised)")
+    p.add_argument(
+        "--no-accuracy",
+        action="store_true",
+        help="skip the few-label digits accuracy benchmark (semi_supervised)",
+    )
     return p.parse_args(argv)
 
 
@@ -69,12 +88,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     timed = [f for f in families if f not in ("semi_supervised", "accuracy")]
     if timed or not families:
-        results = run(timed, quick=args.quick, bandwidth_gib=args.bandwidth_gib,
-                      progress=not args.no_progress)
+        results = run(
+            timed, quick=args.quick, bandwidth_gib=args.bandwidth_gib, progress=not args.no_progress
+        )
         for path in write_results(results, args.out, args.name):
             print(path)
-    if not args.no_accuracy and (not families or any(
-            f in ("semi_supervised", "accuracy") for f in families)):
+    if not args.no_accuracy and (
+        not families or any(f in ("semi_supervised", "accuracy") for f in families)
+    ):
         run_semi_supervised(args.quick)
     return 0
 

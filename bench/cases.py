@@ -116,10 +116,18 @@ def _torch_tensor(a: np.ndarray, grad: bool = False, dtype: Any = None) -> Any:
 def _ce_traffic(b: int, v: int, grad: bool, itemsize: int = 4, label_reads: int = 0) -> Traffic:
     n = b * v * itemsize
     if grad:  # forward: max pass + sum-exp pass (reads); backward: read logits, write gradient
-        return Traffic(min_bytes=(2 + label_reads) * n, read_bytes=(2 + label_reads) * n,
-                       read_write_bytes=(2 + label_reads) * n, write=True)
-    return Traffic(min_bytes=(1 + label_reads) * n, read_bytes=(2 + label_reads) * n,
-                   read_write_bytes=0, write=False)
+        return Traffic(
+            min_bytes=(2 + label_reads) * n,
+            read_bytes=(2 + label_reads) * n,
+            read_write_bytes=(2 + label_reads) * n,
+            write=True,
+        )
+    return Traffic(
+        min_bytes=(1 + label_reads) * n,
+        read_bytes=(2 + label_reads) * n,
+        read_write_bytes=0,
+        write=False,
+    )
 
 
 @jax.custom_vjp
@@ -155,30 +163,43 @@ def _int_ce_case(b: int, v: int, grad: bool, quick: bool) -> Case:
         x = _normal((b, v))
         y = _rng(1).integers(0, v, b).astype(np.int32)
         xj, yj = jnp.asarray(x), jnp.asarray(y)
-        jl = functools.partial(jaxloss.softmax_cross_entropy_with_integer_labels,
-                               reduction="mean")
+        jl = functools.partial(jaxloss.softmax_cross_entropy_with_integer_labels, reduction="mean")
         ox = _mean_loss(optax.losses.softmax_cross_entropy_with_integer_labels)
 
         def plain(x: Any, y: Any) -> Any:
             logp = jax.nn.log_softmax(x, axis=-1)
             return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=-1))
 
-        out = [Contender("jaxloss", _modes(jl, grad), (xj, yj)),
-               Contender("optax", _modes(ox, grad), (xj, yj)),
-               Contender("plain", _modes(plain, grad), (xj, yj))]
+        out = [
+            Contender("jaxloss", _modes(jl, grad), (xj, yj)),
+            Contender("optax", _modes(ox, grad), (xj, yj)),
+            Contender("plain", _modes(plain, grad), (xj, yj)),
+        ]
         if grad:
             two = lambda x, y: jnp.mean(two_pass_cross_entropy(x, y))  # noqa: E731
             out.append(Contender("two-pass", jax.value_and_grad(two), (xj, yj)))
         torch = torch_or_none()
         if torch is not None:
             f = torch.nn.functional.cross_entropy
-            out.append(Contender("torch", _torch_vg(f, grad),
-                                 (_torch_tensor(x, grad), _torch_tensor(y).long()), kind="torch"))
+            out.append(
+                Contender(
+                    "torch",
+                    _torch_vg(f, grad),
+                    (_torch_tensor(x, grad), _torch_tensor(y).long()),
+                    kind="torch",
+                )
+            )
         return out
 
     mode = "value+grad" if grad else "value"
-    return Case("ce_int", f"integer-label CE {mode} [{b}, {v}]", build, "optax",
-                _ce_traffic(b, v, grad), quick=quick)
+    return Case(
+        "ce_int",
+        f"integer-label CE {mode} [{b}, {v}]",
+        build,
+        "optax",
+        _ce_traffic(b, v, grad),
+        quick=quick,
+    )
 
 
 def _prob_ce_case(b: int, v: int, grad: bool, quick: bool) -> Case:
@@ -199,36 +220,56 @@ def _prob_ce_case(b: int, v: int, grad: bool, quick: bool) -> Case:
             per = optax.losses.softmax_cross_entropy(x, y)
             return jnp.sum(per) / jnp.maximum(jnp.sum(jnp.sum(y, axis=-1) != 0), 1)
 
-        out = [Contender("jaxloss", _modes(jl, grad), (xj, yj)),
-               Contender("optax", _modes(ox, grad), (xj, yj)),
-               Contender("plain", _modes(plain, grad), (xj, yj))]
+        out = [
+            Contender("jaxloss", _modes(jl, grad), (xj, yj)),
+            Contender("optax", _modes(ox, grad), (xj, yj)),
+            Contender("plain", _modes(plain, grad), (xj, yj)),
+        ]
         if not grad:
             out.append(Contender("optax+count", optax_labeled, (xj, yj)))
         torch = torch_or_none()
         if torch is not None:
             f = torch.nn.functional.cross_entropy
-            out.append(Contender("torch", _torch_vg(f, grad),
-                                 (_torch_tensor(x, grad), _torch_tensor(y)), kind="torch"))
+            out.append(
+                Contender(
+                    "torch",
+                    _torch_vg(f, grad),
+                    (_torch_tensor(x, grad), _torch_tensor(y)),
+                    kind="torch",
+                )
+            )
         return out
 
     mode = "value+grad" if grad else "value"
-    note = "" if grad else (
-        "optax+count: optax's loss divided by the number of labeled rows (jaxloss's \"mean\", "
-        "which leaves all-zero label rows out), the pass over the labels that costs")
-    return Case("ce_prob", f"probability-label CE {mode} [{b}, {v}]", build, "optax",
-                _ce_traffic(b, v, grad, label_reads=1), quick=quick, note=note)
+    note = (
+        ""
+        if grad
+        else (
+            "optax+count: optax's loss divided by the number of labeled rows (jaxloss's \"mean\", "
+            "which leaves all-zero label rows out), the pass over the labels that costs"
+        )
+    )
+    return Case(
+        "ce_prob",
+        f"probability-label CE {mode} [{b}, {v}]",
+        build,
+        "optax",
+        _ce_traffic(b, v, grad, label_reads=1),
+        quick=quick,
+        note=note,
+    )
 
 
 def ce_int(quick: bool) -> list[Case]:
     sizes = QUICK_SIZES if quick else SIZES
-    return [_int_ce_case(b, v, g, quick) for b, v in sizes for g in (True, False)
-            if g or not quick]
+    return [_int_ce_case(b, v, g, quick) for b, v in sizes for g in (True, False) if g or not quick]
 
 
 def ce_prob(quick: bool) -> list[Case]:
     sizes = QUICK_SIZES[:1] if quick else SIZES
-    return [_prob_ce_case(b, v, g, quick) for b, v in sizes for g in (True, False)
-            if g or not quick]
+    return [
+        _prob_ce_case(b, v, g, quick) for b, v in sizes for g in (True, False) if g or not quick
+    ]
 
 
 def contract(quick: bool) -> list[Case]:
@@ -237,6 +278,7 @@ def contract(quick: bool) -> list[Case]:
     cases = []
     for b, v in sizes:
         for labels in ("integer",) if quick else ("integer", "probability"):
+
             def build(b: int = b, v: int = v, labels: str = labels) -> list[Contender]:
                 x = jnp.asarray(_normal((b, v)))
                 yi = _rng(1).integers(0, v, b).astype(np.int32)
@@ -253,18 +295,26 @@ def contract(quick: bool) -> list[Case]:
                 mask = jnp.asarray(_rng(4).uniform(size=b) < 0.9)
 
                 def full(x: Any, y: Any, cw: Any, w: Any, mask: Any) -> Any:
-                    return fn(x, y, class_weights=cw, weights=w, where=mask,
-                              reduction="weighted_mean")
+                    return fn(
+                        x, y, class_weights=cw, weights=w, where=mask, reduction="weighted_mean"
+                    )
 
                 plain = functools.partial(fn, reduction="mean")
-                return [Contender("jaxloss+contract", jax.value_and_grad(full),
-                                  (x, y, cw, w, mask)),
-                        Contender("jaxloss", jax.value_and_grad(plain), (x, y)),
-                        Contender("optax", jax.value_and_grad(_mean_loss(ox)), (x, y))]
+                return [
+                    Contender("jaxloss+contract", jax.value_and_grad(full), (x, y, cw, w, mask)),
+                    Contender("jaxloss", jax.value_and_grad(plain), (x, y)),
+                    Contender("optax", jax.value_and_grad(_mean_loss(ox)), (x, y)),
+                ]
 
-            cases.append(Case("contract", f"{labels}-label CE value+grad [{b}, {v}] "
-                              "+ cw, w, where", build, "jaxloss",
-                              note="baseline: the same jaxloss call without contract arguments"))
+            cases.append(
+                Case(
+                    "contract",
+                    f"{labels}-label CE value+grad [{b}, {v}] + cw, w, where",
+                    build,
+                    "jaxloss",
+                    note="baseline: the same jaxloss call without contract arguments",
+                )
+            )
     return cases
 
 
@@ -275,22 +325,28 @@ def bf16(quick: bool) -> list[Case]:
     def build() -> list[Contender]:
         x = jnp.asarray(_normal((b, v))).astype(jnp.bfloat16)
         y = jnp.asarray(_rng(1).integers(0, v, b).astype(np.int32))
-        jl = functools.partial(jaxloss.softmax_cross_entropy_with_integer_labels,
-                               reduction="mean")
+        jl = functools.partial(jaxloss.softmax_cross_entropy_with_integer_labels, reduction="mean")
         ox = _mean_loss(optax.losses.softmax_cross_entropy_with_integer_labels)
 
         def upcast(x: Any, y: Any) -> Any:
             return ox(x.astype(jnp.float32), y)
 
-        out = [Contender("jaxloss", jax.value_and_grad(jl), (x, y)),
-               Contender("optax", jax.value_and_grad(ox), (x, y)),
-               Contender("plain", jax.value_and_grad(upcast), (x, y))]
+        out = [
+            Contender("jaxloss", jax.value_and_grad(jl), (x, y)),
+            Contender("optax", jax.value_and_grad(ox), (x, y)),
+            Contender("plain", jax.value_and_grad(upcast), (x, y)),
+        ]
         torch = torch_or_none()
         if torch is not None:
             xt = _torch_tensor(np.asarray(x.astype(jnp.float32)), dtype=torch.bfloat16)
-            out.append(Contender("torch", _torch_vg(torch.nn.functional.cross_entropy, True),
-                                 (xt.requires_grad_(True), _torch_tensor(np.asarray(y)).long()),
-                                 kind="torch"))
+            out.append(
+                Contender(
+                    "torch",
+                    _torch_vg(torch.nn.functional.cross_entropy, True),
+                    (xt.requires_grad_(True), _torch_tensor(np.asarray(y)).long()),
+                    kind="torch",
+                )
+            )
         return out
 
     def accuracy(contenders: dict[str, Contender]) -> dict[str, Any]:
@@ -307,8 +363,16 @@ def bf16(quick: bool) -> list[Case]:
             out[f"{name}_relative_error"] = abs(val - ref) / abs(ref)
         return out
 
-    return [Case("bf16", f"integer-label CE value+grad [{b}, {v}] bfloat16", build, "optax",
-                 _ce_traffic(b, v, True, itemsize=2), info={"check": accuracy})]
+    return [
+        Case(
+            "bf16",
+            f"integer-label CE value+grad [{b}, {v}] bfloat16",
+            build,
+            "optax",
+            _ce_traffic(b, v, True, itemsize=2),
+            info={"check": accuracy},
+        )
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -327,16 +391,31 @@ def sigmoid(quick: bool) -> list[Case]:
         def plain(x: Any, y: Any) -> Any:
             return -jnp.mean(y * jax.nn.log_sigmoid(x) + (1 - y) * jax.nn.log_sigmoid(-x))
 
-        out = [Contender("jaxloss", jax.value_and_grad(functools.partial(
-                   jaxloss.sigmoid_binary_cross_entropy, reduction="mean")), (xj, yj)),
-               Contender("optax", jax.value_and_grad(
-                   _mean_loss(optax.losses.sigmoid_binary_cross_entropy)), (xj, yj)),
-               Contender("plain", jax.value_and_grad(plain), (xj, yj))]
+        out = [
+            Contender(
+                "jaxloss",
+                jax.value_and_grad(
+                    functools.partial(jaxloss.sigmoid_binary_cross_entropy, reduction="mean")
+                ),
+                (xj, yj),
+            ),
+            Contender(
+                "optax",
+                jax.value_and_grad(_mean_loss(optax.losses.sigmoid_binary_cross_entropy)),
+                (xj, yj),
+            ),
+            Contender("plain", jax.value_and_grad(plain), (xj, yj)),
+        ]
         torch = torch_or_none()
         if torch is not None:
-            out.append(Contender("torch", _torch_vg(
-                torch.nn.functional.binary_cross_entropy_with_logits, True),
-                (_torch_tensor(x, True), _torch_tensor(y)), kind="torch"))
+            out.append(
+                Contender(
+                    "torch",
+                    _torch_vg(torch.nn.functional.binary_cross_entropy_with_logits, True),
+                    (_torch_tensor(x, True), _torch_tensor(y)),
+                    kind="torch",
+                )
+            )
         return out
 
     def focal_build() -> list[Contender]:
@@ -350,18 +429,24 @@ def sigmoid(quick: bool) -> list[Case]:
             p_t = p * y + (1 - p) * (1 - y)
             return jnp.mean(ce * (1 - p_t) ** 2)
 
-        out = [Contender("jaxloss", jax.value_and_grad(functools.partial(
-                   jaxloss.sigmoid_focal_loss, reduction="mean")), (xj, yj)),
-               Contender("optax", jax.value_and_grad(
-                   _mean_loss(optax.losses.sigmoid_focal_loss)), (xj, yj)),
-               Contender("plain", jax.value_and_grad(plain), (xj, yj))]
+        out = [
+            Contender(
+                "jaxloss",
+                jax.value_and_grad(functools.partial(jaxloss.sigmoid_focal_loss, reduction="mean")),
+                (xj, yj),
+            ),
+            Contender(
+                "optax", jax.value_and_grad(_mean_loss(optax.losses.sigmoid_focal_loss)), (xj, yj)
+            ),
+            Contender("plain", jax.value_and_grad(plain), (xj, yj)),
+        ]
         return out
 
     traffic = Traffic(min_bytes=3 * n, read_bytes=0, read_write_bytes=3 * n, write=True)
-    cases = [Case("sigmoid", f"sigmoid BCE value+grad {list(shape)}", bce_build, "optax",
-                  traffic),
-             Case("sigmoid", f"sigmoid focal value+grad {list(shape)}", focal_build, "optax",
-                  traffic)]
+    cases = [
+        Case("sigmoid", f"sigmoid BCE value+grad {list(shape)}", bce_build, "optax", traffic),
+        Case("sigmoid", f"sigmoid focal value+grad {list(shape)}", focal_build, "optax", traffic),
+    ]
     return cases[:1] if quick else cases
 
 
@@ -381,14 +466,21 @@ def huber(quick: bool) -> list[Case]:
             return jnp.mean(jnp.where(d <= 1.0, 0.5 * d**2, d - 0.5))
 
         jl = lambda p, t: fn(p, t, reduction="mean")  # noqa: E731
-        out = [Contender("jaxloss", jax.value_and_grad(jl), (pj, tj)),
-               Contender("optax", jax.value_and_grad(_mean_loss(optax.losses.huber_loss)),
-                         (pj, tj)),
-               Contender("plain", jax.value_and_grad(plain), (pj, tj))]
+        out = [
+            Contender("jaxloss", jax.value_and_grad(jl), (pj, tj)),
+            Contender("optax", jax.value_and_grad(_mean_loss(optax.losses.huber_loss)), (pj, tj)),
+            Contender("plain", jax.value_and_grad(plain), (pj, tj)),
+        ]
         torch = torch_or_none()
         if torch is not None:
-            out.append(Contender("torch", _torch_vg(torch.nn.functional.huber_loss, True),
-                                 (_torch_tensor(p, True), _torch_tensor(t)), kind="torch"))
+            out.append(
+                Contender(
+                    "torch",
+                    _torch_vg(torch.nn.functional.huber_loss, True),
+                    (_torch_tensor(p, True), _torch_tensor(t)),
+                    kind="torch",
+                )
+            )
         return out
 
     traffic = Traffic(min_bytes=3 * n, read_bytes=0, read_write_bytes=3 * n, write=True)
@@ -412,10 +504,11 @@ def dice(quick: bool) -> list[Case]:
             card = jnp.sum(p + y, axis=(1, 2))
             return jnp.mean(1.0 - (2.0 * inter + 1.0) / (card + 1.0))
 
-        return [Contender("jaxloss", jax.value_and_grad(_mean_loss(fn)), (x, y)),
-                Contender("optax", jax.value_and_grad(_mean_loss(optax.losses.dice_loss)),
-                          (x, y)),
-                Contender("plain", jax.value_and_grad(plain), (x, y))]
+        return [
+            Contender("jaxloss", jax.value_and_grad(_mean_loss(fn)), (x, y)),
+            Contender("optax", jax.value_and_grad(_mean_loss(optax.losses.dice_loss)), (x, y)),
+            Contender("plain", jax.value_and_grad(plain), (x, y)),
+        ]
 
     return [Case("dice", f"Dice value+grad {list(shape)}", build, "optax")]
 
@@ -435,18 +528,31 @@ def dropout(quick: bool) -> list[Case]:
             keep = jax.random.bernoulli(key, 0.9, x.shape)
             return jnp.where(keep, x / 0.9, 0.0)
 
-        out = [Contender("jaxloss", lambda k, x: fn(k, x, 0.1), (key, xj)),
-               Contender("plain", plain, (key, xj))]
+        out = [
+            Contender("jaxloss", lambda k, x: fn(k, x, 0.1), (key, xj)),
+            Contender("plain", plain, (key, xj)),
+        ]
         torch = torch_or_none()
         if torch is not None:
             f = torch.nn.functional.dropout
-            out.append(Contender("torch", lambda x: f(x, 0.1, training=True),
-                                 (_torch_tensor(x),), kind="torch"))
+            out.append(
+                Contender(
+                    "torch", lambda x: f(x, 0.1, training=True), (_torch_tensor(x),), kind="torch"
+                )
+            )
         return out
 
     traffic = Traffic(min_bytes=2 * n, read_bytes=0, read_write_bytes=2 * n, write=True)
-    return [Case("dropout", f"dropout rate 0.1 {list(shape)}", build, "plain", traffic,
-                 note="baseline: jax.random.bernoulli + where (optax has no dropout)")]
+    return [
+        Case(
+            "dropout",
+            f"dropout rate 0.1 {list(shape)}",
+            build,
+            "plain",
+            traffic,
+            note="baseline: jax.random.bernoulli + where (optax has no dropout)",
+        )
+    ]
 
 
 def per_example(quick: bool) -> list[Case]:
@@ -472,11 +578,14 @@ def per_example(quick: bool) -> list[Case]:
             return optax.losses.softmax_cross_entropy_with_integer_labels(logits, y)
 
         plain = jax.vmap(jax.grad(loss), in_axes=(None, 0, 0))
-        out = [Contender("jaxloss", lambda p, x, y: fn(loss, p, x, y), (params, x, y)),
-               Contender("plain", plain, (params, x, y))]
+        out = [
+            Contender("jaxloss", lambda p, x, y: fn(loss, p, x, y), (params, x, y)),
+            Contender("plain", plain, (params, x, y)),
+        ]
         torch = torch_or_none()
         if torch is not None:
             from torch.func import grad, vmap
+
             tp = {k: _torch_tensor(np.asarray(v)) for k, v in params.items()}
 
             def tloss(p: Any, x: Any, y: Any) -> Any:
@@ -484,12 +593,25 @@ def per_example(quick: bool) -> list[Case]:
                 return torch.nn.functional.cross_entropy((h @ p["w2"] + p["b2"])[None], y[None])
 
             tf = vmap(grad(tloss), in_dims=(None, 0, 0))
-            out.append(Contender("torch", tf, (tp, _torch_tensor(np.asarray(x)),
-                                               _torch_tensor(np.asarray(y)).long()), kind="torch"))
+            out.append(
+                Contender(
+                    "torch",
+                    tf,
+                    (tp, _torch_tensor(np.asarray(x)), _torch_tensor(np.asarray(y)).long()),
+                    kind="torch",
+                )
+            )
         return out
 
-    return [Case("per_example_grads", f"per-example grads, 784-256-10 MLP, batch {batch}", build,
-                 "plain", note="baseline: jit(vmap(grad(loss)))")]
+    return [
+        Case(
+            "per_example_grads",
+            f"per-example grads, 784-256-10 MLP, batch {batch}",
+            build,
+            "plain",
+            note="baseline: jit(vmap(grad(loss)))",
+        )
+    ]
 
 
 FAMILIES: dict[str, Callable[[bool], list[Case]]] = {

@@ -47,7 +47,8 @@ def markdown(results: dict[str, Any]) -> str:
             f"read {bw['read_gbs']:.1f} GB/s, read+write into a fresh buffer "
             f"{bw['read_write_gbs']:.1f} GB/s (before: {bw['before']['read_gbs']:.1f} / "
             f"{bw['before']['read_write_gbs']:.1f}; after: {bw['after']['read_gbs']:.1f} / "
-            f"{bw['after']['read_write_gbs']:.1f})")
+            f"{bw['after']['read_write_gbs']:.1f})"
+        )
     lines += [
         "",
         "Times are medians of interleaved rounds. **speedup** is the median over rounds of "
@@ -63,14 +64,20 @@ def markdown(results: dict[str, Any]) -> str:
         if rec["family"] != family:
             family = rec["family"]
             lines += ["", f"## {family}", ""]
-        lines += ["", f"**{rec['name']}** (baseline: {rec['baseline']})"
-                  + (f" — {rec['note']}" if rec.get("note") else ""), ""]
+        lines += [
+            "",
+            f"**{rec['name']}** (baseline: {rec['baseline']})"
+            + (f" — {rec['note']}" if rec.get("note") else ""),
+            "",
+        ]
         if rec.get("error"):
             lines.append(f"failed: `{rec['error'][:300]}`")
             continue
         limit = rec.get("two_pass_limit_ms")
-        head = ("| contender | median ms | speedup | CPU ms | CPU speedup | faults | temp MB "
-                "| HLO r/w |")
+        head = (
+            "| contender | median ms | speedup | CPU ms | CPU speedup | faults | temp MB "
+            "| HLO r/w |"
+        )
         sep = "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
         if limit:
             head += " GB/s | % limit |"
@@ -85,13 +92,16 @@ def markdown(results: dict[str, Any]) -> str:
             hlo = "–"
             if "hlo_read_bytes" in mem and unit:
                 hlo = f"{mem['hlo_read_bytes'] / unit:.1f} / {mem['hlo_write_bytes'] / unit:.1f}"
-            row = (f"| {name} | {_ms(c['median_ms'])} | {c['speedup_vs_baseline']:.2f}× | "
-                   f"{_ms(c['cpu_median_ms'])} | {c['cpu_speedup_vs_baseline']:.2f}× | "
-                   f"{c['page_faults_per_call']:.0f} | {temp} | {hlo} |")
+            row = (
+                f"| {name} | {_ms(c['median_ms'])} | {c['speedup_vs_baseline']:.2f}× | "
+                f"{_ms(c['cpu_median_ms'])} | {c['cpu_speedup_vs_baseline']:.2f}× | "
+                f"{c['page_faults_per_call']:.0f} | {temp} | {hlo} |"
+            )
             if limit:
                 frac = c.get("fraction_of_two_pass_limit")
-                row += (f" {c['effective_gbs']:.1f} | "
-                        + (f"{100 * frac:.0f}%" if frac else "–") + " |")
+                row += (
+                    f" {c['effective_gbs']:.1f} | " + (f"{100 * frac:.0f}%" if frac else "–") + " |"
+                )
             lines.append(row)
         if limit:
             lines.append(f"\ntwo-pass limit: {_ms(limit)} ms")
@@ -109,8 +119,9 @@ def chart(results: dict[str, Any], path: str) -> None:
     import matplotlib.pyplot as plt
 
     cases = [rec for rec in results["cases"] if rec["contenders"]]
-    names = sorted({n for rec in cases for n in rec["contenders"]},
-                   key=lambda n: (n != "jaxloss", n))
+    names = sorted(
+        {n for rec in cases for n in rec["contenders"]}, key=lambda n: (n != "jaxloss", n)
+    )
     height = max(3.0, 0.42 * len(cases) + 1.5)
     fig, ax = plt.subplots(figsize=(11, height))
     bar = 0.8 / max(1, len(names))
@@ -127,8 +138,10 @@ def chart(results: dict[str, Any], path: str) -> None:
     ax.invert_yaxis()
     ax.set_xlabel("speedup over the case's baseline (median of paired rounds; > 1 is faster)")
     env = results["environment"]
-    ax.set_title(f"jaxloss bench — {env['device_kind']} — {env['date_utc'][:10]} — "
-                 f"jax {env['jax']}", fontsize=9)
+    ax.set_title(
+        f"jaxloss bench — {env['device_kind']} — {env['date_utc'][:10]} — jax {env['jax']}",
+        fontsize=9,
+    )
     ax.legend(fontsize=7, loc="lower right")
     fig.subplots_adjust(left=0.45, right=0.98, top=1 - 0.5 / height, bottom=0.7 / height)
     fig.savefig(path, dpi=100)

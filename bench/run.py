@@ -64,8 +64,7 @@ def environment() -> dict[str, Any]:
     }
 
 
-def select_cases(families: Sequence[str] | None, quick: bool,
-                 log: Any = print) -> list[Case]:
+def select_cases(families: Sequence[str] | None, quick: bool, log: Any = print) -> list[Case]:
     """The cases of the chosen families (substring match); skipped families are logged."""
     chosen = [f for f in FAMILIES if not families or any(s in f for s in families)]
     cases: list[Case] = []
@@ -75,8 +74,10 @@ def select_cases(families: Sequence[str] | None, quick: bool,
             log(f"[bench] skipping family {name!r}: {MISSING_NOTE[name]} is not importable yet")
         cases.extend(got)
     if torch_or_none() is None:
-        log("[bench] PyTorch not installed: torch contenders skipped "
-            "(`.venv/bin/pip install torch` to add them)")
+        log(
+            "[bench] PyTorch not installed: torch contenders skipped "
+            "(`.venv/bin/pip install torch` to add them)"
+        )
     return cases
 
 
@@ -102,11 +103,20 @@ def run_case(case: Case, *, quick: bool) -> dict[str, Any]:
         out = c.fn(*c.args) if c.kind != "jax" else c.compiled(*c.args)
         values[c.name] = _loss_value(c, out)
         del out
-    timings = time_interleaved(runners, budget_s=0.8 if quick else 6.0,
-                               min_rounds=3 if quick else 7, min_sample_s=0.005 if quick else 0.02)
+    timings = time_interleaved(
+        runners,
+        budget_s=0.8 if quick else 6.0,
+        min_rounds=3 if quick else 7,
+        min_sample_s=0.005 if quick else 0.02,
+    )
     base = timings[case.baseline]
-    record: dict[str, Any] = {"family": case.family, "name": case.name,
-                              "baseline": case.baseline, "note": case.note, "contenders": {}}
+    record: dict[str, Any] = {
+        "family": case.family,
+        "name": case.name,
+        "baseline": case.baseline,
+        "note": case.note,
+        "contenders": {},
+    }
     if case.traffic is not None:
         record["traffic"] = dataclasses.asdict(case.traffic)
     for c in contenders:
@@ -135,9 +145,14 @@ def run_case(case: Case, *, quick: bool) -> dict[str, Any]:
     return record
 
 
-def run(families: Sequence[str] | None = None, *, quick: bool = False,
-        bandwidth_gib: float | None = None, progress: bool = True,
-        log: Any = print) -> dict[str, Any]:
+def run(
+    families: Sequence[str] | None = None,
+    *,
+    quick: bool = False,
+    bandwidth_gib: float | None = None,
+    progress: bool = True,
+    log: Any = print,
+) -> dict[str, Any]:
     """Run every selected case; returns ``{"environment", "bandwidth", "cases", "skipped"}``."""
     env = environment()
     cases = select_cases(families, quick, log)
@@ -147,6 +162,7 @@ def run(families: Sequence[str] | None = None, *, quick: bool = False,
     iterator: Any = cases
     if progress:
         from tqdm import tqdm
+
         iterator = tqdm(cases, desc="bench", unit="case", file=sys.stderr)
     for case in iterator:
         if progress:
@@ -155,8 +171,15 @@ def run(families: Sequence[str] | None = None, *, quick: bool = False,
             records.append(run_case(case, quick=quick))
         except Exception as err:  # one broken case must not lose the run
             log(f"[bench] case {case.name!r} failed: {type(err).__name__}: {err}")
-            records.append({"family": case.family, "name": case.name, "baseline": case.baseline,
-                            "error": f"{type(err).__name__}: {err}", "contenders": {}})
+            records.append(
+                {
+                    "family": case.family,
+                    "name": case.name,
+                    "baseline": case.baseline,
+                    "error": f"{type(err).__name__}: {err}",
+                    "contenders": {},
+                }
+            )
         gc.collect()
     bw_after = bandwidth(gib) if gib > 0 else None
     bw = None
@@ -179,7 +202,8 @@ def add_limits(record: dict[str, Any], bw: dict[str, float]) -> None:
     if t is None:
         return
     limit_s = t["read_bytes"] / (bw["read_gbs"] * 1e9) + t["read_write_bytes"] / (
-        bw["read_write_gbs"] * 1e9)
+        bw["read_write_gbs"] * 1e9
+    )
     record["two_pass_limit_ms"] = limit_s * 1e3
     ceiling = bw["read_write_gbs"] if t["write"] else bw["read_gbs"]
     for entry in record["contenders"].values():

@@ -134,8 +134,7 @@ def time_interleaved(
             f1, c1 = _usage()
             faults[name] += f1 - f0
             cpu[name].append((c1 - c0) / k)
-    return {n: Timing(times[n], faults[n] / (rounds * loops[n]), loops[n], cpu[n])
-            for n in names}
+    return {n: Timing(times[n], faults[n] / (rounds * loops[n]), loops[n], cpu[n]) for n in names}
 
 
 def paired_ratio(baseline: Sequence[float], other: Sequence[float]) -> float:
@@ -146,12 +145,33 @@ def paired_ratio(baseline: Sequence[float], other: Sequence[float]) -> float:
 # ---------------------------------------------------------------------------------------------
 # Compiled memory and HLO traffic.
 
-_DTYPE_BYTES = {"pred": 1, "s8": 1, "u8": 1, "bf16": 2, "f16": 2, "s16": 2, "u16": 2, "f32": 4,
-                "s32": 4, "u32": 4, "f64": 8, "s64": 8, "u64": 8}
+_DTYPE_BYTES = {
+    "pred": 1,
+    "s8": 1,
+    "u8": 1,
+    "bf16": 2,
+    "f16": 2,
+    "s16": 2,
+    "u16": 2,
+    "f32": 4,
+    "s32": 4,
+    "u32": 4,
+    "f64": 8,
+    "s64": 8,
+    "u64": 8,
+}
 _SHAPE = re.compile(r"\b(pred|[sufb]f?\d+)\[([\d,]*)\]")
 _INSTR = re.compile(r"^\s*(?:ROOT )?%(\S+) = (.+?) (\S+?)\((.*)$")
-_SKIP = {"parameter", "constant", "tuple", "get-tuple-element", "bitcast", "copy-start",
-         "copy-done", "after-all"}
+_SKIP = {
+    "parameter",
+    "constant",
+    "tuple",
+    "get-tuple-element",
+    "bitcast",
+    "copy-start",
+    "copy-done",
+    "after-all",
+}
 
 
 def _shape_bytes(text: str) -> int:
@@ -203,8 +223,15 @@ def hlo_traffic(hlo_text: str, min_bytes: int = 1 << 20) -> dict[str, Any]:
         if big_in or big_out:
             kind = re.search(r"kind=(\w+)", rest)
             cfg = re.search(r'"kind":"(\w+)"', rest)
-            kernels.append({"name": name, "op": op, "kind": (cfg or kind).group(1) if (cfg or kind)
-                            else op, "read_bytes": big_in, "write_bytes": big_out})
+            kernels.append(
+                {
+                    "name": name,
+                    "op": op,
+                    "kind": (cfg or kind).group(1) if (cfg or kind) else op,
+                    "read_bytes": big_in,
+                    "write_bytes": big_out,
+                }
+            )
             read += big_in
             written += big_out
     return {"read_bytes": read, "write_bytes": written, "kernels": kernels}
@@ -219,8 +246,9 @@ def compiled_stats(compiled: Any) -> dict[str, Any]:
         out["argument_bytes"] = int(mem.argument_size_in_bytes)
         out["output_bytes"] = int(mem.output_size_in_bytes)
         out["alias_bytes"] = int(mem.alias_size_in_bytes)
-        out["peak_bytes"] = (out["temp_bytes"] + out["argument_bytes"] + out["output_bytes"]
-                             - out["alias_bytes"])
+        out["peak_bytes"] = (
+            out["temp_bytes"] + out["argument_bytes"] + out["output_bytes"] - out["alias_bytes"]
+        )
     except Exception as err:  # some backends have no memory analysis
         out["memory_analysis_error"] = repr(err)
     try:
@@ -249,8 +277,10 @@ def bandwidth(gib: float = 1.0, rounds: int = 7) -> dict[str, float]:
     x.block_until_ready()
     read = jax.jit(lambda a: jnp.sum(a))
     rw = jax.jit(lambda a: a * 2.0)
-    runners = {"read": lambda: read(x).block_until_ready(),
-               "read_write": lambda: rw(x).block_until_ready()}
+    runners = {
+        "read": lambda: read(x).block_until_ready(),
+        "read_write": lambda: rw(x).block_until_ready(),
+    }
     timing = time_interleaved(runners, rounds=rounds, min_sample_s=0.0, warmup=1)
     nbytes = n * 4
     return {

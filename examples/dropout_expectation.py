@@ -32,8 +32,8 @@ def activations(keys, x, w, rate):
     """``w · dropout(x)`` for each key: inverted (scaled) and plain (unscaled) dropout."""
 
     def one(key):
-        scaled = jl.dropout(key, x, rate)                 # kept inputs × 1/keep_prob
-        unscaled = scaled * (1.0 - rate)                  # the same mask, no rescaling
+        scaled = jl.dropout(key, x, rate)  # kept inputs × 1/keep_prob
+        unscaled = scaled * (1.0 - rate)  # the same mask, no rescaling
         return jnp.dot(w, scaled), jnp.dot(w, unscaled)
 
     return jax.vmap(one)(keys)
@@ -46,19 +46,24 @@ def main():
     reference = float(jnp.dot(w, x))
     keys = jax.random.split(kmask, NUM_MASKS)
 
-    print(f"linear unit y = w·x with {NUM_INPUTS} inputs; no-dropout activation y = "
-          f"{reference:.4f}")
+    print(
+        f"linear unit y = w·x with {NUM_INPUTS} inputs; no-dropout activation y = {reference:.4f}"
+    )
     print(f"mean activation over {NUM_MASKS:,} dropout masks:\n")
-    print(f"{'keep_prob':>9} | {'scaled by 1/keep':>17} | {'unscaled':>9} | "
-          f"{'unscaled/no-dropout':>19} | {'scaled - no-dropout':>19}")
+    print(
+        f"{'keep_prob':>9} | {'scaled by 1/keep':>17} | {'unscaled':>9} | "
+        f"{'unscaled/no-dropout':>19} | {'scaled - no-dropout':>19}"
+    )
     print("-" * 85)
     for keep in KEEP_PROBS:
         scaled, unscaled = activations(keys, x, w, 1.0 - keep)
         scaled, unscaled = np.asarray(scaled, np.float64), np.asarray(unscaled, np.float64)
         stderr = scaled.std() / np.sqrt(NUM_MASKS)
         diff = scaled.mean() - reference
-        print(f"{keep:9.1f} | {scaled.mean():17.4f} | {unscaled.mean():9.4f} | "
-              f"{unscaled.mean() / reference:19.3f} | {diff:+10.4f} (±{stderr:.4f})")
+        print(
+            f"{keep:9.1f} | {scaled.mean():17.4f} | {unscaled.mean():9.4f} | "
+            f"{unscaled.mean() / reference:19.3f} | {diff:+10.4f} (±{stderr:.4f})"
+        )
         assert abs(diff) < 5 * stderr + 1e-6, "the scaled mean should match no-dropout"
         assert abs(unscaled.mean() / reference - keep) < 0.02
     print()

@@ -42,23 +42,30 @@ def buggy_loss(z):
     return loss(z, LABEL)
 
 
-buggy_loss.defvjp(lambda z: (buggy_loss(z), z),
-                  lambda z, g: (g * jax.nn.softmax(z),))       # should be softmax(z) - onehot
+buggy_loss.defvjp(
+    lambda z: (buggy_loss(z), z), lambda z, g: (g * jax.nn.softmax(z),)
+)  # should be softmax(z) - onehot
 
 
 def main():
-    with jax.enable_x64(True):                     # finite differences need float64
+    with jax.enable_x64(True):  # finite differences need float64
         z = jnp.asarray(LOGITS)
         p = jax.nn.softmax(z)
         analytic = np.asarray(p - jax.nn.one_hot(LABEL, len(LOGITS), dtype=z.dtype))
-        print(f"logits z = {LOGITS.tolist()}, label y = {LABEL}, L = -log softmax(z)[y] = "
-              f"{float(loss(z, LABEL)):.6f}\n")
+        print(
+            f"logits z = {LOGITS.tolist()}, label y = {LABEL}, L = -log softmax(z)[y] = "
+            f"{float(loss(z, LABEL)):.6f}\n"
+        )
         print(f"analytic softmax(z) - onehot(y) = {fmt(analytic)}")
         print(f"jax.grad                        = {fmt(jax.grad(loss)(z, LABEL))}")
 
         h = 1e-6
-        one_at_a_time = np.array([(loss(z.at[i].add(h), LABEL) - loss(z.at[i].add(-h), LABEL))
-                                  / (2 * h) for i in range(len(LOGITS))])
+        one_at_a_time = np.array(
+            [
+                (loss(z.at[i].add(h), LABEL) - loss(z.at[i].add(-h), LABEL)) / (2 * h)
+                for i in range(len(LOGITS))
+            ]
+        )
         print(f"central differences, one logit  = {fmt(one_at_a_time)}")
         all_at_once = float((loss(z + h, LABEL) - loss(z - h, LABEL)) / (2 * h))
         print(f"all logits shifted at once      = {all_at_once:+.2e}   <- the classic mistake\n")
@@ -68,8 +75,10 @@ def main():
 
     print("Why the all-at-once number is ~0: softmax(z + c) = softmax(z), so moving every logit")
     print("by the same h leaves the loss unchanged. That difference is the derivative along")
-    print(f"(1, ..., 1), i.e. the sum of the gradient's entries: Σ(p - y) = "
-          f"{float(np.sum(analytic)):+.1e}.")
+    print(
+        f"(1, ..., 1), i.e. the sum of the gradient's entries: Σ(p - y) = "
+        f"{float(np.sum(analytic)):+.1e}."
+    )
     print("It is ~0 for every softmax loss, right or wrong, so it checks nothing.\n")
 
     print("A backward pass that forgets '- onehot(y)' (gradient = softmax(z)):")

@@ -47,7 +47,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 OUTPUT = pathlib.Path(__file__).parent / "output"
-SEED = 0                    # one seed for every k-means++ initialisation (no seed picking)
+SEED = 0  # one seed for every k-means++ initialisation (no seed picking)
 TARGETS = {"blobs": 1783.1, "iris": 78.86, "digits (annealed)": 1165188.0}
 
 
@@ -65,15 +65,16 @@ def newton_step(x: jax.Array, c: jax.Array) -> jax.Array:
     """``c - H⁻¹ ∇L`` with ∇L = jax.grad and the (diagonal) Hessian from a JVP of the gradient."""
     grad = jax.grad(jl.kmeans_loss, argnums=1)
     g = grad(x, c)
-    h = jax.jvp(lambda cc: grad(x, cc), (c,), (jnp.ones_like(c),))[1]   # 2·n_k on cluster k
-    return jnp.where(h > 0, c - g / jnp.where(h > 0, h, 1), c)           # empty: stay
+    h = jax.jvp(lambda cc: grad(x, cc), (c,), (jnp.ones_like(c),))[1]  # 2·n_k on cluster k
+    return jnp.where(h > 0, c - g / jnp.where(h > 0, h, 1), c)  # empty: stay
 
 
 # --- 2. minibatch gradient descent on the hard k-means loss ----------------------------------
 
 
-def minibatch_kmeans(x: jax.Array, c0: jax.Array, *, steps: int, batch: int, lr: float,
-                     key: jax.Array) -> tuple[jax.Array, jax.Array]:
+def minibatch_kmeans(
+    x: jax.Array, c0: jax.Array, *, steps: int, batch: int, lr: float, key: jax.Array
+) -> tuple[jax.Array, jax.Array]:
     """SGD on the per-point mean of ``kmeans_loss`` over random minibatches.
 
     On the mean loss the gradient for centroid k is ``2 (n_k/B)(c_k - m_k)``, so the step is
@@ -99,9 +100,17 @@ def minibatch_kmeans(x: jax.Array, c0: jax.Array, *, steps: int, batch: int, lr:
 # --- 3. annealed soft k-means ------------------------------------------------------------------
 
 
-def annealed_soft_kmeans(x: jax.Array, c0: jax.Array, *, steps: int, t_start: float,
-                         t_end: float, lr_start: float, lr_end: float,
-                         newton_steps: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+def annealed_soft_kmeans(
+    x: jax.Array,
+    c0: jax.Array,
+    *,
+    steps: int,
+    t_start: float,
+    t_end: float,
+    lr_start: float,
+    lr_end: float,
+    newton_steps: int,
+) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Adam on ``soft_kmeans_loss`` with T and the step size decayed geometrically, then
     ``newton_steps`` Newton (= Lloyd) steps on ``kmeans_loss``. Everything is a gradient of a
     jaxloss objective; returns (centroids before the Newton polish, after it, hard-inertia
@@ -140,12 +149,21 @@ def main() -> None:
     print("\n2. minibatch SGD on kmeans_loss vs scikit-learn KMeans, same k-means++ init")
     fit = jax.jit(minibatch_kmeans, static_argnames=("steps", "batch"))
     curves = {}
-    for name, data, k, batch in (("blobs", blobs, 5, 100), ("iris", iris, 3, 32),
-                                 ("digits", digits, 10, 128)):
+    for name, data, k, batch in (
+        ("blobs", blobs, 5, 100),
+        ("iris", iris, 3, 32),
+        ("digits", digits, 10, 128),
+    ):
         c0, _ = kmeans_plusplus(data, k, random_state=SEED)
         sk = KMeans(k, init=c0, n_init=1).fit(data).inertia_
-        c, curve = fit(jnp.asarray(data, jnp.float32), jnp.asarray(c0, jnp.float32),
-                       steps=3000, batch=batch, lr=0.5, key=jax.random.key(SEED))
+        c, curve = fit(
+            jnp.asarray(data, jnp.float32),
+            jnp.asarray(c0, jnp.float32),
+            steps=3000,
+            batch=batch,
+            lr=0.5,
+            key=jax.random.key(SEED),
+        )
         ours = inertia(data, np.asarray(c))
         results[name] = ours
         curves[name] = (np.asarray(curve), sk)
@@ -157,8 +175,15 @@ def main() -> None:
     sk_restarts = KMeans(10, n_init=10, random_state=0).fit(digits).inertia_
     anneal = jax.jit(annealed_soft_kmeans, static_argnames=("steps", "newton_steps"))
     c_soft, c_polished, anneal_curve = anneal(
-        jnp.asarray(digits, jnp.float32), jnp.asarray(c0, jnp.float32), steps=4000,
-        t_start=600.0, t_end=1.0, lr_start=0.5, lr_end=0.01, newton_steps=10)
+        jnp.asarray(digits, jnp.float32),
+        jnp.asarray(c0, jnp.float32),
+        steps=4000,
+        t_start=600.0,
+        t_end=1.0,
+        lr_start=0.5,
+        lr_end=0.01,
+        newton_steps=10,
+    )
     after_anneal = inertia(digits, np.asarray(c_soft))
     results["digits (annealed)"] = inertia(digits, np.asarray(c_polished))
     print(f"   KMeans(init=c0, n_init=1)              {sk_single:12.1f}")
@@ -176,8 +201,11 @@ def main() -> None:
     axes[0].plot(np.arange(len(curve)) * 10, curve, label="minibatch SGD on kmeans_loss")
     axes[0].axhline(sk, color="k", ls="--", label="KMeans, same init")
     axes[0].set(yscale="log", xlabel="step", ylabel="inertia", title="make_blobs, k=5")
-    axes[1].plot(np.arange(len(anneal_curve)) * 10, np.asarray(anneal_curve),
-                 label="annealed soft k-means (hard inertia)")
+    axes[1].plot(
+        np.arange(len(anneal_curve)) * 10,
+        np.asarray(anneal_curve),
+        label="annealed soft k-means (hard inertia)",
+    )
     axes[1].axhline(sk_restarts, color="k", ls="--", label="KMeans, 10 restarts")
     axes[1].axhline(sk_single, color="r", ls=":", label="KMeans, same single init")
     axes[1].set(yscale="log", xlabel="step", title="digits, k=10")
@@ -185,8 +213,10 @@ def main() -> None:
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(OUTPUT / "kmeans_gradient_descent.png", dpi=120)
-    print(f"\nwrote {OUTPUT / 'kmeans_gradient_descent.png'}; "
-          f"total time {time.perf_counter() - t0:.1f} s")
+    print(
+        f"\nwrote {OUTPUT / 'kmeans_gradient_descent.png'}; "
+        f"total time {time.perf_counter() - t0:.1f} s"
+    )
 
 
 if __name__ == "__main__":

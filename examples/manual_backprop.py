@@ -40,18 +40,18 @@ EXPECTED_UPDATED_L1 = {"W1": [[0.124, 0.231], [0.135, 0.1025]], "W2": [[0.1825, 
 
 
 def forward(params, x):
-    h = params["W1"] @ x                      # hidden layer, no activation
+    h = params["W1"] @ x  # hidden layer, no activation
     return params["W2"] @ h, h
 
 
 def l1_loss(params, x, target):
     out, _ = forward(params, x)
-    return jnp.sum(jl.absolute_error(out, target))           # |out - target|
+    return jnp.sum(jl.absolute_error(out, target))  # |out - target|
 
 
 def mse_loss(params, x, target):
     out, _ = forward(params, x)
-    return 0.5 * jnp.sum(jl.squared_error(out, target))     # ½ (out - target)²
+    return 0.5 * jnp.sum(jl.squared_error(out, target))  # ½ (out - target)²
 
 
 def sgd_step(loss_fn, params):
@@ -71,8 +71,10 @@ def main():
     np.set_printoptions(suppress=True)
     out, h = forward(PARAMS, X)
     error = float(out[0] - TARGET[0])
-    print(f"forward: h = W1 x = {np.asarray(h, np.float64).round(4).tolist()},  "
-          f"out = W2 h = {float(out[0]):.4f},  error = out - target = {error:.4f}\n")
+    print(
+        f"forward: h = W1 x = {np.asarray(h, np.float64).round(4).tolist()},  "
+        f"out = W2 h = {float(out[0]):.4f},  error = out - target = {error:.4f}\n"
+    )
 
     print("L1 loss |out - target|: dL/dout = sign(error) = -1")
     grads, updated = sgd_step(l1_loss, PARAMS)
@@ -81,8 +83,10 @@ def main():
     for key in ("W1", "W2"):
         np.testing.assert_allclose(grads[key], EXPECTED_GRADS_L1[key], rtol=1e-6, atol=1e-7)
         np.testing.assert_allclose(updated[key], EXPECTED_UPDATED_L1[key], rtol=1e-6, atol=1e-7)
-    print("  -> matches the hand computation: grads [[-0.28,-0.42],[-0.30,-0.45]] and "
-          "[[-0.85,-0.48]]\n")
+    print(
+        "  -> matches the hand computation: grads [[-0.28,-0.42],[-0.30,-0.45]] and "
+        "[[-0.85,-0.48]]\n"
+    )
 
     print(f"MSE loss ½(out - target)²: dL/dout = error = {error:.4f}")
     grads_mse, updated_mse = sgd_step(mse_loss, PARAMS)
@@ -90,12 +94,17 @@ def main():
     show("updated", updated_mse)
     # "multiply by the error": every gradient is the L1 gradient (sign -1) times |error|...
     for key in ("W1", "W2"):
-        np.testing.assert_allclose(grads_mse[key], error * -np.asarray(EXPECTED_GRADS_L1[key]),
-                                   rtol=1e-5)
-    print(f"  -> each MSE gradient = error ({error:.4f}) × ∂out/∂W: the 'multiply by the error' "
-          "rule is MSE's.")
-    print("     L1 uses only the sign of the error, so its step does not shrink as out "
-          "approaches the target.")
+        np.testing.assert_allclose(
+            grads_mse[key], error * -np.asarray(EXPECTED_GRADS_L1[key]), rtol=1e-5
+        )
+    print(
+        f"  -> each MSE gradient = error ({error:.4f}) × ∂out/∂W: the 'multiply by the error' "
+        "rule is MSE's."
+    )
+    print(
+        "     L1 uses only the sign of the error, so its step does not shrink as out "
+        "approaches the target."
+    )
     print("     (without the ½, MSE's gradient is twice this.)")
 
 

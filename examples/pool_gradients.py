@@ -27,8 +27,8 @@ from sklearn.datasets import load_digits
 import jaxloss as jl
 
 HIDDEN = 32
-DIRECTIONS = 16          # random directions per example for the sampled gradient estimate
-SIGMA = 1e-2             # finite-difference step of the estimate
+DIRECTIONS = 16  # random directions per example for the sampled gradient estimate
+SIGMA = 1e-2  # finite-difference step of the estimate
 STEPS = 100
 LEARNING_RATE = 0.5
 SEED = 0
@@ -42,7 +42,7 @@ def init(key):
 
 
 def encode(encoder, x):
-    return jnp.tanh(x @ encoder["w"] + encoder["b"])                     # h: [B, HIDDEN]
+    return jnp.tanh(x @ encoder["w"] + encoder["b"])  # h: [B, HIDDEN]
 
 
 def per_example_head_loss(head, h, y):
@@ -61,8 +61,8 @@ def sampled_grad_h(key, head, h, y):
     u = jax.random.normal(key, (DIRECTIONS, *h.shape))
     plus = jax.vmap(lambda d: per_example_head_loss(head, h + SIGMA * d, y))(u)
     minus = jax.vmap(lambda d: per_example_head_loss(head, h - SIGMA * d, y))(u)
-    coeff = (plus - minus) / (2 * SIGMA)                                  # [K, B]
-    return jnp.einsum("kb,kbd->bd", coeff, u) / DIRECTIONS / h.shape[0]   # mean over the batch
+    coeff = (plus - minus) / (2 * SIGMA)  # [K, B]
+    return jnp.einsum("kb,kbd->bd", coeff, u) / DIRECTIONS / h.shape[0]  # mean over the batch
 
 
 def cosine(a, b):
@@ -71,14 +71,16 @@ def cosine(a, b):
 
 
 def max_diff(a, b):
-    return max(float(jnp.max(jnp.abs(u - v))) for u, v in
-               zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True))
+    return max(
+        float(jnp.max(jnp.abs(u - v)))
+        for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
+    )
 
 
 @jax.jit
 def known_gradient_demo(encoder, head, x, y):
     h = encode(encoder, x)
-    g_h = jax.grad(head_loss, argnums=1)(head, h, y)                     # ∂L/∂h, [B, HIDDEN]
+    g_h = jax.grad(head_loss, argnums=1)(head, h, y)  # ∂L/∂h, [B, HIDDEN]
     end_to_end = jax.grad(lambda e: head_loss(head, encode(e, x), y))(encoder)
     via_h = jl.backprop_from(encode, encoder, g_h, x)
     via_inject = jax.grad(lambda e: jl.inject_grad(encode(e, x), g_h))(encoder)
@@ -91,8 +93,8 @@ def train_step(encoder, head, x, y, key, sampled):
     h = encode(encoder, x)
     g_head, g_h = jax.grad(head_loss, argnums=(0, 1))(head, h, y)
     if sampled:
-        g_h = sampled_grad_h(key, head, h, y)                            # replace ∂L/∂h
-    g_encoder = jl.backprop_from(encode, encoder, g_h, x)                # finish back-prop
+        g_h = sampled_grad_h(key, head, h, y)  # replace ∂L/∂h
+    g_encoder = jl.backprop_from(encode, encoder, g_h, x)  # finish back-prop
     step = lambda p, g: p - LEARNING_RATE * g  # noqa: E731
     return jax.tree.map(step, encoder, g_encoder), jax.tree.map(step, head, g_head)
 
@@ -115,11 +117,17 @@ def per_example_loss(p, x, y):
 @jax.jit
 def weighting_demo(params, weights, x, y):
     by_vjp = jl.weighted_grad(per_example_loss, params, weights, x, y)
-    weighted_loss = jax.grad(lambda p: jl.softmax_cross_entropy_with_integer_labels(
-        encode(p["encoder"], x) @ p["head"]["w"] + p["head"]["b"], y, weights=weights,
-        reduction="sum"))(params)
-    per_example = jl.per_example_grads(lambda p, x, y: per_example_loss(p, x[None], y[None])[0],
-                                       params, x, y)
+    weighted_loss = jax.grad(
+        lambda p: jl.softmax_cross_entropy_with_integer_labels(
+            encode(p["encoder"], x) @ p["head"]["w"] + p["head"]["b"],
+            y,
+            weights=weights,
+            reduction="sum",
+        )
+    )(params)
+    per_example = jl.per_example_grads(
+        lambda p, x, y: per_example_loss(p, x[None], y[None])[0], params, x, y
+    )
     summed = jax.tree.map(lambda g: jnp.tensordot(weights, g, axes=1), per_example)
     return by_vjp, weighted_loss, summed
 
@@ -131,31 +139,42 @@ def main():
     encoder, head = init(jax.random.key(SEED))
 
     print("1. Back-propagating from the encoder output h")
-    g_h, end_to_end, via_h, via_inject, estimate, sampled = known_gradient_demo(encoder, head,
-                                                                                x, y)
-    print(f"   backprop_from(encode, encoder, ∂L/∂h, x) vs jax.grad end to end: max |diff| = "
-          f"{max_diff(via_h, end_to_end):.1e}")
-    print(f"   jax.grad(inject_grad(encode(e, x), ∂L/∂h))  vs jax.grad end to end: max |diff| = "
-          f"{max_diff(via_inject, end_to_end):.1e}")
-    print(f"   sampled ∂L/∂h ({DIRECTIONS} random directions per example): cosine with the exact "
-          f"∂L/∂h {cosine(estimate, g_h):.3f};\n   the encoder gradient it implies has cosine "
-          f"{cosine(sampled, end_to_end):.3f} with the exact one")
+    g_h, end_to_end, via_h, via_inject, estimate, sampled = known_gradient_demo(encoder, head, x, y)
+    print(
+        f"   backprop_from(encode, encoder, ∂L/∂h, x) vs jax.grad end to end: max |diff| = "
+        f"{max_diff(via_h, end_to_end):.1e}"
+    )
+    print(
+        f"   jax.grad(inject_grad(encode(e, x), ∂L/∂h))  vs jax.grad end to end: max |diff| = "
+        f"{max_diff(via_inject, end_to_end):.1e}"
+    )
+    print(
+        f"   sampled ∂L/∂h ({DIRECTIONS} random directions per example): cosine with the exact "
+        f"∂L/∂h {cosine(estimate, g_h):.3f};\n   the encoder gradient it implies has cosine "
+        f"{cosine(sampled, end_to_end):.3f} with the exact one"
+    )
     assert max_diff(via_h, end_to_end) < 1e-6 and max_diff(via_inject, end_to_end) < 1e-6
 
-    print(f"\n   training {STEPS} full-batch SGD steps (head: its exact gradient; encoder: "
-          "backprop_from the given ∂L/∂h)")
+    print(
+        f"\n   training {STEPS} full-batch SGD steps (head: its exact gradient; encoder: "
+        "backprop_from the given ∂L/∂h)"
+    )
     for label, use_sampled in (("exact ∂L/∂h  ", False), ("sampled ∂L/∂h", True)):
         loss, acc = train(encoder, head, x, y, jax.random.key(2), use_sampled)
         print(f"   {label}: final loss {float(loss):.4f}, training accuracy {float(acc):.3f}")
 
     print("\n2. Per-example weights by VJP (PyTorch's loss.backward(weights))")
     params = {"encoder": encoder, "head": head}
-    weights = jnp.where(y == 3, 5.0, 1.0) / x.shape[0]          # digit 3 weighs 5x
+    weights = jnp.where(y == 3, 5.0, 1.0) / x.shape[0]  # digit 3 weighs 5x
     by_vjp, weighted_loss, summed = weighting_demo(params, weights, x, y)
-    print(f"   weighted_grad (one VJP, cotangent = weights) vs grad of the weighted loss "
-          f"(weights=, reduction='sum'): max |diff| = {max_diff(by_vjp, weighted_loss):.1e}")
-    print(f"   weighted_grad vs Σ_i w_i · per_example_grads_i: max |diff| = "
-          f"{max_diff(by_vjp, summed):.1e}")
+    print(
+        f"   weighted_grad (one VJP, cotangent = weights) vs grad of the weighted loss "
+        f"(weights=, reduction='sum'): max |diff| = {max_diff(by_vjp, weighted_loss):.1e}"
+    )
+    print(
+        f"   weighted_grad vs Σ_i w_i · per_example_grads_i: max |diff| = "
+        f"{max_diff(by_vjp, summed):.1e}"
+    )
     assert max_diff(by_vjp, weighted_loss) < 1e-5 and max_diff(by_vjp, summed) < 1e-5
     print("   One backward pass gives the weighted gradient; no per-example gradients needed.")
 

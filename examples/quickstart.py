@@ -42,7 +42,8 @@ def imbalanced_split():
     x = (digits.data / 16.0).astype(np.float32)
     y = digits.target.astype(np.int32)
     x_train, x_test, y_train, y_test = train_test_split(
-        x, y, test_size=0.3, stratify=y, random_state=SEED)
+        x, y, test_size=0.3, stratify=y, random_state=SEED
+    )
     rng = np.random.RandomState(SEED)
     keep = np.ones(len(y_train), bool)
     for c in MINORITY:
@@ -73,7 +74,8 @@ def train(x, y, class_weights, label):
 
     def loss_fn(params):
         return jl.softmax_cross_entropy_with_integer_labels(
-            mlp(params, x), y, class_weights=class_weights, reduction="weighted_mean")
+            mlp(params, x), y, class_weights=class_weights, reduction="weighted_mean"
+        )
 
     @jax.jit
     def step(params, opt_state):
@@ -114,10 +116,15 @@ def main():
     print("\nper-class recall on the balanced test split")
     print(f"{'digit':<15}" + "".join(f"{c:>6d}" for c in range(10)) + "   rare 5-9   all")
     for name, r in recalls.items():
-        print(f"{name:<15}" + "".join(f"{v:6.2f}" for v in r)
-              + f"   {r[list(MINORITY)].mean():8.3f}   {r.mean():.3f}")
-    gain = recalls["class-weighted"][list(MINORITY)].mean() - \
-        recalls["plain CE"][list(MINORITY)].mean()
+        print(
+            f"{name:<15}"
+            + "".join(f"{v:6.2f}" for v in r)
+            + f"   {r[list(MINORITY)].mean():8.3f}   {r.mean():.3f}"
+        )
+    gain = (
+        recalls["class-weighted"][list(MINORITY)].mean()
+        - recalls["plain CE"][list(MINORITY)].mean()
+    )
     print(f"\nclass weights change the mean recall of the rare digits 5-9 by {gain:+.3f}")
 
     OUTPUT.mkdir(exist_ok=True)
@@ -126,8 +133,13 @@ def main():
     for i, (name, r) in enumerate(recalls.items()):
         ax.bar(np.arange(10) + (i - 0.5) * width, r, width, label=name)
     ax.axvspan(4.5, 9.5, color="grey", alpha=0.12, label=f"rare in training ({MINORITY_KEPT} each)")
-    ax.set(xlabel="digit", ylabel="test recall", xticks=range(10), ylim=(0, 1.05),
-           title="Imbalanced digits: plain vs class-weighted cross-entropy")
+    ax.set(
+        xlabel="digit",
+        ylabel="test recall",
+        xticks=range(10),
+        ylim=(0, 1.05),
+        title="Imbalanced digits: plain vs class-weighted cross-entropy",
+    )
     ax.legend(loc="lower left", fontsize=8)
     fig.tight_layout()
     path = OUTPUT / "quickstart_recall.png"

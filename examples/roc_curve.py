@@ -38,14 +38,14 @@ OUTPUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "output")
 SEED = 0
 STEPS = 300
 LEARNING_RATE = 0.5
-THRESHOLDS = (0.05, 0.2, 0.5, 0.8, 0.95)   # probability thresholds to annotate
+THRESHOLDS = (0.05, 0.2, 0.5, 0.8, 0.95)  # probability thresholds to annotate
 
 
 def load_split() -> tuple[np.ndarray, ...]:
     """Standardised features; label 1 = malignant; 70 / 30 train / test split."""
     data = load_breast_cancer()
     x = data.data.astype(np.float32)
-    y = (data.target == 0).astype(np.int32)               # sklearn: 0 = malignant
+    y = (data.target == 0).astype(np.int32)  # sklearn: 0 = malignant
     order = np.random.default_rng(SEED).permutation(len(y))
     n_train = int(0.7 * len(y))
     train, test = order[:n_train], order[n_train:]
@@ -98,20 +98,26 @@ def main() -> None:
 
     n_pos, n_neg = int(y_test.sum()), int((1 - y_test).sum())
     print(f"breast cancer, test split: {len(y_test)} examples ({n_pos} malignant, {n_neg} benign)")
-    print(f"ROC AUC            {float(out['auc']):.4f}   "
-          f"(scikit-learn: {roc_auc_score(y_test, probs):.4f})")
-    print(f"average precision  {float(out['ap']):.4f}   "
-          f"(scikit-learn: {average_precision_score(y_test, probs):.4f})")
+    print(
+        f"ROC AUC            {float(out['auc']):.4f}   "
+        f"(scikit-learn: {roc_auc_score(y_test, probs):.4f})"
+    )
+    print(
+        f"average precision  {float(out['ap']):.4f}   "
+        f"(scikit-learn: {average_precision_score(y_test, probs):.4f})"
+    )
     prf = out["prf"]
-    print(f"at p >= 0.5: accuracy {float(out['accuracy']):.4f}, precision "
-          f"{float(prf.precision):.4f}, recall {float(prf.recall):.4f}, F1 {float(prf.fscore):.4f}")
+    print(
+        f"at p >= 0.5: accuracy {float(out['accuracy']):.4f}, precision "
+        f"{float(prf.precision):.4f}, recall {float(prf.recall):.4f}, F1 {float(prf.fscore):.4f}"
+    )
     print(f"ROC curve: {len(fpr)} valid points of {len(valid)} (static size N + 1)")
     print()
     print("what moving the threshold trades (call malignant when p >= t):")
     print("     t   recall (TPR)   false alarms (FPR)   missed malignant   false alarms")
     annotated = []
     for t in THRESHOLDS:
-        i = int(np.searchsorted(-thresholds, -t, side="right")) - 1   # lowest threshold >= t
+        i = int(np.searchsorted(-thresholds, -t, side="right")) - 1  # lowest threshold >= t
         annotated.append((t, fpr[i], tpr[i]))
         missed = round((1 - tpr[i]) * n_pos)
         alarms = round(fpr[i] * n_neg)
@@ -119,17 +125,27 @@ def main() -> None:
 
     os.makedirs(OUTPUT, exist_ok=True)
     fig, ax = plt.subplots(figsize=(6, 6))
-    ax.plot(fpr, tpr, drawstyle="default", lw=2, label=f"logistic regression (AUC = "
-                                                        f"{float(out['auc']):.3f})")
+    ax.plot(
+        fpr,
+        tpr,
+        drawstyle="default",
+        lw=2,
+        label=f"logistic regression (AUC = {float(out['auc']):.3f})",
+    )
     ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=1, label="chance")
     # A good classifier crowds its thresholds into the top-left corner: put the labels in a
     # column and draw a line to each point.
     for j, (t, f, r) in enumerate(annotated):
         ax.plot(f, r, "o", c="C3")
-        ax.annotate(f"p ≥ {t:g}: TPR {r:.2f}, FPR {f:.2f}", (f, r),
-                    xytext=(0.25, 0.82 - 0.09 * j), fontsize=9, ha="left", va="center",
-                    arrowprops={"arrowstyle": "-", "color": "C3", "lw": 0.6,
-                                "relpos": (0.0, 0.5)})
+        ax.annotate(
+            f"p ≥ {t:g}: TPR {r:.2f}, FPR {f:.2f}",
+            (f, r),
+            xytext=(0.25, 0.82 - 0.09 * j),
+            fontsize=9,
+            ha="left",
+            va="center",
+            arrowprops={"arrowstyle": "-", "color": "C3", "lw": 0.6, "relpos": (0.0, 0.5)},
+        )
     ax.set_xlim(-0.02, 1.0)
     ax.set_ylim(0.0, 1.02)
     ax.set_xlabel("false positive rate (benign called malignant)")

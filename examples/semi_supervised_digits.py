@@ -70,9 +70,19 @@ METHODS: dict[str, dict[str, Any]] = {
     "VAT": {"vat": 1.0, "epsilon": 0.5},
     "entropy minimisation": {"entropy": 1.0},
     "best: LS pseudo-labels + VAT + entropy + shifts + EMA, ensembled with LS": {
-        "spread": 1.0, "vat": 1.0, "epsilon": 2.0, "vat_shift": 0.0, "entropy": 1.0, "shift": 0.5,
-        "eval_ema": True, "test_shifts": True, "ensemble": True, "dropout": 0.0,
-        "unlabeled_batch": 256, "final_lr": 1.0},
+        "spread": 1.0,
+        "vat": 1.0,
+        "epsilon": 2.0,
+        "vat_shift": 0.0,
+        "entropy": 1.0,
+        "shift": 0.5,
+        "eval_ema": True,
+        "test_shifts": True,
+        "ensemble": True,
+        "dropout": 0.0,
+        "unlabeled_batch": 256,
+        "final_lr": 1.0,
+    },
 }
 LS_RBF = "label_spreading (RBF graph, gamma_scale=30)"
 LS_SHIFT = "label_spreading (shift-tolerant graph)"
@@ -86,16 +96,21 @@ LS_GAMMA_SCALE, LS_ALPHA = 30.0, 0.9
 def load() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     x, y = load_digits(return_X_y=True)
     x = (x / 16.0).astype(np.float32)
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.3, stratify=y,
-                                                        random_state=0)
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=0.3, stratify=y, random_state=0
+    )
     return x_train, x_test, y_train.astype(np.int32), y_test.astype(np.int32)
 
 
 def pick_labels(y_train: np.ndarray, seed: int, per_class: int) -> np.ndarray:
     """The protocol: RandomState(seed) picks ``per_class`` labeled examples per class."""
     rng = np.random.RandomState(seed)
-    idx = np.concatenate([rng.choice(np.flatnonzero(y_train == c), per_class, replace=False)
-                          for c in range(NUM_CLASSES)])
+    idx = np.concatenate(
+        [
+            rng.choice(np.flatnonzero(y_train == c), per_class, replace=False)
+            for c in range(NUM_CLASSES)
+        ]
+    )
     labels = np.full(len(y_train), -1, np.int32)
     labels[idx] = y_train[idx]
     return labels
@@ -104,8 +119,13 @@ def pick_labels(y_train: np.ndarray, seed: int, per_class: int) -> np.ndarray:
 def shifted_copies(x: np.ndarray) -> np.ndarray:
     """The 9 copies of each 8×8 image shifted by at most one pixel (zero fill): [9, N, 64]."""
     img = np.pad(x.reshape(-1, 8, 8), ((0, 0), (1, 1), (1, 1)))
-    return np.stack([img[:, 1 + dy:9 + dy, 1 + dx:9 + dx].reshape(-1, 64)
-                     for dy in (-1, 0, 1) for dx in (-1, 0, 1)])
+    return np.stack(
+        [
+            img[:, 1 + dy : 9 + dy, 1 + dx : 9 + dx].reshape(-1, 64)
+            for dy in (-1, 0, 1)
+            for dx in (-1, 0, 1)
+        ]
+    )
 
 
 def sq_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -125,8 +145,10 @@ def shift_tolerant_sq_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def init_mlp(key: jax.Array, sizes: tuple[int, ...]) -> list[tuple[jax.Array, jax.Array]]:
     keys = jax.random.split(key, len(sizes) - 1)
-    return [(jax.random.normal(k, (a, b)) * jnp.sqrt(2.0 / a), jnp.zeros(b))
-            for k, a, b in zip(keys, sizes[:-1], sizes[1:], strict=True)]
+    return [
+        (jax.random.normal(k, (a, b)) * jnp.sqrt(2.0 / a), jnp.zeros(b))
+        for k, a, b in zip(keys, sizes[:-1], sizes[1:], strict=True)
+    ]
 
 
 def mlp(params: list, x: jax.Array, key: jax.Array | None = None, rate: float = 0.0) -> jax.Array:
@@ -145,8 +167,15 @@ def mlp(params: list, x: jax.Array, key: jax.Array | None = None, rate: float = 
 # Training (one method, all seeds and label budgets at once)
 
 
-def make_trainer(cfg: dict[str, Any], *, steps: int, unlabeled_batch: int, max_labeled: int,
-                 x_shifts: jax.Array, test_shifts: jax.Array) -> Callable[..., jax.Array]:
+def make_trainer(
+    cfg: dict[str, Any],
+    *,
+    steps: int,
+    unlabeled_batch: int,
+    max_labeled: int,
+    x_shifts: jax.Array,
+    test_shifts: jax.Array,
+) -> Callable[..., jax.Array]:
     n_train = x_shifts.shape[1]
     unlabeled_batch = cfg.get("unlabeled_batch", unlabeled_batch)
     dropout_rate = cfg.get("dropout", 0.2)
@@ -170,34 +199,53 @@ def make_trainer(cfg: dict[str, Any], *, steps: int, unlabeled_batch: int, max_l
         unlabeled = ~jl.labeled_mask(y)
         x = view(keys[1], idx, cfg.get("shift", 0.0))
         logits = mlp(params, x, keys[2], dropout_rate)
-        loss = jl.softmax_cross_entropy_with_integer_labels(logits, y, ignore_index=-1,
-                                                            reduction="mean")
+        loss = jl.softmax_cross_entropy_with_integer_labels(
+            logits, y, ignore_index=-1, reduction="mean"
+        )
         ramp = jl.sigmoid_rampup(step, ramp_steps)
         if cfg.get("entropy"):
-            loss += cfg["entropy"] * ramp * jl.entropy_loss(logits, where=unlabeled,
-                                                            reduction="mean")
+            loss += (
+                cfg["entropy"] * ramp * jl.entropy_loss(logits, where=unlabeled, reduction="mean")
+            )
         if cfg.get("vat"):
             clean = view(keys[3], idx, cfg.get("vat_shift", cfg.get("shift", 0.0)))
-            loss += cfg["vat"] * ramp * jl.vat_loss(
-                mlp, params, clean, keys[4], epsilon=cfg["epsilon"], where=unlabeled,
-                reduction="mean")
+            loss += (
+                cfg["vat"]
+                * ramp
+                * jl.vat_loss(
+                    mlp,
+                    params,
+                    clean,
+                    keys[4],
+                    epsilon=cfg["epsilon"],
+                    where=unlabeled,
+                    reduction="mean",
+                )
+            )
         if cfg.get("fixmatch"):
             weak = mlp(params, view(keys[3], idx, 0.0))
             strong_x = jl.dropout(keys[4], view(keys[5], idx, 1.0, noise=0.1), 0.2)
             strong = mlp(params, strong_x, keys[6], dropout_rate)
-            pl, _ = jl.pseudo_label_loss(weak, strong, threshold=cfg["threshold"],
-                                         where=unlabeled, reduction="mean")
+            pl, _ = jl.pseudo_label_loss(
+                weak, strong, threshold=cfg["threshold"], where=unlabeled, reduction="mean"
+            )
             loss += cfg["fixmatch"] * ramp * pl
         if cfg.get("consistency"):
             # Teacher: the clean input, no dropout, under stop_gradient; student: a noisy view.
             teacher = mlp(params, view(keys[3], idx, 0.0))
             student = mlp(params, view(keys[5], idx, 1.0, noise=0.1), keys[6], dropout_rate)
-            loss += cfg["consistency"] * ramp * jl.consistency_loss(
-                student, teacher, kind="kl", where=unlabeled, reduction="mean")
+            loss += (
+                cfg["consistency"]
+                * ramp
+                * jl.consistency_loss(
+                    student, teacher, kind="kl", where=unlabeled, reduction="mean"
+                )
+            )
         if cfg.get("spread"):
             # Soft targets from label spreading: its log-distributions play the weak logits.
-            pl, _ = jl.pseudo_label_loss(targets[idx], logits, threshold=0.0, hard=False,
-                                         where=unlabeled, reduction="mean")
+            pl, _ = jl.pseudo_label_loss(
+                targets[idx], logits, threshold=0.0, hard=False, where=unlabeled, reduction="mean"
+            )
             loss += cfg["spread"] * pl
         return loss
 
@@ -214,10 +262,11 @@ def make_trainer(cfg: dict[str, Any], *, steps: int, unlabeled_batch: int, max_l
             ema = jax.tree.map(lambda e, p: 0.99 * e + 0.01 * p, ema, params)
             return (params, ema, opt_state, key), None
 
-        (params, ema, _, _), _ = jax.lax.scan(step_fn, (params, params, opt_state, key),
-                                              jnp.arange(steps))
+        (params, ema, _, _), _ = jax.lax.scan(
+            step_fn, (params, params, opt_state, key), jnp.arange(steps)
+        )
         final = ema if cfg.get("eval_ema") else params
-        if cfg.get("test_shifts"):   # average the predictions over the 9 one-pixel shifts
+        if cfg.get("test_shifts"):  # average the predictions over the 9 one-pixel shifts
             return jnp.mean(jax.nn.softmax(mlp(final, test_shifts)), axis=0)
         return jax.nn.softmax(mlp(final, test_shifts[4]))
 
@@ -230,14 +279,20 @@ def make_trainer(cfg: dict[str, Any], *, steps: int, unlabeled_batch: int, max_l
 
 def spread_distributions(affinity: jax.Array, labels: np.ndarray, alpha: float) -> jax.Array:
     """``label_spreading`` for every (seed, budget) row of ``labels`` at once (closed form)."""
-    fn = jax.jit(jax.vmap(lambda a, lab: jl.label_spreading(
-        a, lab, kernel="precomputed", alpha=alpha, num_classes=NUM_CLASSES, method="solve"),
-        in_axes=(None, 0)))
+    fn = jax.jit(
+        jax.vmap(
+            lambda a, lab: jl.label_spreading(
+                a, lab, kernel="precomputed", alpha=alpha, num_classes=NUM_CLASSES, method="solve"
+            ),
+            in_axes=(None, 0),
+        )
+    )
     return fn(affinity, jnp.asarray(labels))
 
 
-def label_spreading_fit(d2_train: np.ndarray, d2_test: np.ndarray,
-                        labels: np.ndarray) -> tuple[jax.Array, jax.Array]:
+def label_spreading_fit(
+    d2_train: np.ndarray, d2_test: np.ndarray, labels: np.ndarray
+) -> tuple[jax.Array, jax.Array]:
     """``label_spreading`` on the training split's RBF graph ``exp(-γ d²)`` with
     ``γ = LS_GAMMA_SCALE / median d²`` (the library's ``gamma_scale``, here for any distance).
 
@@ -269,44 +324,59 @@ def show_unlabeled_rows_are_left_out() -> None:
     """label -1 and all-zero one-hot rows: no supervised signal, out of the mean."""
     logits = jnp.array([[2.0, 0.0, -1.0], [0.5, 0.5, 3.0], [0.0, 1.0, 0.0]])
     labels = jnp.array([0, -1, 1])
-    rows = jax.nn.one_hot(labels, 3)                         # -1 → an all-zero row
-    by_index = jl.softmax_cross_entropy_with_integer_labels(logits, labels, ignore_index=-1,
-                                                            reduction="mean")
+    rows = jax.nn.one_hot(labels, 3)  # -1 → an all-zero row
+    by_index = jl.softmax_cross_entropy_with_integer_labels(
+        logits, labels, ignore_index=-1, reduction="mean"
+    )
     by_rows = jl.softmax_cross_entropy(logits, rows, reduction="mean")
-    labeled_only = jl.softmax_cross_entropy_with_integer_labels(logits[::2], labels[::2],
-                                                                reduction="mean")
+    labeled_only = jl.softmax_cross_entropy_with_integer_labels(
+        logits[::2], labels[::2], reduction="mean"
+    )
     optax_trap = optax.losses.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
-    print(f"supervised loss, label -1: {float(by_index):.4f}   zero rows: {float(by_rows):.4f}   "
-          f"labeled rows only: {float(labeled_only):.4f}   (optax with -1: {float(optax_trap):.4f}"
-          ", the last class's loss averaged in)")
+    print(
+        f"supervised loss, label -1: {float(by_index):.4f}   zero rows: {float(by_rows):.4f}   "
+        f"labeled rows only: {float(labeled_only):.4f}   (optax with -1: {float(optax_trap):.4f}"
+        ", the last class's loss averaged in)"
+    )
     assert np.allclose([by_index, by_rows], labeled_only, rtol=1e-6)
 
 
-def run_benchmark(*, seeds: tuple[int, ...], budgets: tuple[int, ...], steps: int,
-                  unlabeled_batch: int, methods: dict[str, dict[str, Any]],
-                  label_spreading: bool = True) -> tuple[dict[str, dict[int, np.ndarray]],
-                                                         dict[str, float]]:
+def run_benchmark(
+    *,
+    seeds: tuple[int, ...],
+    budgets: tuple[int, ...],
+    steps: int,
+    unlabeled_batch: int,
+    methods: dict[str, dict[str, Any]],
+    label_spreading: bool = True,
+) -> tuple[dict[str, dict[int, np.ndarray]], dict[str, float]]:
     x_train, x_test, y_train, y_test = load()
     runs = [(seed, budget) for budget in budgets for seed in seeds]
-    labels = np.stack([pick_labels(y_train, s, b) for s, b in runs])        # [R, N]
+    labels = np.stack([pick_labels(y_train, s, b) for s, b in runs])  # [R, N]
     max_labeled = NUM_CLASSES * max(budgets)
     labeled_idx = np.zeros((len(runs), max_labeled), np.int32)
-    labeled_y = np.full((len(runs), max_labeled), -1, np.int32)              # padding: -1
+    labeled_y = np.full((len(runs), max_labeled), -1, np.int32)  # padding: -1
     for r, lab in enumerate(labels):
         idx = np.flatnonzero(lab >= 0)
-        labeled_idx[r, :len(idx)] = idx
-        labeled_y[r, :len(idx)] = lab[idx]
+        labeled_idx[r, : len(idx)] = idx
+        labeled_y[r, : len(idx)] = lab[idx]
 
     def split(acc: np.ndarray) -> dict[int, np.ndarray]:
-        return {b: np.asarray([a for a, (_, rb) in zip(acc, runs, strict=True) if rb == b])
-                for b in budgets}
+        return {
+            b: np.asarray([a for a, (_, rb) in zip(acc, runs, strict=True) if rb == b])
+            for b in budgets
+        }
 
     results: dict[str, dict[int, np.ndarray]] = {}
     seconds: dict[str, float] = {}
     start = time.perf_counter()
-    d2 = {"rbf": (sq_distances(x_train, x_train), sq_distances(x_test, x_train)),
-          "shift": (shift_tolerant_sq_distances(x_train, x_train),
-                    shift_tolerant_sq_distances(x_test, x_train))}
+    d2 = {
+        "rbf": (sq_distances(x_train, x_train), sq_distances(x_test, x_train)),
+        "shift": (
+            shift_tolerant_sq_distances(x_train, x_train),
+            shift_tolerant_sq_distances(x_test, x_train),
+        ),
+    }
     for d2_train, _ in d2.values():
         np.fill_diagonal(d2_train, 0.0)
     seconds["(distances)"] = time.perf_counter() - start
@@ -326,12 +396,16 @@ def run_benchmark(*, seeds: tuple[int, ...], budgets: tuple[int, ...], steps: in
     keys = jax.vmap(jax.random.key)(jnp.asarray([s for s, _ in runs]))
     for name, cfg in methods.items():
         start = time.perf_counter()
-        trainer = make_trainer(cfg, steps=steps, unlabeled_batch=unlabeled_batch,
-                               max_labeled=max_labeled, x_shifts=x_shifts,
-                               test_shifts=jnp.asarray(shifted_copies(x_test)))
-        probs = np.asarray(trainer(keys, jnp.asarray(labeled_idx), jnp.asarray(labeled_y),
-                                   targets))
-        if cfg.get("ensemble"):   # average with label spreading's test distributions
+        trainer = make_trainer(
+            cfg,
+            steps=steps,
+            unlabeled_batch=unlabeled_batch,
+            max_labeled=max_labeled,
+            x_shifts=x_shifts,
+            test_shifts=jnp.asarray(shifted_copies(x_test)),
+        )
+        probs = np.asarray(trainer(keys, jnp.asarray(labeled_idx), jnp.asarray(labeled_y), targets))
+        if cfg.get("ensemble"):  # average with label spreading's test distributions
             probs = 0.5 * (probs + spread_test)
         results[name] = split((probs.argmax(-1) == y_test).mean(axis=1))
         seconds[name] = time.perf_counter() - start
@@ -368,12 +442,22 @@ def plot(results: dict[str, dict[int, np.ndarray]], budgets: tuple[int, ...], pa
     for j, b in enumerate(budgets):
         means = [results[n][b].mean() for n in names]
         stds = [results[n][b].std() for n in names]
-        ax.bar(np.arange(len(names)) + j * width, means, width, yerr=stds, capsize=3,
-               label=f"{b} labels/class")
+        ax.bar(
+            np.arange(len(names)) + j * width,
+            means,
+            width,
+            yerr=stds,
+            capsize=3,
+            label=f"{b} labels/class",
+        )
     ax.axhline(0.970, color="k", ls="--", lw=0.8, label="target 0.970 (5 labels/class)")
     ax.set_xticks(np.arange(len(names)) + width * (len(budgets) - 1) / 2)
-    ax.set_xticklabels([n.split(":")[0] if n.startswith("best") else n for n in names],
-                       rotation=20, ha="right", fontsize=8)
+    ax.set_xticklabels(
+        [n.split(":")[0] if n.startswith("best") else n for n in names],
+        rotation=20,
+        ha="right",
+        fontsize=8,
+    )
     ax.set_ylim(0.8, 1.0)
     ax.set_ylabel("test accuracy (mean ± std, 5 seeds)")
     ax.set_title("digits, few labels: jaxloss semi-supervised objectives")
@@ -386,16 +470,24 @@ def plot(results: dict[str, dict[int, np.ndarray]], budgets: tuple[int, ...], pa
 
 def main(argv: list[str] | None = None) -> dict[str, dict[int, np.ndarray]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="CI mode: 3 seeds, 5 labels/class, fewer steps, no results file")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="CI mode: 3 seeds, 5 labels/class, fewer steps, no results file",
+    )
     parser.add_argument("--steps", type=int, default=None, help="training steps per run")
-    parser.add_argument("--results", type=Path,
-                        default=ROOT / "bench" / "results" / "semi_supervised_digits.md",
-                        help="where the full run writes its markdown table")
-    parser.add_argument("--only", default=None,
-                        help="run only the methods whose name contains this text")
-    parser.add_argument("--png", type=Path,
-                        default=ROOT / "examples" / "output" / "semi_supervised_digits.png")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=ROOT / "bench" / "results" / "semi_supervised_digits.md",
+        help="where the full run writes its markdown table",
+    )
+    parser.add_argument(
+        "--only", default=None, help="run only the methods whose name contains this text"
+    )
+    parser.add_argument(
+        "--png", type=Path, default=ROOT / "examples" / "output" / "semi_supervised_digits.png"
+    )
     args = parser.parse_args(argv)
 
     if args.quick:
@@ -411,17 +503,24 @@ def main(argv: list[str] | None = None) -> dict[str, dict[int, np.ndarray]]:
     show_unlabeled_rows_are_left_out()
     load_before = os.getloadavg()
     start, cpu_start = time.perf_counter(), time.process_time()
-    results, seconds = run_benchmark(seeds=seeds, budgets=budgets, steps=steps,
-                                     unlabeled_batch=batch, methods=methods,
-                                     label_spreading=args.only is None)
+    results, seconds = run_benchmark(
+        seeds=seeds,
+        budgets=budgets,
+        steps=steps,
+        unlabeled_batch=batch,
+        methods=methods,
+        label_spreading=args.only is None,
+    )
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     load_after = os.getloadavg()
     text = table(results, budgets)
     print()
     print(text)
-    print(f"\nwall time {wall:.0f} s, CPU time of this process {cpu:.0f} s ({steps} steps per "
-          f"run, {len(seeds)} seeds); load average {load_before[0]:.1f} before, "
-          f"{load_after[0]:.1f} after on {os.cpu_count()} CPUs")
+    print(
+        f"\nwall time {wall:.0f} s, CPU time of this process {cpu:.0f} s ({steps} steps per "
+        f"run, {len(seeds)} seeds); load average {load_before[0]:.1f} before, "
+        f"{load_after[0]:.1f} after on {os.cpu_count()} CPUs"
+    )
     plot(results, budgets, args.png)
     print(f"wrote {args.png}")
     if not args.quick:
@@ -438,7 +537,8 @@ def main(argv: list[str] | None = None) -> dict[str, dict[int, np.ndarray]]:
             f"{cpu:.0f} s) on {platform.machine()} with "
             f"{os.cpu_count()} CPUs (load average {load_before[0]:.1f} at the start, "
             f"{load_after[0]:.1f} at the end: the machine was shared), jax {jax.__version__}.\n\n"
-            "| part | seconds (incl. compilation) |\n| --- | --- |\n" + timing + "\n")
+            "| part | seconds (incl. compilation) |\n| --- | --- |\n" + timing + "\n"
+        )
         print(f"wrote {args.results}")
     return results
 

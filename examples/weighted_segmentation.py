@@ -38,14 +38,14 @@ import jaxloss as jl
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-SIZE = 32            # images are SIZE × SIZE
-DISCS = 1            # discs per image, radius 1.5–2.5 px: ≈ 1% of the pixels
-CONTRAST = 1.0       # disc brightness over the background
-NOISE = 0.8          # noise standard deviation
+SIZE = 32  # images are SIZE × SIZE
+DISCS = 1  # discs per image, radius 1.5–2.5 px: ≈ 1% of the pixels
+CONTRAST = 1.0  # disc brightness over the background
+NOISE = 0.8  # noise standard deviation
 STEPS = 300
-BATCH = 16           # images per step: the 48 training images in 3 fixed minibatches
+BATCH = 16  # images per step: the 48 training images in 3 fixed minibatches
 LEARNING_RATE = 3e-3
-WIDTH = 6            # channels of the hidden convolutions
+WIDTH = 6  # channels of the hidden convolutions
 
 
 def make_images(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -64,15 +64,21 @@ def make_images(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarra
 def init_params(key: jax.Array) -> list[tuple[jax.Array, jax.Array]]:
     sizes = [(1, WIDTH), (WIDTH, WIDTH), (WIDTH, 2)]
     keys = jax.random.split(key, len(sizes))
-    return [(jax.random.normal(k, (3, 3, cin, cout)) * np.sqrt(2.0 / (9 * cin)),
-             jnp.zeros((cout,))) for k, (cin, cout) in zip(keys, sizes, strict=True)]
+    return [
+        (jax.random.normal(k, (3, 3, cin, cout)) * np.sqrt(2.0 / (9 * cin)), jnp.zeros((cout,)))
+        for k, (cin, cout) in zip(keys, sizes, strict=True)
+    ]
 
 
 def model(params: list[tuple[jax.Array, jax.Array]], x: jax.Array) -> jax.Array:
     """Per-pixel logits ``[B, S, S, 2]`` (background, target)."""
     for i, (w, b) in enumerate(params):
-        x = jax.lax.conv_general_dilated(x, w, (1, 1), "SAME",
-                                         dimension_numbers=("NHWC", "HWIO", "NHWC")) + b
+        x = (
+            jax.lax.conv_general_dilated(
+                x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
+            )
+            + b
+        )
         if i < len(params) - 1:
             x = jax.nn.relu(x)
     return x
@@ -93,8 +99,9 @@ def train(loss_fn, params, images, masks):
             updates, opt_state = optimizer.update(grads, opt_state, params)
             return (optax.apply_updates(params, updates), opt_state), loss
 
-        (params, _), losses = jax.lax.scan(step, (params, optimizer.init(params)),
-                                           jnp.arange(STEPS))
+        (params, _), losses = jax.lax.scan(
+            step, (params, optimizer.init(params)), jnp.arange(STEPS)
+        )
         return params, losses
 
     return run(params)
@@ -116,31 +123,39 @@ def main() -> None:
     rng = np.random.default_rng(0)
     train_x, train_y = make_images(rng, 48)
     test_x, test_y = make_images(rng, 32)
-    print(f"target pixels: {100 * train_y.mean():.2f}% of the training set, "
-          f"{100 * test_y.mean():.2f}% of the test set")
+    print(
+        f"target pixels: {100 * train_y.mean():.2f}% of the training set, "
+        f"{100 * test_y.mean():.2f}% of the test set"
+    )
 
     counts = jl.class_counts(train_y, 2)
-    weights = jl.class_weights(counts, method="median_frequency",
-                               image_counts=jl.class_image_counts(train_y, 2))
-    print(f"median-frequency class weights (background, target): "
-          f"{np.round(np.asarray(weights), 3).tolist()}")
+    weights = jl.class_weights(
+        counts, method="median_frequency", image_counts=jl.class_image_counts(train_y, 2)
+    )
+    print(
+        f"median-frequency class weights (background, target): "
+        f"{np.round(np.asarray(weights), 3).tolist()}"
+    )
 
     def plain_ce(params, x, y):
-        return jl.softmax_cross_entropy_with_integer_labels(model(params, x), y,
-                                                            reduction="mean")
+        return jl.softmax_cross_entropy_with_integer_labels(model(params, x), y, reduction="mean")
 
     def weighted_ce(params, x, y):
         return jl.softmax_cross_entropy_with_integer_labels(
-            model(params, x), y, class_weights=weights, reduction="weighted_mean")
+            model(params, x), y, class_weights=weights, reduction="weighted_mean"
+        )
 
     def dice_bce(params, x, y):
         logits = model(params, x)
-        target_logit = logits[..., 1:] - logits[..., :1]   # 2-class softmax = sigmoid of this
+        target_logit = logits[..., 1:] - logits[..., :1]  # 2-class softmax = sigmoid of this
         return jl.dice_bce_loss(target_logit, y, dice_weight=0.5)
 
     params0 = init_params(jax.random.key(0))
-    runs = {"(a) plain CE": plain_ce, "(b) median-freq weighted CE": weighted_ce,
-            "(c) Dice + BCE": dice_bce}
+    runs = {
+        "(a) plain CE": plain_ce,
+        "(b) median-freq weighted CE": weighted_ce,
+        "(c) Dice + BCE": dice_bce,
+    }
     predictions, results = {}, {}
     for name, loss_fn in runs.items():
         t0 = time.perf_counter()
@@ -148,8 +163,10 @@ def main() -> None:
         pred = np.asarray(jnp.argmax(model(params, jnp.asarray(test_x)), axis=-1))
         predictions[name] = pred
         results[name] = scores(pred, test_y)
-        print(f"{name:30s} loss {float(losses[0]):.4f} -> {float(losses[-1]):.4f} "
-              f"({time.perf_counter() - t0:.1f} s)")
+        print(
+            f"{name:30s} loss {float(losses[0]):.4f} -> {float(losses[-1]):.4f} "
+            f"({time.perf_counter() - t0:.1f} s)"
+        )
 
     keys = list(next(iter(results.values())))
     print(f"\n{'test set':30s}" + "".join(f"{k:>20s}" for k in keys))
@@ -163,8 +180,10 @@ def main() -> None:
         if recall < 0.1:
             verdict = "predicts (almost) only background: the all-background stall"
         elif pct > 2 * true_pct:
-            verdict = (f"finds the target (recall {recall:.2f}) but over-segments: "
-                       f"{pct:.1f}% predicted vs {true_pct:.1f}% true, IoU {iou:.2f}")
+            verdict = (
+                f"finds the target (recall {recall:.2f}) but over-segments: "
+                f"{pct:.1f}% predicted vs {true_pct:.1f}% true, IoU {iou:.2f}"
+            )
         else:
             verdict = f"recovers the target: recall {recall:.2f}, IoU {iou:.2f}"
         print(f"{name}: {verdict}")
@@ -173,11 +192,16 @@ def main() -> None:
     fig, axes = plt.subplots(3, 5, figsize=(12, 7.5))
     for row, i in enumerate(range(3)):
         panels = [("input", test_x[i, ..., 0]), ("truth", test_y[i])] + [
-            (name, predictions[name][i]) for name in runs]
+            (name, predictions[name][i]) for name in runs
+        ]
         for col, (title, img) in enumerate(panels):
             ax = axes[row, col]
-            ax.imshow(img, cmap="gray" if col == 0 else "viridis",
-                      vmin=None if col == 0 else 0, vmax=None if col == 0 else 1)
+            ax.imshow(
+                img,
+                cmap="gray" if col == 0 else "viridis",
+                vmin=None if col == 0 else 0,
+                vmax=None if col == 0 else 1,
+            )
             ax.set_xticks([])
             ax.set_yticks([])
             if row == 0:

@@ -104,8 +104,9 @@ def check_same_shape(a: Array, a_name: str, b: Array, b_name: str) -> None:
         )
 
 
-def check_labels_shape(labels: Array, expected: Sequence[int],
-                       of: str = "logits without its class axis") -> None:
+def check_labels_shape(
+    labels: Array, expected: Sequence[int], of: str = "logits without its class axis"
+) -> None:
     """Integer labels must have the expected shape (``of`` says whose shape that is)."""
     if tuple(labels.shape) != tuple(expected):
         raise ValueError(
@@ -114,9 +115,15 @@ def check_labels_shape(labels: Array, expected: Sequence[int],
         )
 
 
-def integer_labels(labels: ArrayLike, shape: Sequence[int], num_classes: int,
-                   ignore_index: int | None, *, of: str = "logits without its class axis",
-                   hint: str = "") -> tuple[Array, Array, Array | None]:
+def integer_labels(
+    labels: ArrayLike,
+    shape: Sequence[int],
+    num_classes: int,
+    ignore_index: int | None,
+    *,
+    of: str = "logits without its class axis",
+    hint: str = "",
+) -> tuple[Array, Array, Array | None]:
     """Validate integer class labels of shape ``shape``.
 
     Returns ``(safe_labels, in_range, include)``: labels with out-of-range values replaced by
@@ -125,33 +132,40 @@ def integer_labels(labels: ArrayLike, shape: Sequence[int], num_classes: int,
     """
     labels = integer_array(labels, "labels", hint=hint)
     check_labels_shape(labels, shape, of)
-    if ignore_index is not None and (isinstance(ignore_index, bool)
-                                     or not isinstance(ignore_index, int)):
+    if ignore_index is not None and (
+        isinstance(ignore_index, bool) or not isinstance(ignore_index, int)
+    ):
         raise TypeError(f"ignore_index must be a Python int or None; got {ignore_index!r}.")
     in_range = (labels >= 0) & (labels < num_classes)
     include = None if ignore_index is None else labels != ignore_index
     return jnp.where(in_range, labels, 0), in_range, include
 
 
-def labels_ok(in_range: Array, mask: Array | None, num_classes: int,
-              ignore_index: int | None) -> Array:
+def labels_ok(
+    in_range: Array, mask: Array | None, num_classes: int, ignore_index: int | None
+) -> Array:
     """Where labels are fine: in range, or excluded anyway. Records the :func:`checked` check."""
     ok = in_range if mask is None else in_range | ~mask
-    value_check(ok, f"labels must lie in [0, {num_classes}) or equal "
-                    f"ignore_index={ignore_index}; got an out-of-range label.")
+    value_check(
+        ok,
+        f"labels must lie in [0, {num_classes}) or equal "
+        f"ignore_index={ignore_index}; got an out-of-range label.",
+    )
     return ok
 
 
-def nan_if_out_of_range(per: Array, in_range: Array, mask: Array | None, num_classes: int,
-                        ignore_index: int | None) -> Array:
+def nan_if_out_of_range(
+    per: Array, in_range: Array, mask: Array | None, num_classes: int, ignore_index: int | None
+) -> Array:
     """Out-of-range labels that are not excluded give NaN (and raise under :func:`checked`)."""
     return jnp.where(labels_ok(in_range, mask, num_classes, ignore_index), per, jnp.nan)
 
 
 def class_weight_vector(class_weights: ArrayLike, num_classes: int, dtype: Any) -> Array:
     """Validate a ``[num_classes]`` class-weight vector and cast it to ``dtype``."""
-    w = float_array(jnp.asarray(class_weights, dtype=jnp.result_type(class_weights, float)),
-                    "class_weights")
+    w = float_array(
+        jnp.asarray(class_weights, dtype=jnp.result_type(class_weights, float)), "class_weights"
+    )
     if w.shape != (num_classes,):
         raise ValueError(
             f"class_weights has shape {tuple(w.shape)}; expected ({num_classes},), one weight per "
@@ -185,8 +199,15 @@ def is_python_number(x: Any) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool)
 
 
-def static_float(x: Any, name: str, *, low: float | None = None, high: float | None = None,
-                 low_open: bool = False, high_open: bool = False) -> None:
+def static_float(
+    x: Any,
+    name: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> None:
     """Range-check a hyper-parameter when it is a concrete number (traced values pass through)."""
     if isinstance(x, jax.core.Tracer):
         return
@@ -252,8 +273,11 @@ def checked(fn: F, *, jit: bool = True) -> F:
             return fn(*args, **kwargs)
 
     @functools.lru_cache(maxsize=64)
-    def compiled(static_args: tuple[tuple[int, Any], ...], n_args: int,
-                 static_kwargs: tuple[tuple[str, Any], ...]) -> Callable[..., Any]:
+    def compiled(
+        static_args: tuple[tuple[int, Any], ...],
+        n_args: int,
+        static_kwargs: tuple[tuple[str, Any], ...],
+    ) -> Callable[..., Any]:
         def call(*arrays: Any, **array_kwargs: Any) -> Any:
             args, it, fixed = [], iter(arrays), dict(static_args)
             for i in range(n_args):

@@ -142,8 +142,9 @@ def _log_sum_exp_from(x: Array, m: Array, mask: Array) -> Array:
 
 
 @_log_sum_exp_from.defjvp
-def _log_sum_exp_from_jvp(primals: tuple[Array, ...],
-                          tangents: tuple[Array, ...]) -> tuple[Array, Array]:
+def _log_sum_exp_from_jvp(
+    primals: tuple[Array, ...], tangents: tuple[Array, ...]
+) -> tuple[Array, Array]:
     # ``m`` is a stop_gradient'ed row maximum and ``mask`` boolean: no tangents of their own.
     # The mask acts on the tangent, so under reverse mode it is a select on the gradient.
     (x, m, mask), (dx, _, _) = primals, tangents
@@ -153,9 +154,15 @@ def _log_sum_exp_from_jvp(primals: tuple[Array, ...],
     return jnp.log(s), jnp.sum(e * dx, axis=-1) / s
 
 
-def masked_label_cross_entropy(x: Array, y: Array, mask: Array, *,
-                               class_weights: Array | None = None,
-                               scale: Array | float = 1.0, shift: Array | float = 0.0) -> Array:
+def masked_label_cross_entropy(
+    x: Array,
+    y: Array,
+    mask: Array,
+    *,
+    class_weights: Array | None = None,
+    scale: Array | float = 1.0,
+    shift: Array | float = 0.0,
+) -> Array:
     r"""Per-row ``-Σ_c w_c ỹ_c log softmax(x)_c`` with ``ỹ = scale·y + shift``; 0 where ``~mask``.
 
     The probability-label cross-entropy without class masks (class weights ``w``, label
@@ -190,8 +197,12 @@ def label_sums(y: Array, w: Array) -> tuple[Array, Array]:
     broadcast when several row reductions share it (a write and two reads of a logits-sized
     array). ``HIGHEST`` precision keeps GPUs from rounding the operands to TF32.
     """
-    both = jnp.einsum("...c,ck->...k", y, jnp.stack([w, jnp.ones_like(w)], axis=-1),
-                      precision=jax.lax.Precision.HIGHEST)
+    both = jnp.einsum(
+        "...c,ck->...k",
+        y,
+        jnp.stack([w, jnp.ones_like(w)], axis=-1),
+        precision=jax.lax.Precision.HIGHEST,
+    )
     return both[..., 0], both[..., 1]
 
 
@@ -216,8 +227,9 @@ def _weighted(a: Array, w: Array) -> Array:
     return a if w.shape[0] == 0 else a * w
 
 
-def _ce_terms(x: Array, y: Array, w: Array, m: Array, log_s: Array, scale: Array,
-              shift: Array) -> tuple[Array, Array, Array, Array, Array]:
+def _ce_terms(
+    x: Array, y: Array, w: Array, m: Array, log_s: Array, scale: Array, shift: Array
+) -> tuple[Array, Array, Array, Array, Array]:
     """Row sums of the loss: ``(per, Σ w y, Σ w y (m-x), Σ w, Σ w (m-x))``, unmasked."""
     top = _raw_top(x)
     wy = _label_mass(y, w)
@@ -234,8 +246,9 @@ def _ce_terms(x: Array, y: Array, w: Array, m: Array, log_s: Array, scale: Array
 
 
 @jax.custom_jvp
-def _masked_ce(x: Array, y: Array, w: Array, scale: Array, shift: Array, m: Array,
-               mask: Array) -> Array:
+def _masked_ce(
+    x: Array, y: Array, w: Array, scale: Array, shift: Array, m: Array, mask: Array
+) -> Array:
     if x.shape[-1] <= CHUNK_ABOVE:
         # Short rows: Σ w ỹ (lse - x) in one expression, which XLA:CPU fuses with the max and
         # the sum of exponentials into a single kernel over the row (as it does optax's
@@ -270,8 +283,7 @@ def _neg_shifted(x: Array) -> Array:
 
 
 @_masked_ce.defjvp
-def _masked_ce_jvp(primals: tuple[Array, ...], tangents: tuple[Array, ...]
-                   ) -> tuple[Array, Array]:
+def _masked_ce_jvp(primals: tuple[Array, ...], tangents: tuple[Array, ...]) -> tuple[Array, Array]:
     # ``m`` is a stop_gradient'ed row maximum and ``mask`` is boolean: no tangents of their own.
     # Masks act on row scalars and on the tangents only (``where`` inside a reduction makes
     # XLA:CPU materialise a masked copy); under reverse mode the tangent masks become selects
@@ -287,11 +299,12 @@ def _masked_ce_jvp(primals: tuple[Array, ...], tangents: tuple[Array, ...]
     total = jnp.where(mask, total, zero)
     dx, dy = jnp.where(keep, dx, zero), jnp.where(keep, dy, zero)
     # ∂/∂x: Σwỹ·softmax - wỹ;  ∂/∂y: scale·w·(log_s + m - x).
-    tangent = (total / s * jnp.sum(e * dx, axis=-1)
-               - scale * jnp.sum(_weighted(y * dx, w), axis=-1)
-               - (0 if shift.ndim else shift * jnp.sum(_weighted(dx, w), axis=-1))
-               + scale * jnp.sum(_weighted(dy * (log_s[..., None] + _neg_shifted(x)), w),
-                                 axis=-1))
+    tangent = (
+        total / s * jnp.sum(e * dx, axis=-1)
+        - scale * jnp.sum(_weighted(y * dx, w), axis=-1)
+        - (0 if shift.ndim else shift * jnp.sum(_weighted(dx, w), axis=-1))
+        + scale * jnp.sum(_weighted(dy * (log_s[..., None] + _neg_shifted(x)), w), axis=-1)
+    )
     # ∂/∂scale, ∂/∂shift, ∂/∂w (row coefficients masked; computed only when differentiated).
     log_s_kept = jnp.where(mask, log_s, zero)
     wy = jnp.where(mask, _label_mass(y, w), zero)
@@ -326,8 +339,9 @@ def sigmoid_terms(x: Array) -> tuple[Array, Array, Array, Array]:
 
 
 @sigmoid_terms.defjvp
-def _sigmoid_terms_jvp(primals: tuple[Array], tangents: tuple[Array]
-                       ) -> tuple[tuple[Array, ...], tuple[Array, ...]]:
+def _sigmoid_terms_jvp(
+    primals: tuple[Array], tangents: tuple[Array]
+) -> tuple[tuple[Array, ...], tuple[Array, ...]]:
     (x,), (dx,) = primals, tangents
     out = sigmoid_terms(x)
     p, q = out[2], out[3]
@@ -363,8 +377,7 @@ def _integer_ce(x: Array, labels: Array, m: Array, mask: Array) -> Array:
 
 
 @_integer_ce.defjvp
-def _integer_ce_jvp(primals: tuple[Array, ...], tangents: tuple[Array, ...]
-                    ) -> tuple[Array, Array]:
+def _integer_ce_jvp(primals: tuple[Array, ...], tangents: tuple[Array, ...]) -> tuple[Array, Array]:
     # ``labels`` and ``mask`` are integer/boolean and ``m`` a stop_gradient'ed maximum.
     (x, labels, m, mask), (dx, _, _, _) = primals, tangents
     ct = m.dtype

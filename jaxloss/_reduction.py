@@ -90,8 +90,9 @@ def reduce(
     if not jnp.issubdtype(losses.dtype, jnp.floating):
         losses = losses.astype(jnp.float32)
     mask = element_mask(losses.shape, weights=weights, where=where)
-    return reduce_elements(losses, mask=mask, weights=weights, reduction=reduction,
-                           sum_axes=sum_axes)
+    return reduce_elements(
+        losses, mask=mask, weights=weights, reduction=reduction, sum_axes=sum_axes
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -229,5 +230,8 @@ def reduce_elements(
 def safe_divide(numerator: Array, denominator: Array) -> Array:
     """``numerator / denominator``, and 0 with zero gradient where the denominator is 0."""
     zero = denominator == 0
-    return jnp.where(zero, jnp.zeros((), numerator.dtype),
-                     numerator / jnp.where(zero, jnp.ones((), denominator.dtype), denominator))
+    return jnp.where(
+        zero,
+        jnp.zeros((), numerator.dtype),
+        numerator / jnp.where(zero, jnp.ones((), denominator.dtype), denominator),
+    )

@@ -36,8 +36,9 @@ __all__ = [
 ]
 
 
-def _prepare(x: ArrayLike, axis: Axis, where: ArrayLike | None, temperature: Any,
-             name: str = "x") -> tuple[Array, tuple[int, ...], Array | None]:
+def _prepare(
+    x: ArrayLike, axis: Axis, where: ArrayLike | None, temperature: Any, name: str = "x"
+) -> tuple[Array, tuple[int, ...], Array | None]:
     x = float_array(x, name)
     axes = canonical_axes(axis, x.ndim)
     static_float(temperature, "temperature", low=0.0, low_open=True)

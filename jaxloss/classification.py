@@ -136,8 +136,9 @@ def _num_classes_in_row(x: Array, class_mask: Array | None) -> Array | int:
     return x.shape[-1] if class_mask is None else jnp.sum(class_mask, axis=-1)
 
 
-def _integer_labels(labels: ArrayLike, loss_shape: tuple[int, ...], num_classes: int,
-                    ignore_index: int | None) -> tuple[Array, Array, Array | None]:
+def _integer_labels(
+    labels: ArrayLike, loss_shape: tuple[int, ...], num_classes: int, ignore_index: int | None
+) -> tuple[Array, Array, Array | None]:
     """Validate integer labels; returns ``(safe_labels, in_range, include)``."""
     return integer_labels(labels, loss_shape, num_classes, ignore_index, hint=_INT_HINT)
 
@@ -204,8 +205,16 @@ def softmax_cross_entropy(
     Array(0.2876821, dtype=float32)
     """
     return _probability_cross_entropy(
-        logits, labels, axis, where, weights=weights, class_weights=class_weights,
-        label_smoothing=label_smoothing, reduction=reduction, zero_label_is_zero=False)
+        logits,
+        labels,
+        axis,
+        where,
+        weights=weights,
+        class_weights=class_weights,
+        label_smoothing=label_smoothing,
+        reduction=reduction,
+        zero_label_is_zero=False,
+    )
 
 
 def safe_softmax_cross_entropy(
@@ -232,8 +241,16 @@ def safe_softmax_cross_entropy(
     Array([0.], dtype=float32)
     """
     return _probability_cross_entropy(
-        logits, labels, axis, where, weights=weights, class_weights=class_weights,
-        label_smoothing=label_smoothing, reduction=reduction, zero_label_is_zero=True)
+        logits,
+        labels,
+        axis,
+        where,
+        weights=weights,
+        class_weights=class_weights,
+        label_smoothing=label_smoothing,
+        reduction=reduction,
+        zero_label_is_zero=True,
+    )
 
 
 def _labeled_rows(y: Array) -> Array:
@@ -249,9 +266,16 @@ def _labeled_rows(y: Array) -> Array:
 
 
 def _probability_cross_entropy(
-    logits: ArrayLike, labels: ArrayLike, axis: Axis, where: ArrayLike | None, *,
-    weights: ArrayLike | None, class_weights: ArrayLike | None,
-    label_smoothing: float | ArrayLike, reduction: Reduction, zero_label_is_zero: bool,
+    logits: ArrayLike,
+    labels: ArrayLike,
+    axis: Axis,
+    where: ArrayLike | None,
+    *,
+    weights: ArrayLike | None,
+    class_weights: ArrayLike | None,
+    label_smoothing: float | ArrayLike,
+    reduction: Reduction,
+    zero_label_is_zero: bool,
 ) -> Array:
     x, axes, loss_shape, class_mask, element_where = _class_inputs(logits, axis, where)
     y = _labels_last(labels, jnp.shape(logits), axes).astype(x.dtype)
@@ -272,11 +296,17 @@ def _probability_cross_entropy(
         x, y = sanitize(x, mask), sanitize(y, mask)
     if fused:  # -Σ w ỹ log softmax(x) without materialising ỹ, w ỹ or log p (jaxloss/_fused.py)
         eps = 0.0 if _is_zero(label_smoothing) else label_smoothing
-        per = masked_label_cross_entropy(x, y, jnp.broadcast_to(mask, loss_shape),
-                                         class_weights=cw, scale=1.0 - eps,
-                                         shift=eps / x.shape[-1])
-        return reduce_elements(per, mask=mask, weights=weights, element_weight=element_weight,
-                               reduction=reduction)
+        per = masked_label_cross_entropy(
+            x,
+            y,
+            jnp.broadcast_to(mask, loss_shape),
+            class_weights=cw,
+            scale=1.0 - eps,
+            shift=eps / x.shape[-1],
+        )
+        return reduce_elements(
+            per, mask=mask, weights=weights, element_weight=element_weight, reduction=reduction
+        )
     if not _is_zero(label_smoothing):
         k = _num_classes_in_row(x, class_mask)
         k = k if isinstance(k, int) else k[..., None]
@@ -289,8 +319,9 @@ def _probability_cross_entropy(
     if class_mask is not None:
         terms = jnp.where(class_mask, terms, 0)
     per = -jnp.sum(terms, axis=-1)
-    return reduce_elements(per, mask=mask, weights=weights, element_weight=element_weight,
-                           reduction=reduction)
+    return reduce_elements(
+        per, mask=mask, weights=weights, element_weight=element_weight, reduction=reduction
+    )
 
 
 def softmax_cross_entropy_with_integer_labels(
@@ -374,11 +405,13 @@ def softmax_cross_entropy_with_integer_labels(
         cw_row = jnp.ones((num_classes,), x.dtype) if class_weights is None else cw
         cw_row = cw_row if class_mask is None else jnp.where(class_mask, cw_row, 0)
         smooth = lse * jnp.sum(jnp.broadcast_to(cw_row, x.shape), axis=-1) - jnp.sum(
-            jnp.where(cw_row != 0, cw_row * x, 0), axis=-1)
+            jnp.where(cw_row != 0, cw_row * x, 0), axis=-1
+        )
         per = (1.0 - label_smoothing) * per + label_smoothing / k * smooth
     per = nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
-    return reduce_elements(per, mask=mask, weights=weights, element_weight=element_weight,
-                           reduction=reduction)
+    return reduce_elements(
+        per, mask=mask, weights=weights, element_weight=element_weight, reduction=reduction
+    )
 
 
 def sigmoid_binary_cross_entropy(
@@ -491,8 +524,7 @@ def categorical_cross_entropy(
     loss_shape = tuple(d for i, d in enumerate(p.shape) if i not in axes)
     y = _labels_last(labels, p.shape, axes).astype(p.dtype)
     p = move_axes_last(p, axes)
-    mask = element_mask(loss_shape, weights=weights, where=where,
-                        include=jnp.any(y != 0, axis=-1))
+    mask = element_mask(loss_shape, weights=weights, where=where, include=jnp.any(y != 0, axis=-1))
     p, y = sanitize(p, mask, 1.0), sanitize(y, mask)
     p = p / jnp.sum(p, axis=-1, keepdims=True)
     p = jnp.clip(p, epsilon, 1.0 - epsilon)
@@ -502,8 +534,9 @@ def categorical_cross_entropy(
         element_weight = label_sums(y, cw)[0]
         y = y * cw
     per = -jnp.sum(y * jnp.log(p), axis=-1)
-    return reduce_elements(per, mask=mask, weights=weights, element_weight=element_weight,
-                           reduction=reduction)
+    return reduce_elements(
+        per, mask=mask, weights=weights, element_weight=element_weight, reduction=reduction
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -551,7 +584,7 @@ def sigmoid_focal_loss(
     y = jnp.broadcast_to(y.astype(x.dtype), x.shape)
     mask = element_mask(x.shape, weights=weights, where=where)
     x, y = sanitize(x, mask), sanitize(y, mask)
-    softplus_x, softplus_neg_x, p, q = sigmoid_terms(x)   # q = σ(-x) = 1 - p, accurately
+    softplus_x, softplus_neg_x, p, q = sigmoid_terms(x)  # q = σ(-x) = 1 - p, accurately
     ce = y * softplus_neg_x + (1.0 - y) * softplus_x
     if _is_small_natural(gamma):
         # (1 - p_t)^γ = ((1-y)·p + y·(1-p))^γ as an integer power: no log, no exp, and finite
@@ -560,8 +593,10 @@ def sigmoid_focal_loss(
     else:
         # log(1 - p_t) = log((1-y)·p + y·(1-p)), a two-term log-sum-exp of log σ(±x).
         log_one_minus_pt = jax.scipy.special.logsumexp(
-            jnp.stack([-softplus_neg_x, -softplus_x], axis=-1), axis=-1,
-            b=jnp.stack([1.0 - y, y], axis=-1))
+            jnp.stack([-softplus_neg_x, -softplus_x], axis=-1),
+            axis=-1,
+            b=jnp.stack([1.0 - y, y], axis=-1),
+        )
         per = ce * _focal_factor(log_one_minus_pt, gamma)
     if alpha is not None:
         per = (alpha * y + (1.0 - alpha) * (1.0 - y)) * per
@@ -601,8 +636,9 @@ def softmax_focal_loss(
     labels = jnp.asarray(labels)
     integer = jnp.issubdtype(labels.dtype, jnp.integer)
     if integer:
-        safe_labels, in_range, include = _integer_labels(labels, loss_shape, num_classes,
-                                                         ignore_index)
+        safe_labels, in_range, include = _integer_labels(
+            labels, loss_shape, num_classes, ignore_index
+        )
     else:
         y = _labels_last(labels, jnp.shape(logits), axes).astype(x.dtype)
         include = _labeled_rows(y)
@@ -613,7 +649,7 @@ def softmax_focal_loss(
     one_minus_p = -jnp.expm1(log_p)
     positive = one_minus_p > 0
     focal = jnp.where(positive, jnp.where(positive, one_minus_p, 1.0) ** gamma, 0.0)
-    terms = -focal * log_p                                        # [..., C]
+    terms = -focal * log_p  # [..., C]
     factor = jnp.ones((num_classes,), x.dtype)
     if alpha is not None:
         factor = factor * jnp.broadcast_to(jnp.asarray(alpha, x.dtype), (num_classes,))
@@ -632,8 +668,9 @@ def softmax_focal_loss(
         yw = y * factor if cw is None else y * factor * cw
         per = jnp.sum(jnp.where(yw != 0, yw * terms, 0), axis=-1)
         element_weight = None if cw is None else label_sums(y, cw)[0]
-    return reduce_elements(per, mask=mask, weights=weights, element_weight=element_weight,
-                           reduction=reduction)
+    return reduce_elements(
+        per, mask=mask, weights=weights, element_weight=element_weight, reduction=reduction
+    )
 
 
 def smooth_labels(
@@ -678,11 +715,14 @@ def _cost_rows(labels: Array, cost: Array, safe_labels: Array | None) -> Array:
 
 
 def _cost_matrix(cost_matrix: ArrayLike, num_classes: int, dtype: Any) -> Array:
-    cost = float_array(jnp.asarray(cost_matrix, dtype=jnp.result_type(cost_matrix, float)),
-                       "cost_matrix")
+    cost = float_array(
+        jnp.asarray(cost_matrix, dtype=jnp.result_type(cost_matrix, float)), "cost_matrix"
+    )
     if cost.shape != (num_classes, num_classes):
-        raise ValueError(f"cost_matrix has shape {tuple(cost.shape)}; expected "
-                         f"({num_classes}, {num_classes}), C[true, predicted].")
+        raise ValueError(
+            f"cost_matrix has shape {tuple(cost.shape)}; expected "
+            f"({num_classes}, {num_classes}), C[true, predicted]."
+        )
     return cost.astype(dtype)
 
 
@@ -719,8 +759,9 @@ def expected_cost_loss(
     integer = jnp.issubdtype(labels.dtype, jnp.integer)
     safe_labels = in_range = None
     if integer:
-        safe_labels, in_range, include = _integer_labels(labels, loss_shape, num_classes,
-                                                         ignore_index)
+        safe_labels, in_range, include = _integer_labels(
+            labels, loss_shape, num_classes, ignore_index
+        )
         y = labels
     else:
         y = _labels_last(labels, jnp.shape(logits), axes).astype(x.dtype)
@@ -733,8 +774,9 @@ def expected_cost_loss(
     per, element_weight = _apply_class_weights(per, y, safe_labels, class_weights, num_classes)
     if integer:
         per = nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
-    return reduce_elements(per, mask=mask, weights=weights, element_weight=element_weight,
-                           reduction=reduction)
+    return reduce_elements(
+        per, mask=mask, weights=weights, element_weight=element_weight, reduction=reduction
+    )
 
 
 def confusion_weighted_cross_entropy(
@@ -770,8 +812,9 @@ def confusion_weighted_cross_entropy(
     cost = _cost_matrix(cost_matrix, num_classes, x.dtype)
     labels = jnp.asarray(labels)
     if jnp.issubdtype(labels.dtype, jnp.integer):
-        safe_labels, in_range, include = _integer_labels(labels, loss_shape, num_classes,
-                                                         ignore_index)
+        safe_labels, in_range, include = _integer_labels(
+            labels, loss_shape, num_classes, ignore_index
+        )
         y = None
     else:
         y = _labels_last(labels, jnp.shape(logits), axes).astype(x.dtype)
@@ -787,17 +830,23 @@ def confusion_weighted_cross_entropy(
         ce = -jnp.sum(sanitize(y, mask) * log_p, axis=-1)
     predicted = jnp.argmax(jax.lax.stop_gradient(x), axis=-1)
     factor = jax.lax.stop_gradient(cost[safe_labels, predicted])
-    per, element_weight = _apply_class_weights(ce * factor, y, safe_labels, class_weights,
-                                               num_classes)
+    per, element_weight = _apply_class_weights(
+        ce * factor, y, safe_labels, class_weights, num_classes
+    )
     if in_range is not None:
         per = nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
-    return reduce_elements(per, mask=mask, weights=weights, element_weight=element_weight,
-                           reduction=reduction)
+    return reduce_elements(
+        per, mask=mask, weights=weights, element_weight=element_weight, reduction=reduction
+    )
 
 
-def _apply_class_weights(per: Array, y: Array | None, safe_labels: Array | None,
-                         class_weights: ArrayLike | None, num_classes: int
-                         ) -> tuple[Array, Array | None]:
+def _apply_class_weights(
+    per: Array,
+    y: Array | None,
+    safe_labels: Array | None,
+    class_weights: ArrayLike | None,
+    num_classes: int,
+) -> tuple[Array, Array | None]:
     """Multiply a loss by its element's class weight (by the true class) and return that weight.
 
     Used by losses whose class weight is a factor of the whole element loss: integer labels use
@@ -817,9 +866,14 @@ def _apply_class_weights(per: Array, y: Array | None, safe_labels: Array | None,
 # Margin losses (hinge, perceptron) — see the regression/margin/segmentation issue.
 
 
-def _binary_margin_inputs(outputs: ArrayLike, targets: ArrayLike, outputs_name: str,
-                          targets_name: str, weights: ArrayLike | None,
-                          where: ArrayLike | None) -> tuple[Array, Array, Array | None]:
+def _binary_margin_inputs(
+    outputs: ArrayLike,
+    targets: ArrayLike,
+    outputs_name: str,
+    targets_name: str,
+    weights: ArrayLike | None,
+    where: ArrayLike | None,
+) -> tuple[Array, Array, Array | None]:
     """Upcast scores, broadcast numeric targets to them, sanitise excluded elements."""
     s = upcast(float_array(outputs, outputs_name))
     t = jnp.asarray(targets)
@@ -855,8 +909,9 @@ def hinge_loss(
     >>> hinge_loss(jnp.array([2.0, 0.5, 0.5]), jnp.array([1.0, 1.0, -1.0]))
     Array([0. , 0.5, 1.5], dtype=float32)
     """
-    s, t, mask = _binary_margin_inputs(predictor_outputs, targets, "predictor_outputs",
-                                       "targets", weights, where)
+    s, t, mask = _binary_margin_inputs(
+        predictor_outputs, targets, "predictor_outputs", "targets", weights, where
+    )
     per = jnp.maximum(0, 1 - s * t)
     return reduce_elements(per, mask=mask, weights=weights, reduction=reduction)
 
@@ -887,8 +942,9 @@ def squared_hinge_loss(
     >>> squared_hinge_loss(jnp.array([2.0, 0.5, 0.5]), jnp.array([1.0, 1.0, -1.0]))
     Array([0.  , 0.25, 2.25], dtype=float32)
     """
-    s, t, mask = _binary_margin_inputs(predictor_outputs, targets, "predictor_outputs",
-                                       "targets", weights, where)
+    s, t, mask = _binary_margin_inputs(
+        predictor_outputs, targets, "predictor_outputs", "targets", weights, where
+    )
     per = jax.nn.relu(margin - s * t) ** 2
     return reduce_elements(per, mask=mask, weights=weights, reduction=reduction)
 
@@ -947,15 +1003,20 @@ def perceptron_loss(
     >>> perceptron_loss(jnp.array([2.0, -0.5, 0.5]), jnp.array([1.0, 1.0, -1.0]))
     Array([0. , 0.5, 0.5], dtype=float32)
     """
-    s, t, mask = _binary_margin_inputs(predictor_outputs, targets, "predictor_outputs",
-                                       "targets", weights, where)
+    s, t, mask = _binary_margin_inputs(
+        predictor_outputs, targets, "predictor_outputs", "targets", weights, where
+    )
     per = jnp.maximum(0, -s * t)
     return reduce_elements(per, mask=mask, weights=weights, reduction=reduction)
 
 
 def _multiclass_margin_inputs(
-    scores: ArrayLike, labels: ArrayLike, axis: Axis, weights: ArrayLike | None,
-    where: ArrayLike | None, ignore_index: int | None,
+    scores: ArrayLike,
+    labels: ArrayLike,
+    axis: Axis,
+    weights: ArrayLike | None,
+    where: ArrayLike | None,
+    ignore_index: int | None,
 ) -> tuple[Array, Array, Array, Array | None, int]:
     """Scores with the class axis last (sanitised), safe labels, in-range flags, mask, C."""
     s = upcast(float_array(scores, "scores"))
@@ -963,8 +1024,7 @@ def _multiclass_margin_inputs(
     loss_shape = tuple(d for i, d in enumerate(s.shape) if i not in axes)
     s = move_axes_last(s, axes)
     num_classes = s.shape[-1]
-    safe_labels, in_range, include = _integer_labels(labels, loss_shape, num_classes,
-                                                     ignore_index)
+    safe_labels, in_range, include = _integer_labels(labels, loss_shape, num_classes, ignore_index)
     mask = element_mask(loss_shape, weights=weights, where=where, include=include)
     return sanitize(s, mask), safe_labels, in_range, mask, num_classes
 
@@ -1005,14 +1065,16 @@ def multiclass_hinge_loss(
     Array([0.5, 4. ], dtype=float32)
     """
     s, safe_labels, in_range, mask, num_classes = _multiclass_margin_inputs(
-        scores, labels, axis, weights, where, ignore_index)
+        scores, labels, axis, weights, where, ignore_index
+    )
     one_hot = jax.nn.one_hot(safe_labels, num_classes, dtype=s.dtype)
     true_score = jnp.sum(s * one_hot, axis=-1)
     per = jnp.max(s + 1.0 - one_hot, axis=-1) - true_score
     per, element_weight = _apply_class_weights(per, None, safe_labels, class_weights, num_classes)
     per = nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
-    return reduce_elements(per, mask=mask, weights=weights, element_weight=element_weight,
-                           reduction=reduction)
+    return reduce_elements(
+        per, mask=mask, weights=weights, element_weight=element_weight, reduction=reduction
+    )
 
 
 def multiclass_perceptron_loss(
@@ -1039,13 +1101,15 @@ def multiclass_perceptron_loss(
     Array([0., 3.], dtype=float32)
     """
     s, safe_labels, in_range, mask, num_classes = _multiclass_margin_inputs(
-        scores, labels, axis, weights, where, ignore_index)
+        scores, labels, axis, weights, where, ignore_index
+    )
     true_score = jnp.take_along_axis(s, safe_labels[..., None], axis=-1)[..., 0]
     per = jnp.max(s, axis=-1) - true_score
     per, element_weight = _apply_class_weights(per, None, safe_labels, class_weights, num_classes)
     per = nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
-    return reduce_elements(per, mask=mask, weights=weights, element_weight=element_weight,
-                           reduction=reduction)
+    return reduce_elements(
+        per, mask=mask, weights=weights, element_weight=element_weight, reduction=reduction
+    )
 
 
 def multi_margin_loss(
@@ -1085,7 +1149,8 @@ def multi_margin_loss(
     if p not in (1, 2) or isinstance(p, bool):
         raise ValueError(f"p must be 1 or 2, as in PyTorch's multi_margin_loss; got {p!r}.")
     s, safe_labels, in_range, mask, num_classes = _multiclass_margin_inputs(
-        scores, labels, axis, weights, where, ignore_index)
+        scores, labels, axis, weights, where, ignore_index
+    )
     true_score = jnp.take_along_axis(s, safe_labels[..., None], axis=-1)
     terms = jax.nn.relu(margin - true_score + s)
     if p == 2:
@@ -1094,8 +1159,9 @@ def multi_margin_loss(
     per = jnp.sum(jnp.where(wrong, terms, 0), axis=-1) / num_classes
     per, element_weight = _apply_class_weights(per, None, safe_labels, class_weights, num_classes)
     per = nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
-    return reduce_elements(per, mask=mask, weights=weights, element_weight=element_weight,
-                           reduction=reduction)
+    return reduce_elements(
+        per, mask=mask, weights=weights, element_weight=element_weight, reduction=reduction
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1103,8 +1169,12 @@ def multi_margin_loss(
 
 
 def _pair_inputs(
-    first: ArrayLike, first_name: str, second: ArrayLike, second_name: str,
-    axis: Axis | None, where: ArrayLike | None,
+    first: ArrayLike,
+    first_name: str,
+    second: ArrayLike,
+    second_name: str,
+    axis: Axis | None,
+    where: ArrayLike | None,
 ) -> tuple[Array, Array, tuple[int, ...], Array | None, Array | None]:
     """Upcast and broadcast two distributions, move ``axis`` last; split ``where``.
 
@@ -1119,7 +1189,8 @@ def _pair_inputs(
     except ValueError:
         raise ValueError(
             f"{first_name} has shape {tuple(a.shape)} and {second_name} has shape "
-            f"{tuple(b.shape)}; they must broadcast together.") from None
+            f"{tuple(b.shape)}; they must broadcast together."
+        ) from None
     dtype = jnp.promote_types(a.dtype, b.dtype)
     a = jnp.broadcast_to(a, shape).astype(dtype)
     b = jnp.broadcast_to(b, shape).astype(dtype)
@@ -1137,13 +1208,20 @@ def _pair_inputs(
 
 
 def _summed_divergence(
-    terms_fn: Any, first: ArrayLike, first_name: str, second: ArrayLike, second_name: str,
-    axis: Axis | None, where: ArrayLike | None, weights: ArrayLike | None,
+    terms_fn: Any,
+    first: ArrayLike,
+    first_name: str,
+    second: ArrayLike,
+    second_name: str,
+    axis: Axis | None,
+    where: ArrayLike | None,
+    weights: ArrayLike | None,
     reduction: Reduction,
 ) -> Array:
     """``Σ_axis terms_fn(a, b)`` under the contract; masked components contribute exactly 0."""
     a, b, loss_shape, component_mask, element_where = _pair_inputs(
-        first, first_name, second, second_name, axis, where)
+        first, first_name, second, second_name, axis, where
+    )
     include = None
     if component_mask is not None:
         include = jnp.any(component_mask, axis=-1)
@@ -1199,9 +1277,17 @@ def kl_divergence(
     >>> kl_divergence(jnp.log(jnp.array([[0.5, 0.5], [0.9, 0.1]])), jnp.array([[1.0, 0.0]] * 2))
     Array([0.6931472 , 0.10536055], dtype=float32)
     """
-    return _summed_divergence(lambda lq, t: _xlogx_terms(t, lq), log_predictions,
-                              "log_predictions", targets, "targets", axis, where, weights,
-                              reduction)
+    return _summed_divergence(
+        lambda lq, t: _xlogx_terms(t, lq),
+        log_predictions,
+        "log_predictions",
+        targets,
+        "targets",
+        axis,
+        where,
+        weights,
+        reduction,
+    )
 
 
 def kl_divergence_with_log_targets(
@@ -1226,9 +1312,17 @@ def kl_divergence_with_log_targets(
     >>> kl_divergence_with_log_targets(q, q)
     Array(0., dtype=float32)
     """
-    return _summed_divergence(lambda lq, lt: jnp.exp(lt) * (lt - lq), log_predictions,
-                              "log_predictions", log_targets, "log_targets", axis, where,
-                              weights, reduction)
+    return _summed_divergence(
+        lambda lq, lt: jnp.exp(lt) * (lt - lq),
+        log_predictions,
+        "log_predictions",
+        log_targets,
+        "log_targets",
+        axis,
+        where,
+        weights,
+        reduction,
+    )
 
 
 def generalized_kl_divergence(
@@ -1254,8 +1348,16 @@ def generalized_kl_divergence(
     Array(0.30685282, dtype=float32)
     """
     return _summed_divergence(
-        lambda lq, t: _xlogx_terms(t, lq) + jnp.exp(lq) - t, log_predictions,
-        "log_predictions", targets, "targets", axis, where, weights, reduction)
+        lambda lq, t: _xlogx_terms(t, lq) + jnp.exp(lq) - t,
+        log_predictions,
+        "log_predictions",
+        targets,
+        "targets",
+        axis,
+        where,
+        weights,
+        reduction,
+    )
 
 
 def convex_kl_divergence(
@@ -1278,8 +1380,9 @@ def convex_kl_divergence(
     >>> convex_kl_divergence(jnp.log(jnp.array([1.0, 2.0])), jnp.array([1.0, 1.0]))
     Array(0.30685282, dtype=float32)
     """
-    return generalized_kl_divergence(log_predictions, targets, axis, where, weights=weights,
-                                     reduction=reduction)
+    return generalized_kl_divergence(
+        log_predictions, targets, axis, where, weights=weights, reduction=reduction
+    )
 
 
 def poly_loss_cross_entropy(
@@ -1337,8 +1440,9 @@ def poly_loss_cross_entropy(
     cross_entropy = -jnp.sum(y * log_p, axis=-1)
     one_minus_pt = jnp.sum(y * -jnp.expm1(log_p), axis=-1)
     per = cross_entropy + jnp.asarray(epsilon, x.dtype) * one_minus_pt
-    return reduce_elements(per, mask=mask, weights=weights, element_weight=element_weight,
-                           reduction=reduction)
+    return reduce_elements(
+        per, mask=mask, weights=weights, element_weight=element_weight, reduction=reduction
+    )
 
 
 def _sparse_plus(x: Array) -> Array:
@@ -1425,19 +1529,17 @@ def multiclass_sparsemax_loss(
         raise ValueError("scores must have a class axis (last); got a scalar.")
     num_classes = x.shape[-1]
     loss_shape = x.shape[:-1]
-    safe_labels, in_range, include = _integer_labels(labels, loss_shape, num_classes,
-                                                     ignore_index)
+    safe_labels, in_range, include = _integer_labels(labels, loss_shape, num_classes, ignore_index)
     mask = element_mask(loss_shape, weights=weights, where=where, include=include)
     x = sanitize(x, mask)
     p = sparsemax(x, axis=-1)
     label_score = jnp.take_along_axis(x, safe_labels[..., None], axis=-1)
     per = jnp.sum(p * (x - label_score), axis=-1) + 0.5 * (1 - jnp.sum(p * p, axis=-1))
-    per, element_weight = _apply_class_weights(per, None, safe_labels, class_weights,
-                                               num_classes)
+    per, element_weight = _apply_class_weights(per, None, safe_labels, class_weights, num_classes)
     per = nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
-    return reduce_elements(per, mask=mask, weights=weights, element_weight=element_weight,
-                           reduction=reduction)
-
+    return reduce_elements(
+        per, mask=mask, weights=weights, element_weight=element_weight, reduction=reduction
+    )
 
 
 def make_fenchel_young_loss(max_fun: Callable[..., ArrayLike]) -> Callable[..., Array]:
@@ -1480,8 +1582,10 @@ def make_fenchel_young_loss(max_fun: Callable[..., ArrayLike]) -> Callable[..., 
         try:
             shape = jnp.broadcast_shapes(s.shape, t.shape)
         except ValueError:
-            raise ValueError(f"targets has shape {tuple(t.shape)}, which does not broadcast "
-                             f"with the scores shape {tuple(s.shape)}.") from None
+            raise ValueError(
+                f"targets has shape {tuple(t.shape)}, which does not broadcast "
+                f"with the scores shape {tuple(s.shape)}."
+            ) from None
         if not shape:
             raise ValueError("scores must have a last axis; got a scalar.")
         s = jnp.broadcast_to(s, shape)
@@ -1489,10 +1593,12 @@ def make_fenchel_young_loss(max_fun: Callable[..., ArrayLike]) -> Callable[..., 
         mask = element_mask(shape[:-1], weights=weights, where=where)
         s, t = sanitize(s, mask), sanitize(t, mask)
         per = max_last(s, *args, **kwargs) - jnp.sum(t * s, axis=-1)
-        return reduce_elements(jnp.asarray(per, s.dtype), mask=mask, weights=weights,
-                               reduction=reduction)
+        return reduce_elements(
+            jnp.asarray(per, s.dtype), mask=mask, weights=weights, reduction=reduction
+        )
 
     fenchel_young_loss.__doc__ = (
         f"Fenchel-Young loss of ``{getattr(max_fun, '__name__', repr(max_fun))}`` over the last "
-        "axis: ``max_fun(scores) - <targets, scores>``; see :func:`make_fenchel_young_loss`.")
+        "axis: ``max_fun(scores) - <targets, scores>``; see :func:`make_fenchel_young_loss`."
+    )
     return fenchel_young_loss

@@ -371,8 +371,7 @@ def class_centroids(
     >>> counts
     Array([2., 0., 1., 0.], dtype=float32)
     """
-    f, y, w, ok = _labelled_features(features, labels, num_classes, weights, where,
-                                           ignore_index)
+    f, y, w, ok = _labelled_features(features, labels, num_classes, weights, where, ignore_index)
     centroids, counts = _centroids(f, y, w, num_classes)
     return jnp.where(ok, centroids, jnp.nan), counts
 
@@ -428,8 +427,9 @@ def center_loss(
         element_weight = class_weight_vector(class_weights, num_classes, per.dtype)[safe]
         per = element_weight * per
     per = nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
-    return reduce_elements(per, mask=mask, weights=weights, element_weight=element_weight,
-                           reduction=reduction)
+    return reduce_elements(
+        per, mask=mask, weights=weights, element_weight=element_weight, reduction=reduction
+    )
 
 
 def center_loss_update(
@@ -473,8 +473,9 @@ def center_loss_update(
     mask = in_range if mask is None else mask & in_range
     f = jax.lax.stop_gradient(sanitize(f, mask))
     w = mask.astype(f.dtype)
-    sums = jax.ops.segment_sum((f * w[..., None]).reshape(-1, f.shape[-1]), safe.reshape(-1),
-                               num_segments=num_classes)
+    sums = jax.ops.segment_sum(
+        (f * w[..., None]).reshape(-1, f.shape[-1]), safe.reshape(-1), num_segments=num_classes
+    )
     counts = jax.ops.segment_sum(w.reshape(-1), safe.reshape(-1), num_segments=num_classes)
     delta = (counts[:, None] * c - sums) / (1.0 + counts[:, None])
     return c - alpha * delta
@@ -546,8 +547,7 @@ def centroid_hinge_loss(
     Array(0.5, dtype=float32)
     """
     static_float(delta, "delta", low=0.0)
-    f, y, w, ok = _labelled_features(features, labels, num_classes, weights, where,
-                                           ignore_index)
+    f, y, w, ok = _labelled_features(features, labels, num_classes, weights, where, ignore_index)
     centroids, counts = _centroids(f, y, w, num_classes)
     if stop_centroid_gradient:
         centroids = jax.lax.stop_gradient(centroids)
@@ -563,16 +563,16 @@ def centroid_hinge_loss(
     if class_weights is not None:
         class_weights = class_weight_vector(class_weights, num_classes, per_class.dtype)
     class_mask = element_mask((num_classes,), weights=class_weights, include=present)
-    return reduce_elements(per_class, mask=class_mask, weights=class_weights,
-                           reduction=reduction)
+    return reduce_elements(per_class, mask=class_mask, weights=class_weights, reduction=reduction)
 
 
 # ---------------------------------------------------------------------------------------------
 # Private helpers.
 
 
-def _points_and_centroids(x: ArrayLike, centroids: ArrayLike,
-                          x_name: str = "points") -> tuple[Array, Array]:
+def _points_and_centroids(
+    x: ArrayLike, centroids: ArrayLike, x_name: str = "points"
+) -> tuple[Array, Array]:
     """Validate ``[..., D]`` points and ``[K, D]`` centroids; cast both to the compute dtype."""
     x = float_array(x, x_name)
     c = float_array(centroids, "centroids")
@@ -602,9 +602,13 @@ def _check_temperature(temperature: Any) -> None:
     static_float(temperature, "temperature", low=0.0, low_open=True)
 
 
-def _point_weights(shape: tuple[int, ...], dtype: Any, weights: ArrayLike | None,
-                   where: ArrayLike | None,
-                   include: Array | None = None) -> tuple[Array, Array | None]:
+def _point_weights(
+    shape: tuple[int, ...],
+    dtype: Any,
+    weights: ArrayLike | None,
+    where: ArrayLike | None,
+    include: Array | None = None,
+) -> tuple[Array, Array | None]:
     """Per-point weights broadcast to ``shape`` (0 for excluded points) and the included mask."""
     mask = element_mask(shape, weights=weights, where=where, include=include)
     w = jnp.ones(shape, dtype)
@@ -615,16 +619,22 @@ def _point_weights(shape: tuple[int, ...], dtype: Any, weights: ArrayLike | None
     return w, mask
 
 
-def _class_labels(labels: ArrayLike, shape: tuple[int, ...], num_classes: int,
-                  ignore_index: int | None) -> tuple[Array, Array, Array | None]:
+def _class_labels(
+    labels: ArrayLike, shape: tuple[int, ...], num_classes: int, ignore_index: int | None
+) -> tuple[Array, Array, Array | None]:
     """Validate integer labels of shape ``shape``; returns ``(safe, in_range, include)``."""
-    return integer_labels(labels, shape, num_classes, ignore_index,
-                          of="features without its last (feature) axis")
+    return integer_labels(
+        labels, shape, num_classes, ignore_index, of="features without its last (feature) axis"
+    )
 
 
 def _labelled_features(
-    features: ArrayLike, labels: ArrayLike, num_classes: int, weights: ArrayLike | None,
-    where: ArrayLike | None, ignore_index: int | None,
+    features: ArrayLike,
+    labels: ArrayLike,
+    num_classes: int,
+    weights: ArrayLike | None,
+    where: ArrayLike | None,
+    ignore_index: int | None,
 ) -> tuple[Array, Array, Array, Array]:
     """Flattened ``[M, D]`` features, safe ``[M]`` labels, ``[M]`` weights (0 = left out),
     and a scalar that is False when an included label is out of range."""

@@ -219,7 +219,9 @@ def alpha_dropout(
 
 
 def _keep_and_scale(
-    key: Array, shape: tuple[int, ...], rate: float | ArrayLike,
+    key: Array,
+    shape: tuple[int, ...],
+    rate: float | ArrayLike,
     broadcast_dims: int | Sequence[int],
 ) -> tuple[Array, Array]:
     """The boolean keep mask (``1`` along ``broadcast_dims``) and the scale ``1/(1-rate)``.
@@ -240,11 +242,14 @@ def _mask_shape(shape: tuple[int, ...], broadcast_dims: int | Sequence[int]) -> 
     out = list(shape)
     for d in dims:
         if not isinstance(d, int):
-            raise TypeError(f"broadcast_dims must be an int or a sequence of ints; got "
-                            f"{broadcast_dims!r}.")
+            raise TypeError(
+                f"broadcast_dims must be an int or a sequence of ints; got {broadcast_dims!r}."
+            )
         if not -ndim <= d < ndim:
-            raise ValueError(f"broadcast_dims={broadcast_dims!r} is out of range for an array of "
-                             f"rank {ndim} (shape {shape}).")
+            raise ValueError(
+                f"broadcast_dims={broadcast_dims!r} is out of range for an array of "
+                f"rank {ndim} (shape {shape})."
+            )
         out[d % ndim] = 1
     return tuple(out)
 
@@ -318,7 +323,7 @@ def _threefry_key_data(key: Array) -> Array | None:
             return None
         data = jax.random.key_data(key)
     elif jax.config.jax_default_prng_impl == "threefry2x32" and key.shape == (2,):
-        data = key   # a legacy uint32 PRNGKey, read with the default implementation
+        data = key  # a legacy uint32 PRNGKey, read with the default implementation
     else:
         return None
     return data.astype(jnp.uint32)

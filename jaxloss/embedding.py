@@ -92,17 +92,24 @@ def cosine_distance(
     return reduce_elements(1.0 - cos, mask=mask, weights=weights, reduction=reduction)
 
 
-def _cosine(predictions: ArrayLike, targets: ArrayLike, epsilon: Any, axis: Axis,
-            where: ArrayLike | None, weights: ArrayLike | None
-            ) -> tuple[Array, Array | None, tuple[int, ...]]:
+def _cosine(
+    predictions: ArrayLike,
+    targets: ArrayLike,
+    epsilon: Any,
+    axis: Axis,
+    where: ArrayLike | None,
+    weights: ArrayLike | None,
+) -> tuple[Array, Array | None, tuple[int, ...]]:
     """Per-element cosine similarity, the element mask and the loss shape."""
     a = upcast(float_array(predictions, "predictions"))
     b = upcast(float_array(targets, "targets"))
     try:
         shape = jnp.broadcast_shapes(a.shape, b.shape)
     except ValueError:
-        raise ValueError(f"predictions has shape {tuple(a.shape)} and targets has shape "
-                         f"{tuple(b.shape)}; they must broadcast together.") from None
+        raise ValueError(
+            f"predictions has shape {tuple(a.shape)} and targets has shape "
+            f"{tuple(b.shape)}; they must broadcast together."
+        ) from None
     dtype = jnp.promote_types(a.dtype, b.dtype)
     axes = canonical_axes(axis, len(shape))
     loss_shape = tuple(d for i, d in enumerate(shape) if i not in axes)
@@ -178,8 +185,10 @@ def ntxent(
         raise ValueError(f"embeddings must have shape [B, D]; got shape {tuple(z.shape)}.")
     labels = jnp.asarray(labels)
     if labels.shape != (z.shape[0],):
-        raise ValueError(f"labels has shape {tuple(labels.shape)}; expected ({z.shape[0]},), "
-                         "one label per embedding.")
+        raise ValueError(
+            f"labels has shape {tuple(labels.shape)}; expected ({z.shape[0]},), "
+            "one label per embedding."
+        )
     batch = z.shape[0]
     pair_shape = (batch, batch)
     same = labels[:, None] == labels[None, :]
@@ -200,12 +209,12 @@ def ntxent(
     s = jnp.sum(_unit(z[:, None, :], eps) * _unit(z[None, :, :], eps), axis=-1)
     s = s / jnp.asarray(temperature, s.dtype)
     # log Σ_{negatives k} exp(s_ik) per anchor, stably; anchors without negatives give 0 loss.
-    top = jax.lax.stop_gradient(jnp.max(s, axis=1, keepdims=True, where=negative,
-                                        initial=-jnp.inf))
+    top = jax.lax.stop_gradient(jnp.max(s, axis=1, keepdims=True, where=negative, initial=-jnp.inf))
     has_negative = jnp.any(negative, axis=1, keepdims=True)
     top = jnp.where(has_negative, top, 0)
-    total = jnp.sum(jnp.where(negative, jnp.exp(jnp.where(negative, s - top, 0)), 0), axis=1,
-                    keepdims=True)
+    total = jnp.sum(
+        jnp.where(negative, jnp.exp(jnp.where(negative, s - top, 0)), 0), axis=1, keepdims=True
+    )
     log_negatives = top + jnp.log(jnp.where(has_negative, total, 1))
     per = jnp.where(has_negative, jax.nn.softplus(log_negatives - s), 0)
     return reduce_elements(per, mask=mask, weights=weights, reduction=reduction)
@@ -253,16 +262,19 @@ def triplet_margin_loss(
     try:
         shape = jnp.broadcast_shapes(a.shape, p.shape, n.shape)
     except ValueError:
-        raise ValueError(f"anchors, positives and negatives have shapes {tuple(a.shape)}, "
-                         f"{tuple(p.shape)} and {tuple(n.shape)}; they must broadcast "
-                         "together.") from None
+        raise ValueError(
+            f"anchors, positives and negatives have shapes {tuple(a.shape)}, "
+            f"{tuple(p.shape)} and {tuple(n.shape)}; they must broadcast "
+            "together."
+        ) from None
     if not isinstance(axis, int):
         raise TypeError(f"axis must be an int; got {axis!r}.")
     (axis_,) = canonical_axes(axis, len(shape))
     loss_shape = tuple(d for i, d in enumerate(shape) if i != axis_)
     dtype = jnp.result_type(a.dtype, p.dtype, n.dtype)
-    a, p, n = (move_axes_last(jnp.broadcast_to(v, shape).astype(dtype), (axis_,))
-               for v in (a, p, n))
+    a, p, n = (
+        move_axes_last(jnp.broadcast_to(v, shape).astype(dtype), (axis_,)) for v in (a, p, n)
+    )
     mask = element_mask(loss_shape, weights=weights, where=where)
     a, p, n = sanitize(a, mask), sanitize(p, mask), sanitize(n, mask)
     even = isinstance(norm_degree, int) and norm_degree % 2 == 0

@@ -156,13 +156,18 @@ def per_example_value_and_grad(
     return _map_examples(fn, params, batch, in_axes, method, batch_size)
 
 
-def _map_examples(fn: Callable[..., Any], params: PyTree, batch: tuple[Any, ...],
-                  in_axes: Any, method: str, batch_size: int | None) -> Any:
+def _map_examples(
+    fn: Callable[..., Any],
+    params: PyTree,
+    batch: tuple[Any, ...],
+    in_axes: Any,
+    method: str,
+    batch_size: int | None,
+) -> Any:
     if not batch:
         raise ValueError("per-example gradients need at least one batch argument after params.")
     if method not in _METHODS:
-        raise ValueError(f"method must be one of {', '.join(map(repr, _METHODS))}; "
-                         f"got {method!r}.")
+        raise ValueError(f"method must be one of {', '.join(map(repr, _METHODS))}; got {method!r}.")
     if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
         raise ValueError(f"batch_size must be a positive int or None; got {batch_size!r}.")
     axes = _batch_axes(in_axes, len(batch))
@@ -179,28 +184,33 @@ def _map_examples(fn: Callable[..., Any], params: PyTree, batch: tuple[Any, ...]
         return [b if a is None else next(it) for b, a in zip(batch, axes, strict=True)]
 
     if method == "vmap":
+
         def vmapped(*batched: Any) -> Any:
             return jax.vmap(lambda *ex: fn(params, *ex), in_axes=axes)(*with_unbatched(batched))
 
         return _fold_outer_product_transposes(vmapped)(
-            *[b for b, a in zip(batch, axes, strict=True) if a is not None])
+            *[b for b, a in zip(batch, axes, strict=True) if a is not None]
+        )
 
     # "map": move every batch axis to the front, close over the unbatched arguments, and scan
     # over chunks of ``batch_size`` examples, each chunk one folded vmap (as lax.map does).
     size = 1 if batch_size is None else batch_size
-    xs = tuple(jax.tree.map(lambda x, a=a: jnp.moveaxis(x, a, 0), b)
-               for b, a in zip(batch, axes, strict=True) if a is not None)
+    xs = tuple(
+        jax.tree.map(lambda x, a=a: jnp.moveaxis(x, a, 0), b)
+        for b, a in zip(batch, axes, strict=True)
+        if a is not None
+    )
 
     def chunk(*examples: Any) -> Any:
         return jax.vmap(lambda *ex: fn(params, *with_unbatched(ex)))(*examples)
 
     folded = _fold_outer_product_transposes(chunk)
     steps, rest = divmod(num, size)
-    head = jax.tree.map(lambda x: x[:steps * size].reshape((steps, size, *x.shape[1:])), xs)
+    head = jax.tree.map(lambda x: x[: steps * size].reshape((steps, size, *x.shape[1:])), xs)
     _, out = lax.scan(lambda carry, ex: (carry, folded(*ex)), None, head)
     out = jax.tree.map(lambda y: y.reshape((steps * size, *y.shape[2:])), out)
     if rest:
-        tail = folded(*jax.tree.map(lambda x: x[steps * size:], xs))
+        tail = folded(*jax.tree.map(lambda x: x[steps * size :], xs))
         out = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), out, tail)
     return out
 
@@ -217,6 +227,7 @@ def _fold_outer_product_transposes(f: Callable[..., Any]) -> Callable[..., Any]:
     product has no other use; everything else is bound as traced (``jit``-ed sub-functions are
     inlined so that their outer products are folded too, unless they carry shardings).
     """
+
     def folded(*args: Any) -> Any:
         closed, out_shape = jax.make_jaxpr(f, return_shape=True)(*args)
         outs = _eval_folding(closed.jaxpr, closed.consts, jax.tree.leaves(args))
@@ -246,12 +257,21 @@ def _eval_folding(jaxpr: Any, consts: Sequence[Any], args: Sequence[Any]) -> lis
     for eqn in jaxpr.eqns:
         invals = [read(v) for v in eqn.invars]
         src = producer.get(eqn.invars[0]) if eqn.primitive is lax.transpose_p else None
-        if (src is not None and uses[eqn.invars[0]] == 1
-                and _is_swapped_outer_product(src, eqn.params["permutation"])):
+        if (
+            src is not None
+            and uses[eqn.invars[0]] == 1
+            and _is_swapped_outer_product(src, eqn.params["permutation"])
+        ):
             (lc, rc), (lb, rb) = src.params["dimension_numbers"]
-            outs = [lax.dot_general(read(src.invars[1]), read(src.invars[0]), ((rc, lc), (rb, lb)),
-                                    precision=src.params["precision"],
-                                    preferred_element_type=src.params["preferred_element_type"])]
+            outs = [
+                lax.dot_general(
+                    read(src.invars[1]),
+                    read(src.invars[0]),
+                    ((rc, lc), (rb, lb)),
+                    precision=src.params["precision"],
+                    preferred_element_type=src.params["preferred_element_type"],
+                )
+            ]
         elif eqn.primitive.name in ("pjit", "jit") and _unsharded(eqn.params):
             inner = eqn.params["jaxpr"]
             outs = _eval_folding(inner.jaxpr, inner.consts, invals)
@@ -290,8 +310,10 @@ def _batch_axes(in_axes: Any, n: int) -> tuple[int | None, ...]:
     else:
         axes = tuple(in_axes)
         if len(axes) != n:
-            raise ValueError(f"in_axes has {len(axes)} entries but {n} batch arguments were "
-                             "given; pass one int (or None) per batch argument.")
+            raise ValueError(
+                f"in_axes has {len(axes)} entries but {n} batch arguments were "
+                "given; pass one int (or None) per batch argument."
+            )
     for a in axes:
         if a is not None and not isinstance(a, int):
             raise TypeError(f"in_axes entries must be ints or None; got {in_axes!r}.")
@@ -308,8 +330,10 @@ def _batch_length(batch: tuple[Any, ...], axes: tuple[int | None, ...]) -> int:
         for leaf in jax.tree.leaves(b):
             shape = np.shape(leaf)
             if not -len(shape) <= a < len(shape):
-                raise ValueError(f"batch argument {i} has a leaf of shape {shape}, which has no "
-                                 f"axis {a} to map over (in_axes).")
+                raise ValueError(
+                    f"batch argument {i} has a leaf of shape {shape}, which has no "
+                    f"axis {a} to map over (in_axes)."
+                )
             sizes.setdefault(shape[a], f"batch argument {i} (shape {shape})")
     if len(sizes) != 1:
         found = "; ".join(f"{k} from {v}" for k, v in sizes.items())
@@ -354,8 +378,9 @@ def weighted_grad(
     >>> weighted_grad(losses, jnp.float32(1.5), jnp.array([1.0, 0.5]), jnp.array([1.0, 2.0]))
     Array(9., dtype=float32)
     """
-    value, grads = weighted_value_and_grad(per_example_loss_fn, params, weights, *batch,
-                                           has_aux=has_aux)
+    value, grads = weighted_value_and_grad(
+        per_example_loss_fn, params, weights, *batch, has_aux=has_aux
+    )
     return (grads, value[1]) if has_aux else grads
 
 
@@ -393,8 +418,10 @@ def weighted_value_and_grad(
 
 def _single_array(x: Any, what: str) -> Array:
     if not isinstance(x, jax.Array | np.ndarray):
-        raise TypeError(f"{what} must be one array of losses; got {type(x).__name__}. "
-                        "With an auxiliary output pass has_aux=True.")
+        raise TypeError(
+            f"{what} must be one array of losses; got {type(x).__name__}. "
+            "With an auxiliary output pass has_aux=True."
+        )
     if not jnp.issubdtype(x.dtype, jnp.floating):
         raise TypeError(f"{what} must be a floating-point array; got dtype {x.dtype}.")
     return x
@@ -405,10 +432,14 @@ def _cotangent_like(g: ArrayLike, out: Array, name: str, what: str) -> Array:
     if not jnp.issubdtype(g.dtype, jnp.number) or jnp.issubdtype(g.dtype, jnp.complexfloating):
         raise TypeError(f"{name} must be a real numeric array; got dtype {g.dtype}.")
     shape = tuple(out.shape)
-    if not (len(g.shape) <= len(shape)
-            and all(s in (1, t) for s, t in zip(g.shape[::-1], shape[::-1], strict=False))):
-        raise ValueError(f"{name} has shape {tuple(g.shape)}, which does not broadcast to the "
-                         f"{what} shape {shape}.")
+    if not (
+        len(g.shape) <= len(shape)
+        and all(s in (1, t) for s, t in zip(g.shape[::-1], shape[::-1], strict=False))
+    ):
+        raise ValueError(
+            f"{name} has shape {tuple(g.shape)}, which does not broadcast to the "
+            f"{what} shape {shape}."
+        )
     return jnp.broadcast_to(g.astype(out.dtype), shape)
 
 
@@ -508,8 +539,13 @@ def _injected_jvp(primals: tuple[Any, ...], tangents: tuple[Any, ...]) -> tuple[
     x_leaves, g_leaves = primals
     dx_leaves, _ = tangents
     dtype = jnp.result_type(jnp.float32, *x_leaves)
-    dot = sum((jnp.sum(g.astype(dtype) * dx.astype(dtype))
-               for g, dx in zip(g_leaves, dx_leaves, strict=True)), jnp.zeros((), dtype))
+    dot = sum(
+        (
+            jnp.sum(g.astype(dtype) * dx.astype(dtype))
+            for g, dx in zip(g_leaves, dx_leaves, strict=True)
+        ),
+        jnp.zeros((), dtype),
+    )
     return jnp.zeros((), dtype), dot
 
 
@@ -517,8 +553,9 @@ def _cotangent_tree(g: PyTree, out: PyTree, what: str) -> PyTree:
     out_leaves, out_tree = jax.tree.flatten(out)
     g_leaves, g_tree = jax.tree.flatten(g)
     if g_tree != out_tree and not (len(out_leaves) == 1 and len(g_leaves) == 1):
-        raise ValueError(f"the gradient has tree structure {g_tree}, but {what} has "
-                             f"{out_tree}; they must match.")
+        raise ValueError(
+            f"the gradient has tree structure {g_tree}, but {what} has {out_tree}; they must match."
+        )
     cts = []
     for i, (gl, ol) in enumerate(zip(g_leaves, out_leaves, strict=True)):
         ol = jnp.asarray(ol)
@@ -559,13 +596,17 @@ def straight_through(forward: ArrayLike, surrogate: ArrayLike) -> Array:
     """
     surrogate = float_array(surrogate, "surrogate")
     forward = jnp.asarray(forward)
-    if not (forward.ndim <= surrogate.ndim and all(
-            s in (1, t) for s, t in zip(forward.shape[::-1], surrogate.shape[::-1],
-                                        strict=False))):
-        raise ValueError(f"forward has shape {tuple(forward.shape)}, which does not broadcast to "
-                         f"the surrogate shape {tuple(surrogate.shape)}.")
-    forward = jnp.broadcast_to(lax.stop_gradient(forward).astype(surrogate.dtype),
-                               surrogate.shape)
+    if not (
+        forward.ndim <= surrogate.ndim
+        and all(
+            s in (1, t) for s, t in zip(forward.shape[::-1], surrogate.shape[::-1], strict=False)
+        )
+    ):
+        raise ValueError(
+            f"forward has shape {tuple(forward.shape)}, which does not broadcast to "
+            f"the surrogate shape {tuple(surrogate.shape)}."
+        )
+    forward = jnp.broadcast_to(lax.stop_gradient(forward).astype(surrogate.dtype), surrogate.shape)
     return _straight_through(forward, surrogate)
 
 
@@ -576,8 +617,9 @@ def _straight_through(forward: Array, surrogate: Array) -> Array:
 
 
 @_straight_through.defjvp
-def _straight_through_jvp(primals: tuple[Array, Array],
-                          tangents: tuple[Array, Array]) -> tuple[Array, Array]:
+def _straight_through_jvp(
+    primals: tuple[Array, Array], tangents: tuple[Array, Array]
+) -> tuple[Array, Array]:
     forward, _ = primals
     _, d_surrogate = tangents
     return forward, d_surrogate
@@ -614,8 +656,9 @@ def straight_through_argmax(
     logits = float_array(logits, "logits")
     (ax,) = canonical_axes(axis, logits.ndim)
     static_float(temperature, "temperature", low=0.0, low_open=True)
-    hard = jax.nn.one_hot(jnp.argmax(logits, axis=ax), logits.shape[ax], dtype=logits.dtype,
-                          axis=ax)
+    hard = jax.nn.one_hot(
+        jnp.argmax(logits, axis=ax), logits.shape[ax], dtype=logits.dtype, axis=ax
+    )
     soft = softmax(logits, axis=ax, temperature=temperature).astype(logits.dtype)
     return straight_through(hard, soft)
 
@@ -724,14 +767,19 @@ class GradCheckReport:
         where = f"args[{self.argument}]{self.path}{list(self.index)}"
         if self.output_index:
             where += f", output element {list(self.output_index)}"
-        head = ("check_grads: gradients match" if self.ok else
-                f"check_grads: gradient mismatch in {self.num_failed} of {self.num_checked} "
-                "coordinates")
-        return (f"{head}; worst coordinate {where}: analytic {self.analytic:.10g}, numeric "
-                f"{self.numeric:.10g} (central difference, eps={self.eps:.3g}), abs error "
-                f"{self.abs_error:.3g}, relative error {self.rel_error:.3g} "
-                f"(tolerance atol={self.atol:g} + rtol={self.rtol:g}·max(|analytic|, "
-                f"|numeric|)).")
+        head = (
+            "check_grads: gradients match"
+            if self.ok
+            else f"check_grads: gradient mismatch in {self.num_failed} of {self.num_checked} "
+            "coordinates"
+        )
+        return (
+            f"{head}; worst coordinate {where}: analytic {self.analytic:.10g}, numeric "
+            f"{self.numeric:.10g} (central difference, eps={self.eps:.3g}), abs error "
+            f"{self.abs_error:.3g}, relative error {self.rel_error:.3g} "
+            f"(tolerance atol={self.atol:g} + rtol={self.rtol:g}·max(|analytic|, "
+            f"|numeric|))."
+        )
 
 
 def check_grads(
@@ -797,8 +845,10 @@ def check_grads(
     args = tuple(args)
     leaves = jax.tree.leaves(args)
     if any(isinstance(leaf, jax.core.Tracer) for leaf in leaves):
-        raise TypeError("check_grads evaluates fn at many concrete points; call it outside "
-                        "jit/grad/vmap, with concrete arguments.")
+        raise TypeError(
+            "check_grads evaluates fn at many concrete points; call it outside "
+            "jit/grad/vmap, with concrete arguments."
+        )
     for name, value in (("rtol", rtol), ("atol", atol)):
         if not value >= 0:
             raise ValueError(f"{name} must be >= 0; got {value}.")
@@ -811,12 +861,19 @@ def check_grads(
         raise RuntimeError(
             "check_grads needs float64, and x64 is off. Pass enable_x64=True (the default) to "
             "turn it on for the check, or enable it globally with "
-            "jax.config.update('jax_enable_x64', True) / JAX_ENABLE_X64=1.")
+            "jax.config.update('jax_enable_x64', True) / JAX_ENABLE_X64=1."
+        )
     return _check_grads64(fn, args, eps, rtol, atol, raise_on_error)
 
 
-def _check_grads64(fn: Callable[..., Any], args: tuple[Any, ...], eps: float | None,
-                   rtol: float, atol: float, raise_on_error: bool) -> GradCheckReport:
+def _check_grads64(
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    eps: float | None,
+    rtol: float,
+    atol: float,
+    raise_on_error: bool,
+) -> GradCheckReport:
     paths_leaves, treedef = jax.tree_util.tree_flatten_with_path(args)
     leaves = [np.asarray(leaf) for _, leaf in paths_leaves]
     is_float = [np.issubdtype(leaf.dtype, np.floating) for leaf in leaves]
@@ -832,7 +889,7 @@ def _check_grads64(fn: Callable[..., Any], args: tuple[Any, ...], eps: float | N
     def flat_fn(theta: Array) -> Array:
         new = list(fixed)
         for k, i in enumerate(float_ids):
-            new[i] = theta[offsets[k]:offsets[k + 1]].reshape(leaves[i].shape)
+            new[i] = theta[offsets[k] : offsets[k + 1]].reshape(leaves[i].shape)
         out = fn(*jax.tree.unflatten(treedef, new))
         outs = jax.tree.leaves(out)
         if not outs or not all(jnp.issubdtype(jnp.result_type(o), jnp.floating) for o in outs):
@@ -845,12 +902,16 @@ def _check_grads64(fn: Callable[..., Any], args: tuple[Any, ...], eps: float | N
         raise TypeError(
             f"fn returned {out0.dtype} for float64 inputs, so its finite differences would be "
             "rounding noise. Make fn compute in the inputs' dtype (no astype(float32), no "
-            "float32 dtype= arguments) for the check.")
+            "float32 dtype= arguments) for the check."
+        )
     out_shape = _output_shape(fn, args, treedef, leaves, float_ids, offsets)
-    analytic = np.asarray(jax.jit(jax.jacrev(flat_fn))(theta0_j)).reshape(-1, n)   # [m, n]
+    analytic = np.asarray(jax.jit(jax.jacrev(flat_fn))(theta0_j)).reshape(-1, n)  # [m, n]
 
-    h = np.full(n, eps) if eps is not None else (
-        np.cbrt(np.finfo(np.float64).eps) * np.maximum(1.0, np.abs(theta0)))
+    h = (
+        np.full(n, eps)
+        if eps is not None
+        else (np.cbrt(np.finfo(np.float64).eps) * np.maximum(1.0, np.abs(theta0)))
+    )
     # Exactly representable steps: (θ + h) - θ.
     h = (theta0 + h) - theta0
     batched = jax.jit(jax.vmap(flat_fn))
@@ -869,7 +930,7 @@ def _check_grads64(fn: Callable[..., Any], args: tuple[Any, ...], eps: float | N
     abs_err = np.abs(analytic - numeric)
     scale = np.maximum(np.abs(analytic), np.abs(numeric))
     bound = atol + rtol * scale
-    bad = ~(abs_err <= bound)          # NaN counts as a failure
+    bad = ~(abs_err <= bound)  # NaN counts as a failure
     excess = np.where(np.isnan(abs_err), np.inf, abs_err / np.where(bound > 0, bound, 1.0))
     worst = int(np.argmax(excess))
     o, c = np.unravel_index(worst, analytic.shape)
@@ -899,12 +960,19 @@ def _check_grads64(fn: Callable[..., Any], args: tuple[Any, ...], eps: float | N
     return report
 
 
-def _output_shape(fn: Callable[..., Any], args: tuple[Any, ...], treedef: Any,
-                  leaves: list[np.ndarray], float_ids: list[int],
-                  offsets: np.ndarray) -> tuple[int, ...]:
+def _output_shape(
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    treedef: Any,
+    leaves: list[np.ndarray],
+    float_ids: list[int],
+    offsets: np.ndarray,
+) -> tuple[int, ...]:
     """The output element grid: the single output's shape, or ``(m,)`` for a pytree output."""
-    new = [jnp.asarray(leaf.astype(np.float64)) if i in float_ids else jnp.asarray(leaf)
-           for i, leaf in enumerate(leaves)]
+    new = [
+        jnp.asarray(leaf.astype(np.float64)) if i in float_ids else jnp.asarray(leaf)
+        for i, leaf in enumerate(leaves)
+    ]
     out = jax.eval_shape(fn, *jax.tree.unflatten(treedef, new))
     outs = jax.tree.leaves(out)
     if len(outs) == 1:

@@ -119,11 +119,16 @@ def accuracy(
     Array(0.5, dtype=float32)
     """
     pred, true, shape, include, in_range, dtype = _class_predictions(
-        logits_or_labels_pred, labels, axis, ignore_index, "logits_or_labels_pred")
+        logits_or_labels_pred, labels, axis, ignore_index, "logits_or_labels_pred"
+    )
     mask = element_mask(shape, weights=weights, where=where, include=include)
     correct = (pred == true).astype(dtype)
-    correct = _nan_if_bad(correct, in_range, mask, "labels must lie in [0, num_classes) or "
-                                                   f"equal ignore_index={ignore_index}")
+    correct = _nan_if_bad(
+        correct,
+        in_range,
+        mask,
+        f"labels must lie in [0, num_classes) or equal ignore_index={ignore_index}",
+    )
     return reduce_elements(correct, mask=mask, weights=weights, reduction="weighted_mean")
 
 
@@ -176,8 +181,12 @@ def top_k_accuracy(
     classes = jnp.arange(num_classes)
     above = (x > true_score) | ((x == true_score) & (classes > safe_true[..., None]))
     hit = (jnp.sum(above, axis=-1) < k).astype(x.dtype)
-    hit = _nan_if_bad(hit, in_range, mask,
-                      f"labels must lie in [0, {num_classes}) or equal ignore_index={ignore_index}")
+    hit = _nan_if_bad(
+        hit,
+        in_range,
+        mask,
+        f"labels must lie in [0, {num_classes}) or equal ignore_index={ignore_index}",
+    )
     return reduce_elements(hit, mask=mask, weights=weights, reduction="weighted_mean")
 
 
@@ -219,8 +228,11 @@ def confusion_matrix(
            [0., 0., 1.],
            [0., 1., 1.]], dtype=float32)
     """
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int | np.integer) \
-            or num_classes < 1:
+    if (
+        isinstance(num_classes, bool)
+        or not isinstance(num_classes, int | np.integer)
+        or num_classes < 1
+    ):
         raise ValueError(f"num_classes must be a positive Python int; got {num_classes!r}.")
     num_classes = int(num_classes)
     true = _int_labels(labels, "labels")
@@ -230,27 +242,39 @@ def confusion_matrix(
         if pred.shape != (*shape, num_classes):
             raise ValueError(
                 f"predictions has shape {tuple(pred.shape)}; expected {tuple(shape)} (predicted "
-                f"labels) or {(*shape, num_classes)} (scores with a trailing class axis).")
+                f"labels) or {(*shape, num_classes)} (scores with a trailing class axis)."
+            )
         pred = jnp.argmax(pred, axis=-1)
     else:
         pred = _int_labels(pred, "predictions")
         if pred.shape != shape:
-            raise ValueError(f"predictions has shape {tuple(pred.shape)} but labels has shape "
-                             f"{tuple(shape)}; they must be equal.")
+            raise ValueError(
+                f"predictions has shape {tuple(pred.shape)} but labels has shape "
+                f"{tuple(shape)}; they must be equal."
+            )
     _check_ignore_index(ignore_index)
     include = None if ignore_index is None else true != ignore_index
     mask = element_mask(shape, weights=weights, where=where, include=include)
-    dtype = jnp.float32 if weights is None else jnp.promote_types(jnp.asarray(weights).dtype,
-                                                                  jnp.float32)
+    dtype = (
+        jnp.float32
+        if weights is None
+        else jnp.promote_types(jnp.asarray(weights).dtype, jnp.float32)
+    )
     w = reduce_elements(jnp.ones(shape, dtype), mask=mask, weights=weights, reduction="none")
     w = jnp.broadcast_to(w, shape)
     in_range = (true >= 0) & (true < num_classes) & (pred >= 0) & (pred < num_classes)
     ok = in_range if mask is None else in_range | ~mask
-    value_check(ok, f"labels and predictions must lie in [0, {num_classes}) (or the label equal "
-                    f"ignore_index={ignore_index}); got an out-of-range value.")
+    value_check(
+        ok,
+        f"labels and predictions must lie in [0, {num_classes}) (or the label equal "
+        f"ignore_index={ignore_index}); got an out-of-range value.",
+    )
     cell = jnp.where(in_range, true * num_classes + pred, 0)
-    counts = jnp.zeros((num_classes * num_classes,), dtype).at[cell.ravel()].add(
-        jnp.where(in_range, w, 0).ravel())
+    counts = (
+        jnp.zeros((num_classes * num_classes,), dtype)
+        .at[cell.ravel()]
+        .add(jnp.where(in_range, w, 0).ravel())
+    )
     counts = counts.reshape(num_classes, num_classes)
     return jnp.where(jnp.all(ok), counts, jnp.nan)
 
@@ -319,8 +343,8 @@ def precision_recall_fscore(
     static_float(beta, "beta", low=0.0)
     num_classes = m.shape[0]
     tp = jnp.diagonal(m)
-    true_count = jnp.sum(m, axis=1)                     # support: tp + fn
-    pred_count = jnp.sum(m, axis=0)                     # tp + fp
+    true_count = jnp.sum(m, axis=1)  # support: tp + fn
+    pred_count = jnp.sum(m, axis=0)  # tp + fp
     if average == "micro":
         tp, t_sum, p_sum = jnp.sum(tp), jnp.sum(true_count), jnp.sum(pred_count)
         return PrecisionRecallFscore(*_prf(tp, t_sum, p_sum, beta), true_count)
@@ -328,20 +352,28 @@ def precision_recall_fscore(
     if average is None:
         return PrecisionRecallFscore(precision, recall, fscore, true_count)
     if average == "binary":
-        if isinstance(pos_label, bool) or not isinstance(pos_label, int | np.integer) \
-                or not 0 <= pos_label < num_classes:
-            raise ValueError(f"pos_label must be a class index in [0, {num_classes}); "
-                             f"got {pos_label!r}.")
-        return PrecisionRecallFscore(precision[pos_label], recall[pos_label], fscore[pos_label],
-                                     true_count)
+        if (
+            isinstance(pos_label, bool)
+            or not isinstance(pos_label, int | np.integer)
+            or not 0 <= pos_label < num_classes
+        ):
+            raise ValueError(
+                f"pos_label must be a class index in [0, {num_classes}); got {pos_label!r}."
+            )
+        return PrecisionRecallFscore(
+            precision[pos_label], recall[pos_label], fscore[pos_label], true_count
+        )
     if average == "macro":
         present = (true_count != 0) | (pred_count != 0)
-        mean = [reduce_elements(v, mask=present, reduction="mean")
-                for v in (precision, recall, fscore)]
+        mean = [
+            reduce_elements(v, mask=present, reduction="mean") for v in (precision, recall, fscore)
+        ]
     else:  # "weighted"
         mask = element_mask(true_count.shape, weights=true_count)
-        mean = [reduce_elements(v, mask=mask, weights=true_count, reduction="weighted_mean")
-                for v in (precision, recall, fscore)]
+        mean = [
+            reduce_elements(v, mask=mask, weights=true_count, reduction="weighted_mean")
+            for v in (precision, recall, fscore)
+        ]
     return PrecisionRecallFscore(*mean, true_count)
 
 
@@ -615,8 +647,9 @@ def r2_score(
     Array(0.9486081, dtype=float32)
     """
     if multioutput not in ("uniform_average", "raw_values"):
-        raise ValueError("multioutput must be 'uniform_average' or 'raw_values'; "
-                         f"got {multioutput!r}.")
+        raise ValueError(
+            f"multioutput must be 'uniform_average' or 'raw_values'; got {multioutput!r}."
+        )
     p, t, mask = _regression_inputs(predictions, targets, weights, where)
     if p.ndim == 0:
         raise ValueError("predictions must have a sample axis; got a scalar.")
@@ -627,12 +660,15 @@ def r2_score(
     def column(p_col: Array, t_col: Array, m_col: Array | None, w_col: Array | None) -> Array:
         # Centre on one included target first, so constant targets give exactly total = 0.
         ref = t_col[0] if m_col is None else t_col[jnp.argmax(m_col)]
-        mean_t = ref + reduce_elements(t_col - ref, mask=m_col, weights=w_col,
-                                       reduction="weighted_mean")
-        residual = reduce_elements((t_col - p_col) ** 2, mask=m_col, weights=w_col,
-                                   reduction="weighted_mean")
-        total = reduce_elements((t_col - mean_t) ** 2, mask=m_col, weights=w_col,
-                                reduction="weighted_mean")
+        mean_t = ref + reduce_elements(
+            t_col - ref, mask=m_col, weights=w_col, reduction="weighted_mean"
+        )
+        residual = reduce_elements(
+            (t_col - p_col) ** 2, mask=m_col, weights=w_col, reduction="weighted_mean"
+        )
+        total = reduce_elements(
+            (t_col - mean_t) ** 2, mask=m_col, weights=w_col, reduction="weighted_mean"
+        )
         finite = 1.0 - safe_divide(residual, total)
         return jnp.where(total != 0, finite, jnp.where(residual == 0, 1.0, 0.0).astype(p.dtype))
 
@@ -752,8 +788,9 @@ def soft_f1_loss(
 
 
 def _check_ignore_index(ignore_index: int | None) -> None:
-    if ignore_index is not None and (isinstance(ignore_index, bool)
-                                     or not isinstance(ignore_index, int | np.integer)):
+    if ignore_index is not None and (
+        isinstance(ignore_index, bool) or not isinstance(ignore_index, int | np.integer)
+    ):
         raise TypeError(f"ignore_index must be a Python int or None; got {ignore_index!r}.")
 
 
@@ -763,13 +800,19 @@ def _int_labels(x: ArrayLike, name: str) -> Array:
     if x.dtype == jnp.bool_:
         return x.astype(jnp.int32)
     if not jnp.issubdtype(x.dtype, jnp.integer):
-        raise TypeError(f"{name} must be an integer (or boolean) array of class labels; got "
-                        f"dtype {x.dtype}.")
+        raise TypeError(
+            f"{name} must be an integer (or boolean) array of class labels; got dtype {x.dtype}."
+        )
     return x
 
 
-def _true_classes(labels: ArrayLike, shape: tuple[int, ...], num_classes: int | None, axis: int,
-                  ignore_index: int | None) -> tuple[Array, Array | None, Array]:
+def _true_classes(
+    labels: ArrayLike,
+    shape: tuple[int, ...],
+    num_classes: int | None,
+    axis: int,
+    ignore_index: int | None,
+) -> tuple[Array, Array | None, Array]:
     """The true class of each element from integer labels or one-hot rows.
 
     Returns ``(true, include, in_range)``; ``include`` is ``None`` when every element counts.
@@ -783,15 +826,18 @@ def _true_classes(labels: ArrayLike, shape: tuple[int, ...], num_classes: int | 
                 f"rows with a class axis, i.e. shape {tuple(shape)} with the class axis inserted."
             )
         y = jnp.moveaxis(y, axis % y.ndim, -1)
-        if y.shape[:-1] != tuple(shape) or (num_classes is not None and
-                                             y.shape[-1] != num_classes):
-            raise ValueError(f"labels (class axis last) has shape {tuple(y.shape)}; expected "
-                             f"{(*shape, num_classes or y.shape[-1])}.")
+        if y.shape[:-1] != tuple(shape) or (num_classes is not None and y.shape[-1] != num_classes):
+            raise ValueError(
+                f"labels (class axis last) has shape {tuple(y.shape)}; expected "
+                f"{(*shape, num_classes or y.shape[-1])}."
+            )
         return jnp.argmax(y, axis=-1), jnp.any(y != 0, axis=-1), jnp.ones(shape, bool)
     y = _int_labels(y, "labels")
     if y.shape != tuple(shape):
-        raise ValueError(f"labels has shape {tuple(y.shape)}; expected {tuple(shape)}, the "
-                         "predictions' shape without the class axis.")
+        raise ValueError(
+            f"labels has shape {tuple(y.shape)}; expected {tuple(shape)}, the "
+            "predictions' shape without the class axis."
+        )
     include = None if ignore_index is None else y != ignore_index
     if num_classes is None:
         in_range = jnp.ones(shape, bool)
@@ -800,14 +846,17 @@ def _true_classes(labels: ArrayLike, shape: tuple[int, ...], num_classes: int | 
     return y, include, in_range
 
 
-def _class_predictions(predictions: ArrayLike, labels: ArrayLike, axis: int,
-                       ignore_index: int | None, name: str):
+def _class_predictions(
+    predictions: ArrayLike, labels: ArrayLike, axis: int, ignore_index: int | None, name: str
+):
     """Predicted and true classes for accuracy: from logits (argmax) or predicted labels."""
     pred = jnp.asarray(predictions)
     if jnp.issubdtype(pred.dtype, jnp.floating):
         if pred.ndim == 0:
-            raise ValueError(f"{name} is a float scalar; pass scores with a class axis or integer "
-                             "predicted labels.")
+            raise ValueError(
+                f"{name} is a float scalar; pass scores with a class axis or integer "
+                "predicted labels."
+            )
         ax = axis % pred.ndim
         num_classes = pred.shape[ax]
         pred_labels = jnp.argmax(pred, axis=ax)
@@ -818,7 +867,8 @@ def _class_predictions(predictions: ArrayLike, labels: ArrayLike, axis: int,
                 f"{name} holds float scores of shape {tuple(pred.shape)} and labels are integers "
                 "of the same shape: pass scores with a class axis (integer labels have one axis "
                 "fewer), or threshold binary scores into predicted labels first, e.g. "
-                "(scores > 0.5).astype(int).")
+                "(scores > 0.5).astype(int)."
+            )
         true, include, in_range = _true_classes(labels, shape, num_classes, ax, ignore_index)
         dtype = upcast(pred).dtype
         return pred_labels, true, shape, include, in_range, dtype
@@ -845,9 +895,13 @@ def _prf(tp: Array, true_count: Array, pred_count: Array, beta: float) -> tuple[
     return precision, recall, fscore
 
 
-def _ranked_counts(scores: ArrayLike, labels: ArrayLike, weights: ArrayLike | None,
-                   where: ArrayLike | None, pos_label: int | float
-                   ) -> tuple[Array, Array, Array, Array]:
+def _ranked_counts(
+    scores: ArrayLike,
+    labels: ArrayLike,
+    weights: ArrayLike | None,
+    where: ArrayLike | None,
+    pos_label: int | float,
+) -> tuple[Array, Array, Array, Array]:
     """Cumulative weighted positives / negatives at each score, highest first, plus the origin.
 
     Returns ``(tps, fps, thresholds, valid)`` of size ``N + 1``: invalid points (inside a tie
@@ -870,13 +924,22 @@ def _ranked_counts(scores: ArrayLike, labels: ArrayLike, weights: ArrayLike | No
     # Included elements first, then by decreasing score.
     excluded_key = (~included).ravel().astype(jnp.int32)
     _, _, s_sorted, pos_w, neg_w, inc = jax.lax.sort(
-        (excluded_key, -s.ravel(), s.ravel(), jnp.where(positive, w, 0).ravel(),
-         jnp.where(positive, 0, w).ravel(), included.ravel()), num_keys=2)
+        (
+            excluded_key,
+            -s.ravel(),
+            s.ravel(),
+            jnp.where(positive, w, 0).ravel(),
+            jnp.where(positive, 0, w).ravel(),
+            included.ravel(),
+        ),
+        num_keys=2,
+    )
     tps = jnp.cumsum(pos_w)
     fps = jnp.cumsum(neg_w)
     index = jnp.arange(n)
-    next_differs = jnp.concatenate([(s_sorted[1:] != s_sorted[:-1]) | ~inc[1:],
-                                    jnp.ones((1,), bool)])
+    next_differs = jnp.concatenate(
+        [(s_sorted[1:] != s_sorted[:-1]) | ~inc[1:], jnp.ones((1,), bool)]
+    )
     valid = inc & next_differs
     # Each point takes the values of the valid point ending its tie group; excluded ones the last.
     group_end = jax.lax.cummin(jnp.where(valid, index, n), reverse=True)
@@ -890,8 +953,9 @@ def _ranked_counts(scores: ArrayLike, labels: ArrayLike, weights: ArrayLike | No
     return tps, fps, thresholds, valid
 
 
-def _regression_inputs(predictions: ArrayLike, targets: ArrayLike, weights: ArrayLike | None,
-                       where: ArrayLike | None) -> tuple[Array, Array, Array | None]:
+def _regression_inputs(
+    predictions: ArrayLike, targets: ArrayLike, weights: ArrayLike | None, where: ArrayLike | None
+) -> tuple[Array, Array, Array | None]:
     """Upcast predictions, broadcast targets to them, mask and sanitise both."""
     p = upcast(float_array(predictions, "predictions"))
     t = jnp.asarray(targets)
@@ -903,9 +967,15 @@ def _regression_inputs(predictions: ArrayLike, targets: ArrayLike, weights: Arra
     return sanitize(p, mask), sanitize(t, mask), mask
 
 
-def _soft_counts(probs: ArrayLike, labels: ArrayLike, average: SoftAverage, axis: int,
-                 weights: ArrayLike | None, where: ArrayLike | None, ignore_index: int | None
-                 ) -> tuple[Array, Array, Array]:
+def _soft_counts(
+    probs: ArrayLike,
+    labels: ArrayLike,
+    average: SoftAverage,
+    axis: int,
+    weights: ArrayLike | None,
+    where: ArrayLike | None,
+    ignore_index: int | None,
+) -> tuple[Array, Array, Array]:
     """Soft TP, FP, FN: scalars for ``"binary"``/``"micro"``, ``[C]`` otherwise."""
     allowed = ("binary", "macro", "micro", None)
     if average not in allowed:
@@ -919,13 +989,15 @@ def _soft_counts(probs: ArrayLike, labels: ArrayLike, average: SoftAverage, axis
             raise ValueError(
                 f"probs has shape {tuple(p.shape)} and labels {tuple(y.shape)}: that looks like "
                 "multi-class input; pass average='macro' (or 'micro' / None), or the positive "
-                "class's probabilities for average='binary'.")
+                "class's probabilities for average='binary'."
+            )
         check_broadcast(y, "labels", p.shape, "probs")
         y = jnp.broadcast_to(y.astype(p.dtype), p.shape)
         mask = element_mask(p.shape, weights=weights, where=where, what="probs")
         p, y = sanitize(p, mask), sanitize(y, mask)
-        w = reduce_elements(jnp.ones(p.shape, p.dtype), mask=mask, weights=weights,
-                            reduction="none")
+        w = reduce_elements(
+            jnp.ones(p.shape, p.dtype), mask=mask, weights=weights, reduction="none"
+        )
         return (jnp.sum(w * p * y), jnp.sum(w * p * (1.0 - y)), jnp.sum(w * (1.0 - p) * y))
     if p.ndim == 0:
         raise ValueError("probs must have a class axis for a multi-class average.")
@@ -938,9 +1010,11 @@ def _soft_counts(probs: ArrayLike, labels: ArrayLike, average: SoftAverage, axis
     if jnp.issubdtype(y.dtype, jnp.floating):
         y = jnp.moveaxis(y, ax, -1) if y.ndim == p.ndim else y
         if y.shape != p.shape:
-            raise ValueError(f"labels (class axis last) has shape {tuple(y.shape)}; expected "
-                             f"{tuple(p.shape)} like probs, or integer labels of shape "
-                             f"{tuple(shape)}.")
+            raise ValueError(
+                f"labels (class axis last) has shape {tuple(y.shape)}; expected "
+                f"{tuple(p.shape)} like probs, or integer labels of shape "
+                f"{tuple(shape)}."
+            )
         include = jnp.any(y != 0, axis=-1)
         mask = element_mask(shape, weights=weights, where=where, include=include, what="labels")
         y = y.astype(p.dtype)
@@ -958,8 +1032,11 @@ def _soft_counts(probs: ArrayLike, labels: ArrayLike, average: SoftAverage, axis
     fn = jnp.sum(w * (1.0 - p) * y, axis=sum_axes)
     if bad is not None:
         ok = bad if mask is None else bad | ~mask
-        value_check(ok, f"labels must lie in [0, {num_classes}) or equal "
-                        f"ignore_index={ignore_index}; got an out-of-range label.")
+        value_check(
+            ok,
+            f"labels must lie in [0, {num_classes}) or equal "
+            f"ignore_index={ignore_index}; got an out-of-range label.",
+        )
         nan_if_bad = jnp.where(jnp.all(ok), 0.0, jnp.nan).astype(p.dtype)
         tp, fp, fn = tp + nan_if_bad, fp + nan_if_bad, fn + nan_if_bad
     if average == "micro":

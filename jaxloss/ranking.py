@@ -77,9 +77,11 @@ def ranking_softmax_loss(
     if reduction is not None:
         check_reduction(reduction)
         if reduce_fn is not jnp.mean:
-            raise ValueError("pass either reduce_fn (optax's) or reduction (the contract's), "
-                             f"not both; got reduce_fn={reduce_fn!r} and "
-                             f"reduction={reduction!r}.")
+            raise ValueError(
+                "pass either reduce_fn (optax's) or reduction (the contract's), "
+                f"not both; got reduce_fn={reduce_fn!r} and "
+                f"reduction={reduction!r}."
+            )
     elif list_weights is not None:
         raise ValueError("list_weights needs reduction=...; reduce_fn does not take weights.")
 
@@ -90,8 +92,7 @@ def ranking_softmax_loss(
         y = y * w.astype(x.dtype)
     list_shape = x.shape[:-1]
     valid_list = None if item_mask is None else jnp.any(item_mask, axis=-1)
-    mask = element_mask(list_shape, weights=list_weights, include=valid_list,
-                        what="per-list loss")
+    mask = element_mask(list_shape, weights=list_weights, include=valid_list, what="per-list loss")
     x, y = sanitize(x, mask), sanitize(y, mask)
     log_p = log_softmax(x, axis=-1, where=item_mask)
     if item_mask is not None:

@@ -35,8 +35,12 @@ __all__ = [
 ]
 
 
-def _residual(predictions: ArrayLike, targets: ArrayLike | None, weights: ArrayLike | None,
-              where: ArrayLike | None) -> tuple[Array, Array | None]:
+def _residual(
+    predictions: ArrayLike,
+    targets: ArrayLike | None,
+    weights: ArrayLike | None,
+    where: ArrayLike | None,
+) -> tuple[Array, Array | None]:
     """``predictions - targets`` (validated) and the included-elements mask; excluded → 0."""
     d = difference(predictions, targets)
     mask = element_mask(d.shape, weights=weights, where=where)
@@ -48,8 +52,9 @@ def _abs(d: Array) -> Array:
     return d * jnp.sign(d)
 
 
-def _pair(predictions: ArrayLike, targets: ArrayLike, weights: ArrayLike | None,
-          where: ArrayLike | None) -> tuple[Array, Array, Array | None]:
+def _pair(
+    predictions: ArrayLike, targets: ArrayLike, weights: ArrayLike | None, where: ArrayLike | None
+) -> tuple[Array, Array, Array | None]:
     """Validated ``predictions`` and ``targets`` broadcast to one shape, with the mask applied."""
     p = upcast(float_array(predictions, "predictions"))
     t = jnp.broadcast_to(p - difference(p, targets), p.shape)  # shared shape/dtype check

@@ -79,11 +79,11 @@ _LOG_EPS = 1e-7  # segmentation_models_pytorch's clamp of the coefficient in log
 class _Region(NamedTuple):
     """Prepared inputs of a region loss."""
 
-    probs: Array                 # [..., C] probabilities, class axis last
-    targets: Array               # [..., C] target maps (one-hot for integer labels), 0 if excluded
-    pixel_weight: Array | None   # [...] w·[included], or None for "all pixels, weight 1"
-    mask: Array | None           # [...] included pixels, or None for all
-    bad: Array | None            # [...] included pixels with an out-of-range integer label
+    probs: Array  # [..., C] probabilities, class axis last
+    targets: Array  # [..., C] target maps (one-hot for integer labels), 0 if excluded
+    pixel_weight: Array | None  # [...] w·[included], or None for "all pixels, weight 1"
+    mask: Array | None  # [...] included pixels, or None for all
+    bad: Array | None  # [...] included pixels with an out-of-range integer label
 
 
 def _prepare(
@@ -110,7 +110,8 @@ def _prepare(
         if tuple(t.shape) != pixel_shape:
             raise ValueError(
                 f"targets (integer labels) has shape {tuple(t.shape)}; expected {pixel_shape}, "
-                f"the shape of {pred_name} without its class axis.")
+                f"the shape of {pred_name} without its class axis."
+            )
         if ignore_index is not None:
             if not isinstance(ignore_index, int):
                 raise TypeError(f"ignore_index must be a Python int or None; got {ignore_index!r}.")
@@ -124,8 +125,10 @@ def _prepare(
         bad = ~in_range if include is None else ~in_range & include
     else:
         if ignore_index is not None:
-            raise ValueError("ignore_index needs integer targets; got floating-point targets "
-                             f"of dtype {t.dtype}. Use where= to leave pixels out.")
+            raise ValueError(
+                "ignore_index needs integer targets; got floating-point targets "
+                f"of dtype {t.dtype}. Use where= to leave pixels out."
+            )
         if not (jnp.issubdtype(t.dtype, jnp.number) or t.dtype == jnp.bool_):
             raise TypeError(f"targets must be a numeric array; got dtype {t.dtype}.")
         orig_shape = jnp.shape(predictions)
@@ -135,8 +138,13 @@ def _prepare(
         else:
             check_broadcast(t, "targets", orig_shape, pred_name)
             onehot = jnp.moveaxis(jnp.broadcast_to(t, orig_shape), ax, -1).astype(x.dtype)
-    mask = element_mask(pixel_shape, weights=weights, where=where, include=include,
-                        what=f"{pred_name} without its class axis")
+    mask = element_mask(
+        pixel_shape,
+        weights=weights,
+        where=where,
+        include=include,
+        what=f"{pred_name} without its class axis",
+    )
     x = sanitize(x, mask)
     onehot = sanitize(onehot, mask)
     if from_logits:
@@ -147,8 +155,9 @@ def _prepare(
     if weights is not None:
         pixel_weight = jnp.broadcast_to(jnp.asarray(weights).astype(x.dtype), pixel_shape)
     if mask is not None:
-        pixel_weight = mask.astype(x.dtype) if pixel_weight is None else jnp.where(
-            mask, pixel_weight, 0)
+        pixel_weight = (
+            mask.astype(x.dtype) if pixel_weight is None else jnp.where(mask, pixel_weight, 0)
+        )
     return _Region(probs, onehot, pixel_weight, mask, bad)
 
 
@@ -157,8 +166,9 @@ def _sum_axes(ndim: int, per_image: bool) -> tuple[int, ...]:
     return tuple(range(1 if per_image else 0, ndim - 1))
 
 
-def _overlaps(r: _Region, axes: tuple[int, ...], squared: bool = False
-              ) -> tuple[Array, Array, Array]:
+def _overlaps(
+    r: _Region, axes: tuple[int, ...], squared: bool = False
+) -> tuple[Array, Array, Array]:
     """``I = Σ w p t``, ``P = Σ w p^k``, ``T = Σ w t^k`` over ``axes`` (k = 2 if squared)."""
     p, t = r.probs, r.targets
     inter, pred, target = _pixel_sums(r, axes, p * t, *((p * p, t * t) if squared else (p, t)))
@@ -225,11 +235,13 @@ def _reduce_region(
         per = per * element_weight
     if r.bad is not None:
         bad = jnp.any(r.bad, axis=axes)[..., None]
-        value_check(~bad, "targets must lie in [0, C) (be 0 or 1 for one channel) or equal "
-                          "ignore_index; got an out-of-range label.")
+        value_check(
+            ~bad,
+            "targets must lie in [0, C) (be 0 or 1 for one channel) or equal "
+            "ignore_index; got an out-of-range label.",
+        )
         per = jnp.where(bad, jnp.nan, per)
-    return reduce_elements(per, mask=include, element_weight=element_weight,
-                           reduction=reduction)
+    return reduce_elements(per, mask=include, element_weight=element_weight, reduction=reduction)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -300,28 +312,38 @@ def dice_loss(
     if t.ndim == p.ndim - 1:
         t = t[..., None]
     if p.shape != t.shape:
-        raise ValueError(f"predictions has shape {tuple(p.shape)} but targets has shape "
-                         f"{tuple(t.shape)}; they must be equal (class axis last).")
+        raise ValueError(
+            f"predictions has shape {tuple(p.shape)} but targets has shape "
+            f"{tuple(t.shape)}; they must be equal (class axis last)."
+        )
     if reduction not in ("mean", "sum", "none"):
-        raise ValueError("dice_loss's reduction reduces across classes, as in optax: it must be "
-                         f"one of 'mean', 'sum', 'none'; got {reduction!r}.")
+        raise ValueError(
+            "dice_loss's reduction reduces across classes, as in optax: it must be "
+            f"one of 'mean', 'sum', 'none'; got {reduction!r}."
+        )
     t = t.astype(upcast(float_array(p, "predictions")).dtype)
-    r = _prepare(p, t, axis=-1, from_logits=apply_softmax, weights=weights, where=where,
-                 ignore_index=None)
+    r = _prepare(
+        p, t, axis=-1, from_logits=apply_softmax, weights=weights, where=where, ignore_index=None
+    )
     if not apply_softmax and p.shape[-1] > 1:
-        ok = jnp.abs(jnp.sum(r.probs, axis=-1) - 1.0) <= 1e-5 + 1e-8   # optax's allclose
+        ok = jnp.abs(jnp.sum(r.probs, axis=-1) - 1.0) <= 1e-5 + 1e-8  # optax's allclose
         if r.mask is not None:
             ok = ok | ~r.mask
-        value_check(ok, "With apply_softmax=False, predictions must be probability "
-                        "distributions that sum to 1 along the class axis.")
+        value_check(
+            ok,
+            "With apply_softmax=False, predictions must be probability "
+            "distributions that sum to 1 along the class axis.",
+        )
     ndim = r.probs.ndim
     if axis is None:
         axes = tuple(range(1, ndim - 1))
     else:
         axes = () if axis == () else canonical_axes(axis, ndim, "axis")
         if ndim - 1 in axes:
-            raise ValueError(f"axis={axis!r} includes the class axis (the last); dice_loss sums "
-                             "over pixel axes only.")
+            raise ValueError(
+                f"axis={axis!r} includes the class axis (the last); dice_loss sums "
+                "over pixel axes only."
+            )
     if _same_number(alpha, beta):
         # α = β (the default ½): the denominator needs only P + T, one sum instead of two
         # (value+grad ~7% faster on CPU); the same formula otherwise.
@@ -334,8 +356,10 @@ def dice_loss(
     if class_weights is not None:
         cw = jnp.asarray(class_weights)
         if cw.ndim != 1 or cw.shape[0] not in (1, per.shape[-1]):
-            raise ValueError(f"class_weights has shape {tuple(cw.shape)}; expected "
-                             f"({per.shape[-1]},), one weight per class.")
+            raise ValueError(
+                f"class_weights has shape {tuple(cw.shape)}; expected "
+                f"({per.shape[-1]},), one weight per class."
+            )
         per = per * cw.astype(per.dtype)
     if ignore_background and per.shape[-1] > 1:
         per = per[..., 1:]
@@ -378,8 +402,15 @@ def binary_dice_loss(
     p, t = jnp.asarray(predictions), jnp.asarray(targets)
     if p.ndim == t.ndim and p.shape[-1] != 1:
         p, t = p[..., None], t[..., None]
-    return dice_loss(p, t, smooth=smooth, apply_softmax=apply_sigmoid, reduction="mean",
-                     weights=weights, where=where)
+    return dice_loss(
+        p,
+        t,
+        smooth=smooth,
+        apply_softmax=apply_sigmoid,
+        reduction="mean",
+        weights=weights,
+        where=where,
+    )
 
 
 def multiclass_generalized_dice_loss(
@@ -421,23 +452,35 @@ def multiclass_generalized_dice_loss(
     """
     p, t = jnp.asarray(predictions), jnp.asarray(targets)
     if p.shape != t.shape:
-        raise ValueError(f"predictions has shape {tuple(p.shape)} but targets has shape "
-                         f"{tuple(t.shape)}; they must be equal (one-hot targets).")
+        raise ValueError(
+            f"predictions has shape {tuple(p.shape)} but targets has shape "
+            f"{tuple(t.shape)}; they must be equal (one-hot targets)."
+        )
     t = t.astype(upcast(float_array(p, "predictions")).dtype)
-    r = _prepare(p, t, axis=-1, from_logits=False, weights=weights, where=where,
-                 ignore_index=None)
+    r = _prepare(p, t, axis=-1, from_logits=False, weights=weights, where=where, ignore_index=None)
     tw = r.targets if r.pixel_weight is None else r.targets * r.pixel_weight[..., None]
     frequencies = jnp.sum(tw, axis=tuple(range(t.ndim - 1)))
     omega = 1.0 / (frequencies**2 + 1e-7)
     class_weights = omega / jnp.sum(omega) * omega.shape[0]
-    per = dice_loss(p, t, class_weights=class_weights, smooth=smooth,
-                    apply_softmax=apply_softmax, reduction="none",
-                    ignore_background=ignore_background, weights=weights, where=where)
+    per = dice_loss(
+        p,
+        t,
+        class_weights=class_weights,
+        smooth=smooth,
+        apply_softmax=apply_softmax,
+        reduction="none",
+        ignore_background=ignore_background,
+        weights=weights,
+        where=where,
+    )
     include = None
     if r.mask is not None:
         include = jnp.broadcast_to(
-            jnp.any(r.mask, axis=tuple(range(1, r.mask.ndim)))
-            .reshape((-1,) + (1,) * (per.ndim - 1)), per.shape)
+            jnp.any(r.mask, axis=tuple(range(1, r.mask.ndim))).reshape(
+                (-1,) + (1,) * (per.ndim - 1)
+            ),
+            per.shape,
+        )
     return reduce_elements(per, mask=include, reduction="mean")
 
 
@@ -519,20 +562,35 @@ def soft_dice_loss(
     Array(0., dtype=float32)
     """
     static_float(smooth, "smooth", low=0.0)
-    r = _prepare(probs_or_logits, targets, axis=axis, from_logits=from_logits, weights=weights,
-                 where=where, ignore_index=ignore_index, pred_name="probs_or_logits")
+    r = _prepare(
+        probs_or_logits,
+        targets,
+        axis=axis,
+        from_logits=from_logits,
+        weights=weights,
+        where=where,
+        ignore_index=ignore_index,
+        pred_name="probs_or_logits",
+    )
     axes = _sum_axes(r.probs.ndim, per_image)
     inter, pred_sum, target_sum = _overlaps(r, axes, squared_denominator)
     coeff = _ratio(2.0 * inter + smooth, pred_sum + target_sum + smooth)
     per = -jnp.log(jnp.maximum(coeff, _LOG_EPS)) if log_loss else 1.0 - coeff
-    return _reduce_region(per, r, axes, class_weights=class_weights,
-                          include_background=include_background,
-                          zero_empty_targets=zero_empty_targets, target_sum=target_sum,
-                          reduction=reduction)
+    return _reduce_region(
+        per,
+        r,
+        axes,
+        class_weights=class_weights,
+        include_background=include_background,
+        zero_empty_targets=zero_empty_targets,
+        target_sum=target_sum,
+        reduction=reduction,
+    )
 
 
-def _tversky_index(r: _Region, axes: tuple[int, ...], alpha: Any, beta: Any, smooth: Any
-                   ) -> tuple[Array, Array]:
+def _tversky_index(
+    r: _Region, axes: tuple[int, ...], alpha: Any, beta: Any, smooth: Any
+) -> tuple[Array, Array]:
     inter, pred_sum, target_sum = _overlaps(r, axes)
     fp, fn = pred_sum - inter, target_sum - inter
     return _ratio(inter + smooth, inter + alpha * fp + beta * fn + smooth), target_sum
@@ -572,13 +630,28 @@ def tversky_loss(
     Array(0.12621361, dtype=float32)
     """
     static_float(smooth, "smooth", low=0.0)
-    r = _prepare(probs_or_logits, targets, axis=axis, from_logits=from_logits, weights=weights,
-                 where=where, ignore_index=ignore_index, pred_name="probs_or_logits")
+    r = _prepare(
+        probs_or_logits,
+        targets,
+        axis=axis,
+        from_logits=from_logits,
+        weights=weights,
+        where=where,
+        ignore_index=ignore_index,
+        pred_name="probs_or_logits",
+    )
     axes = _sum_axes(r.probs.ndim, per_image)
     ti, target_sum = _tversky_index(r, axes, alpha, beta, smooth)
-    return _reduce_region(1.0 - ti, r, axes, class_weights=class_weights,
-                          include_background=include_background, zero_empty_targets=False,
-                          target_sum=target_sum, reduction=reduction)
+    return _reduce_region(
+        1.0 - ti,
+        r,
+        axes,
+        class_weights=class_weights,
+        include_background=include_background,
+        zero_empty_targets=False,
+        target_sum=target_sum,
+        reduction=reduction,
+    )
 
 
 def focal_tversky_loss(
@@ -617,14 +690,29 @@ def focal_tversky_loss(
     """
     static_float(smooth, "smooth", low=0.0)
     static_float(gamma, "gamma", low=0.0, low_open=True)
-    r = _prepare(probs_or_logits, targets, axis=axis, from_logits=from_logits, weights=weights,
-                 where=where, ignore_index=ignore_index, pred_name="probs_or_logits")
+    r = _prepare(
+        probs_or_logits,
+        targets,
+        axis=axis,
+        from_logits=from_logits,
+        weights=weights,
+        where=where,
+        ignore_index=ignore_index,
+        pred_name="probs_or_logits",
+    )
     axes = _sum_axes(r.probs.ndim, per_image)
     ti, target_sum = _tversky_index(r, axes, alpha, beta, smooth)
     per = _safe_power(1.0 - ti, gamma)
-    return _reduce_region(per, r, axes, class_weights=class_weights,
-                          include_background=include_background, zero_empty_targets=False,
-                          target_sum=target_sum, reduction=reduction)
+    return _reduce_region(
+        per,
+        r,
+        axes,
+        class_weights=class_weights,
+        include_background=include_background,
+        zero_empty_targets=False,
+        target_sum=target_sum,
+        reduction=reduction,
+    )
 
 
 def jaccard_loss(
@@ -658,16 +746,30 @@ def jaccard_loss(
     Array(0.25, dtype=float32)
     """
     static_float(smooth, "smooth", low=0.0)
-    r = _prepare(probs_or_logits, targets, axis=axis, from_logits=from_logits, weights=weights,
-                 where=where, ignore_index=ignore_index, pred_name="probs_or_logits")
+    r = _prepare(
+        probs_or_logits,
+        targets,
+        axis=axis,
+        from_logits=from_logits,
+        weights=weights,
+        where=where,
+        ignore_index=ignore_index,
+        pred_name="probs_or_logits",
+    )
     axes = _sum_axes(r.probs.ndim, per_image)
     inter, pred_sum, target_sum = _overlaps(r, axes)
     coeff = _ratio(inter + smooth, pred_sum + target_sum - inter + smooth)
     per = -jnp.log(jnp.maximum(coeff, _LOG_EPS)) if log_loss else 1.0 - coeff
-    return _reduce_region(per, r, axes, class_weights=class_weights,
-                          include_background=include_background,
-                          zero_empty_targets=zero_empty_targets, target_sum=target_sum,
-                          reduction=reduction)
+    return _reduce_region(
+        per,
+        r,
+        axes,
+        class_weights=class_weights,
+        include_background=include_background,
+        zero_empty_targets=zero_empty_targets,
+        target_sum=target_sum,
+        reduction=reduction,
+    )
 
 
 def _lovasz_grad(gt_sorted: Array) -> Array:
@@ -728,8 +830,10 @@ def lovasz_hinge_loss(
         raise ValueError(f"logits must be [B, ...] with a batch axis; got shape {x.shape}.")
     y = jnp.asarray(labels)
     if tuple(y.shape) != tuple(x.shape):
-        raise ValueError(f"labels has shape {tuple(y.shape)} but logits has shape "
-                         f"{tuple(x.shape)}; they must be equal (binary, no class axis).")
+        raise ValueError(
+            f"labels has shape {tuple(y.shape)} but logits has shape "
+            f"{tuple(x.shape)}; they must be equal (binary, no class axis)."
+        )
     include = None
     if ignore_index is not None:
         if not jnp.issubdtype(y.dtype, jnp.integer):
@@ -748,11 +852,14 @@ def lovasz_hinge_loss(
     per = jax.vmap(_lovasz_flat)(xs, ys, ms)
     if weights is not None:
         if not per_image:
-            raise ValueError("weights are per-image weights; with per_image=False there is one "
-                             "loss for the batch: scale it yourself.")
+            raise ValueError(
+                "weights are per-image weights; with per_image=False there is one "
+                "loss for the batch: scale it yourself."
+            )
         weights = weight_array(weights, per.shape, "per-image loss")
-    image_mask = element_mask(per.shape, weights=weights,
-                              include=None if pixel_mask is None else jnp.any(ms, axis=1))
+    image_mask = element_mask(
+        per.shape, weights=weights, include=None if pixel_mask is None else jnp.any(ms, axis=1)
+    )
     per = sanitize(per, image_mask)
     return reduce_elements(per, mask=image_mask, weights=weights, reduction=reduction)
 
@@ -765,10 +872,12 @@ def _check_mix(dice_weight: Any, reduction: str) -> None:
     static_float(dice_weight, "dice_weight", low=0.0, high=1.0)
     check_reduction(reduction)
     if reduction == "none":
-        raise ValueError("reduction='none' is not available for a combined loss (the Dice part "
-                         "is per image and class, the cross-entropy per pixel); choose one of "
-                         f"{', '.join(repr(x) for x in REDUCTIONS if x != 'none')}, or call the "
-                         "two losses yourself.")
+        raise ValueError(
+            "reduction='none' is not available for a combined loss (the Dice part "
+            "is per image and class, the cross-entropy per pixel); choose one of "
+            f"{', '.join(repr(x) for x in REDUCTIONS if x != 'none')}, or call the "
+            "two losses yourself."
+        )
 
 
 def dice_bce_loss(
@@ -825,9 +934,17 @@ def dice_bce_loss(
     mask = element_mask(pixel_shape, weights=weights, where=where, what="logits without channels")
     x = sanitize(jnp.moveaxis(x, ax, -1), mask)
     y = jnp.moveaxis(y, ax, -1)
-    dice = soft_dice_loss(jax.nn.sigmoid(x), y, from_logits=False, smooth=smooth,
-                          squared_denominator=squared_denominator, per_image=per_image,
-                          where=where, weights=weights, reduction=reduction)
+    dice = soft_dice_loss(
+        jax.nn.sigmoid(x),
+        y,
+        from_logits=False,
+        smooth=smooth,
+        squared_denominator=squared_denominator,
+        per_image=per_image,
+        where=where,
+        weights=weights,
+        reduction=reduction,
+    )
     pixel_weights = None if weights is None else jnp.asarray(weights)[..., None]
     pixel_where = None if mask is None else mask[..., None]
     pw = None
@@ -835,8 +952,9 @@ def dice_bce_loss(
         pw = jnp.asarray(pos_weight)
         check_broadcast(pw, "pos_weight", jnp.shape(logits), "logits")
         pw = jnp.moveaxis(jnp.broadcast_to(pw, jnp.shape(logits)), ax, -1)
-    bce = sigmoid_binary_cross_entropy(x, y, pos_weight=pw, weights=pixel_weights,
-                                       where=pixel_where, reduction=reduction)
+    bce = sigmoid_binary_cross_entropy(
+        x, y, pos_weight=pw, weights=pixel_weights, where=pixel_where, reduction=reduction
+    )
     return dice_weight * dice + (1.0 - dice_weight) * bce
 
 
@@ -890,24 +1008,46 @@ def dice_ce_loss(
     if not isinstance(axis, int):
         raise TypeError(f"axis must be a single int (the class axis); got {axis!r}.")
     if x.shape[axis] < 2:
-        raise ValueError(f"dice_ce_loss needs at least 2 classes on axis {axis}; got "
-                         f"{x.shape[axis]}. For one sigmoid channel use dice_bce_loss.")
+        raise ValueError(
+            f"dice_ce_loss needs at least 2 classes on axis {axis}; got "
+            f"{x.shape[axis]}. For one sigmoid channel use dice_bce_loss."
+        )
     if where is not None and jnp.ndim(where) == x.ndim:
-        raise ValueError("where is a pixel mask here, broadcastable to the logits' shape "
-                         "without the class axis; got one of the logits' rank.")
-    dice = soft_dice_loss(x, labels, from_logits=True, smooth=smooth,
-                          squared_denominator=squared_denominator, per_image=per_image,
-                          class_weights=class_weights, ignore_index=ignore_index,
-                          include_background=include_background, axis=axis, where=where,
-                          weights=weights, reduction=reduction)
+        raise ValueError(
+            "where is a pixel mask here, broadcastable to the logits' shape "
+            "without the class axis; got one of the logits' rank."
+        )
+    dice = soft_dice_loss(
+        x,
+        labels,
+        from_logits=True,
+        smooth=smooth,
+        squared_denominator=squared_denominator,
+        per_image=per_image,
+        class_weights=class_weights,
+        ignore_index=ignore_index,
+        include_background=include_background,
+        axis=axis,
+        where=where,
+        weights=weights,
+        reduction=reduction,
+    )
     y = jnp.asarray(labels)
     if jnp.issubdtype(y.dtype, jnp.integer):
         ce = softmax_cross_entropy_with_integer_labels(
-            x, y, axis, weights=weights, where=where, class_weights=class_weights,
-            ignore_index=ignore_index, reduction=reduction)
+            x,
+            y,
+            axis,
+            weights=weights,
+            where=where,
+            class_weights=class_weights,
+            ignore_index=ignore_index,
+            reduction=reduction,
+        )
     else:
         if ignore_index is not None:
             raise ValueError("ignore_index needs integer labels; use where= with one-hot labels.")
-        ce = softmax_cross_entropy(x, y, axis, where, weights=weights,
-                                   class_weights=class_weights, reduction=reduction)
+        ce = softmax_cross_entropy(
+            x, y, axis, where, weights=weights, class_weights=class_weights, reduction=reduction
+        )
     return dice_weight * dice + (1.0 - dice_weight) * ce

@@ -205,8 +205,12 @@ def pseudo_label_loss(
     confident = jnp.max(q, axis=-1) >= threshold
     target = jax.nn.one_hot(jnp.argmax(q, axis=-1), q.shape[-1], dtype=q.dtype) if hard else q
     per = -jnp.sum(target * jax.nn.log_softmax(strong, axis=-1), axis=-1)
-    mask = element_mask(loss_shape, weights=weights, where=where,
-                        include=confident if normalize == "selected" else None)
+    mask = element_mask(
+        loss_shape,
+        weights=weights,
+        where=where,
+        include=confident if normalize == "selected" else None,
+    )
     per = jnp.where(confident, per, 0)
     loss = reduce_elements(per, mask=mask, weights=weights, reduction=reduction)
     return loss, jax.lax.stop_gradient(_mask_rate(confident, outer))
@@ -401,7 +405,8 @@ def vat_loss(
     if clean.ndim != 2 or clean.shape[0] != x.shape[0]:
         raise ValueError(
             f"apply_fn(params, x) (or logits) must have shape [B, C] with B = {x.shape[0]}; "
-            f"got {tuple(clean.shape)}.")
+            f"got {tuple(clean.shape)}."
+        )
     log_p = jax.nn.log_softmax(sanitize(clean, mask), axis=-1)
     frozen = jax.lax.stop_gradient(params)
     keep = 1.0 if mask is None else mask.astype(x.dtype)
@@ -462,16 +467,21 @@ def mixup(
     x = float_array(x, "x")
     y = jnp.asarray(y)
     if not jnp.issubdtype(y.dtype, jnp.floating):
-        raise TypeError(f"y must be float label rows [B, C]; got dtype {y.dtype}. One-hot encode "
-                        "integer labels first.")
+        raise TypeError(
+            f"y must be float label rows [B, C]; got dtype {y.dtype}. One-hot encode "
+            "integer labels first."
+        )
     if x.ndim == 0 or y.ndim == 0 or x.shape[0] != y.shape[0]:
-        raise ValueError(f"x and y need the same leading batch axis; got shapes {tuple(x.shape)} "
-                         f"and {tuple(y.shape)}.")
+        raise ValueError(
+            f"x and y need the same leading batch axis; got shapes {tuple(x.shape)} "
+            f"and {tuple(y.shape)}."
+        )
     static_float(alpha, "alpha", low=0.0, low_open=True)
     batch = x.shape[0]
     k_lam, k_perm = jax.random.split(key)
-    lam = jax.random.beta(k_lam, alpha, alpha, shape=(batch,) if per_example else (),
-                          dtype=compute_dtype(x.dtype))
+    lam = jax.random.beta(
+        k_lam, alpha, alpha, shape=(batch,) if per_example else (), dtype=compute_dtype(x.dtype)
+    )
     if keep_first:
         lam = jnp.maximum(lam, 1.0 - lam)
     perm = jax.random.permutation(k_perm, batch)
@@ -516,7 +526,7 @@ def sigmoid_rampup(step: ArrayLike, rampup_steps: int | ArrayLike) -> Array:
     >>> sigmoid_rampup(0, 100), sigmoid_rampup(50, 100), sigmoid_rampup(200, 100)
     (Array(0.00673795, dtype=float32), Array(0.2865048, dtype=float32), Array(1., dtype=float32))
     """
-    dtype = jnp.result_type(float)          # float32, or float64 when x64 is enabled
+    dtype = jnp.result_type(float)  # float32, or float64 when x64 is enabled
     step = jnp.asarray(step, dtype)
     total = jnp.asarray(rampup_steps, dtype)
     t = jnp.clip(step / jnp.where(total > 0, total, 1.0), 0.0, 1.0)
@@ -600,8 +610,18 @@ def label_spreading(
     Array([0, 0, 1, 1], dtype=int32)
     """
     static_float(alpha, "alpha", low=0.0, high=1.0, low_open=True, high_open=True)
-    log_w, y = _graph_inputs(x_or_affinity, labels, kernel, gamma, gamma_scale, n_neighbors,
-                             num_classes, max_iter, method, log_domain)
+    log_w, y = _graph_inputs(
+        x_or_affinity,
+        labels,
+        kernel,
+        gamma,
+        gamma_scale,
+        n_neighbors,
+        num_classes,
+        max_iter,
+        method,
+        log_domain,
+    )
     n = log_w.shape[0]
     eye = jnp.eye(n, dtype=bool)
     log_w = jnp.where(eye, -jnp.inf, log_w)
@@ -612,8 +632,13 @@ def label_spreading(
     alpha = jnp.asarray(alpha, y.dtype)
     if log_domain:
         log_y = jnp.log(1 - alpha) + _safe_log(y)
-        log_f = _iterate(lambda lf: jnp.logaddexp(jnp.log(alpha) + _log_matmul(log_s, lf), log_y),
-                         _safe_log(y), max_iter, tol, log_domain=True)
+        log_f = _iterate(
+            lambda lf: jnp.logaddexp(jnp.log(alpha) + _log_matmul(log_s, lf), log_y),
+            _safe_log(y),
+            max_iter,
+            tol,
+            log_domain=True,
+        )
         return _softmax_rows(log_f)
     s = jnp.exp(log_s)
     y_static = (1 - alpha) * y
@@ -667,11 +692,22 @@ def label_propagation(
     >>> label_propagation(x, jnp.array([0, -1, -1, 1]), gamma=10.0).argmax(axis=1)
     Array([0, 0, 1, 1], dtype=int32)
     """
-    log_w, y = _graph_inputs(x_or_affinity, labels, kernel, gamma, gamma_scale, n_neighbors,
-                             num_classes, max_iter, method, log_domain)
+    log_w, y = _graph_inputs(
+        x_or_affinity,
+        labels,
+        kernel,
+        gamma,
+        gamma_scale,
+        n_neighbors,
+        num_classes,
+        max_iter,
+        method,
+        log_domain,
+    )
     unlabeled = ~jnp.any(y != 0, axis=1, keepdims=True)
     if log_domain:
         log_y = _safe_log(y)
+
         def log_step(log_f: Array) -> Array:
             return jnp.where(unlabeled, _log_normalize_rows(_log_matmul(log_w, log_f)), log_y)
 
@@ -689,9 +725,18 @@ def label_propagation(
     return _normalize_rows(f)
 
 
-def _graph_inputs(x_or_affinity: ArrayLike, labels: ArrayLike, kernel: str, gamma: Any,
-                  gamma_scale: Any, n_neighbors: int, num_classes: int | None, max_iter: Any,
-                  method: str, log_domain: bool) -> tuple[Array, Array]:
+def _graph_inputs(
+    x_or_affinity: ArrayLike,
+    labels: ArrayLike,
+    kernel: str,
+    gamma: Any,
+    gamma_scale: Any,
+    n_neighbors: int,
+    num_classes: int | None,
+    max_iter: Any,
+    method: str,
+    log_domain: bool,
+) -> tuple[Array, Array]:
     """Validate; return the log-affinity ``[N, N]`` (self-loops included) and ``Y`` ``[N, C]``."""
     if kernel not in ("rbf", "knn", "precomputed"):
         raise ValueError(f"kernel must be 'rbf', 'knn' or 'precomputed'; got {kernel!r}.")
@@ -703,8 +748,10 @@ def _graph_inputs(x_or_affinity: ArrayLike, labels: ArrayLike, kernel: str, gamm
         raise ValueError(f"max_iter must be a non-negative int; got {max_iter!r}.")
     x = upcast(float_array(x_or_affinity, "x_or_affinity"))
     if x.ndim != 2:
-        raise ValueError(f"x_or_affinity must be 2-D ([N, D] points or [N, N] affinities); got "
-                         f"shape {tuple(x.shape)}.")
+        raise ValueError(
+            f"x_or_affinity must be 2-D ([N, D] points or [N, N] affinities); got "
+            f"shape {tuple(x.shape)}."
+        )
     n = x.shape[0]
     y = _label_matrix(labels, n, num_classes, x.dtype)
     if kernel == "precomputed":
@@ -733,19 +780,21 @@ def _label_matrix(labels: ArrayLike, n: int, num_classes: int | None, dtype: Any
     labels = jnp.asarray(labels)
     if jnp.issubdtype(labels.dtype, jnp.integer):
         if labels.shape != (n,):
-            raise ValueError(f"integer labels must have shape ({n},), one per point; got "
-                             f"{tuple(labels.shape)}.")
+            raise ValueError(
+                f"integer labels must have shape ({n},), one per point; got {tuple(labels.shape)}."
+            )
         if num_classes is None:
             if isinstance(labels, jax.core.Tracer):
                 raise ValueError("num_classes is required when labels are traced (under jit).")
             num_classes = int(jnp.max(labels)) + 1 if n else 0
         if not isinstance(num_classes, int) or num_classes < 1:
             raise ValueError(f"num_classes must be a positive int; got {num_classes!r}.")
-        return jax.nn.one_hot(labels, num_classes, dtype=dtype)   # out of range → zero row
+        return jax.nn.one_hot(labels, num_classes, dtype=dtype)  # out of range → zero row
     if jnp.issubdtype(labels.dtype, jnp.floating):
         if labels.ndim != 2 or labels.shape[0] != n:
-            raise ValueError(f"float labels must be rows of shape ({n}, C); got "
-                             f"{tuple(labels.shape)}.")
+            raise ValueError(
+                f"float labels must be rows of shape ({n}, C); got {tuple(labels.shape)}."
+            )
         return labels.astype(dtype)
     raise TypeError(f"labels must be integer or float; got dtype {labels.dtype}.")
 
@@ -763,8 +812,9 @@ def _normalize_rows(f: Array) -> Array:
     return f / jnp.where(total == 0, 1.0, total)
 
 
-def _iterate(step: Callable[[Array], Array], y: Array, max_iter: Any, tol: Any, *,
-             log_domain: bool = False) -> Array:
+def _iterate(
+    step: Callable[[Array], Array], y: Array, max_iter: Any, tol: Any, *, log_domain: bool = False
+) -> Array:
     """scikit-learn's loop: stop before a step once ``Σ|F - F_prev| < tol`` (``F = exp(state)``
     in the log domain, where the state starts at ``log Y`` and "previous" at ``log 0``)."""
 

@@ -62,8 +62,16 @@ def ctc_loss(
     Array([0.2876821], dtype=float32)
     """
     loss, _, _ = ctc_loss_with_forward_probs(
-        logits, logit_paddings, labels, label_paddings, blank_id=blank_id,
-        log_epsilon=log_epsilon, weights=weights, where=where, reduction=reduction)
+        logits,
+        logit_paddings,
+        labels,
+        label_paddings,
+        blank_id=blank_id,
+        log_epsilon=log_epsilon,
+        weights=weights,
+        where=where,
+        reduction=reduction,
+    )
     return loss
 
 
@@ -129,20 +137,21 @@ def ctc_loss_with_forward_probs(
     batch, frames, num_classes = x.shape
     labels = integer_array(labels, "labels")
     if labels.ndim != 2 or labels.shape[0] != batch:
-        raise ValueError(f"labels must have shape [B, N] with B = {batch} (the logits' batch "
-                         f"size); got shape {tuple(labels.shape)}.")
+        raise ValueError(
+            f"labels must have shape [B, N] with B = {batch} (the logits' batch "
+            f"size); got shape {tuple(labels.shape)}."
+        )
     max_labels = labels.shape[1]
     logit_paddings = _paddings(logit_paddings, "logit_paddings", (batch, frames))
     label_paddings = _paddings(label_paddings, "label_paddings", (batch, max_labels))
     if not isinstance(blank_id, int) or not 0 <= blank_id < num_classes:
-        raise ValueError(f"blank_id must be a Python int in [0, {num_classes}); got "
-                         f"{blank_id!r}.")
+        raise ValueError(f"blank_id must be a Python int in [0, {num_classes}); got {blank_id!r}.")
 
     mask = element_mask((batch,), weights=weights, where=where, what="per-sequence loss")
     x = sanitize(x, mask)
     dtype = x.dtype
     eps = jnp.asarray(log_epsilon, dtype)
-    log_probs = jax.nn.log_softmax(x, axis=-1)                          # [B, T, K]
+    log_probs = jax.nn.log_softmax(x, axis=-1)  # [B, T, K]
 
     label_lengths = max_labels - jnp.sum(label_paddings, axis=1).astype(jnp.int32)
     in_range = (labels >= 0) & (labels < num_classes)
@@ -150,24 +159,28 @@ def ctc_loss_with_forward_probs(
     # as log 1 (they only matter past the label length; inside it they make the loss NaN).
     safe = jnp.where(in_range, labels, 0)
     label_log_probs = jnp.take_along_axis(
-        log_probs, jnp.broadcast_to(safe[:, None, :], (batch, frames, max_labels)), axis=2)
+        log_probs, jnp.broadcast_to(safe[:, None, :], (batch, frames, max_labels)), axis=2
+    )
     label_log_probs = jnp.where(in_range[:, None, :], label_log_probs, 0)
-    blank_log_probs = log_probs[:, :, blank_id]                          # [B, T]
+    blank_log_probs = log_probs[:, :, blank_id]  # [B, T]
     repeated = jnp.pad((labels[:, :-1] == labels[:, 1:]).astype(dtype), ((0, 0), (0, 1)))
 
     def close_labels(blank_state: Array, label_state: Array) -> Array:
         """``α_B(n+1) ⊕ α_L(n)``: label ``n`` may end without consuming a frame."""
         return jnp.concatenate(
-            [blank_state[:, :1], jnp.logaddexp(blank_state[:, 1:], label_state)], axis=1)
+            [blank_state[:, :1], jnp.logaddexp(blank_state[:, 1:], label_state)], axis=1
+        )
 
-    def step(carry: tuple[Array, Array], frame: tuple[Array, Array, Array]
-             ) -> tuple[tuple[Array, Array], tuple[Array, Array]]:
+    def step(
+        carry: tuple[Array, Array], frame: tuple[Array, Array, Array]
+    ) -> tuple[tuple[Array, Array], tuple[Array, Array]]:
         alpha_blank, alpha_label = carry
         frame_label, frame_blank, padded = frame
         ready = close_labels(alpha_blank, alpha_label + eps * repeated)
         new_label = jnp.logaddexp(ready[:, :-1], alpha_label) + frame_label
-        new_blank = close_labels(ready + frame_blank[:, None],
-                                 alpha_label + frame_blank[:, None] + eps * (1 - repeated))
+        new_blank = close_labels(
+            ready + frame_blank[:, None], alpha_label + frame_blank[:, None] + eps * (1 - repeated)
+        )
         padded = padded[:, None]
         new_blank = jnp.where(padded, alpha_blank, new_blank)
         new_label = jnp.where(padded, alpha_label, new_label)
@@ -175,10 +188,12 @@ def ctc_loss_with_forward_probs(
 
     start_blank = jnp.full((batch, max_labels + 1), eps, dtype).at[:, 0].set(0)
     start_label = jnp.full((batch, max_labels), eps, dtype)
-    frames_first = (jnp.swapaxes(label_log_probs, 0, 1), jnp.swapaxes(blank_log_probs, 0, 1),
-                    jnp.swapaxes(logit_paddings != 0, 0, 1))
-    _, (alpha_blank, alpha_label) = jax.lax.scan(step, (start_blank, start_label),
-                                                 frames_first)
+    frames_first = (
+        jnp.swapaxes(label_log_probs, 0, 1),
+        jnp.swapaxes(blank_log_probs, 0, 1),
+        jnp.swapaxes(logit_paddings != 0, 0, 1),
+    )
+    _, (alpha_blank, alpha_label) = jax.lax.scan(step, (start_blank, start_label), frames_first)
     final_blank = close_labels(alpha_blank[-1], alpha_label[-1])
     alpha_blank = alpha_blank.at[-1].set(final_blank)
 
@@ -186,8 +201,11 @@ def ctc_loss_with_forward_probs(
     positions = jnp.arange(max_labels)
     bad = jnp.any(~in_range & (positions[None, :] < label_lengths[:, None]), axis=1)
     ok = ~bad if mask is None else ~bad | ~mask
-    value_check(ok, f"labels must lie in [0, {num_classes}) within each sequence's label "
-                    "length; got an out-of-range label.")
+    value_check(
+        ok,
+        f"labels must lie in [0, {num_classes}) within each sequence's label "
+        "length; got an out-of-range label.",
+    )
     per = jnp.where(ok, per, jnp.nan)
     loss = reduce_elements(per, mask=mask, weights=weights, reduction=reduction)
     return loss, alpha_blank, alpha_label

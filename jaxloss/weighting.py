@@ -87,21 +87,26 @@ def class_counts(
             include = labels != ignore_index
         mask = element_mask(labels.shape, where=where, include=include, what="labels")
         in_range = (labels >= 0) & (labels < num_classes)
-        value_check(in_range if mask is None else in_range | ~mask,
-                    f"labels must lie in [0, {num_classes}) or equal "
-                    f"ignore_index={ignore_index}; got an out-of-range label.")
+        value_check(
+            in_range if mask is None else in_range | ~mask,
+            f"labels must lie in [0, {num_classes}) or equal "
+            f"ignore_index={ignore_index}; got an out-of-range label.",
+        )
         ones = jnp.ones(labels.shape, dtype=int)
         if mask is not None:
             ones = jnp.where(mask, ones, 0)
         # Out-of-range segment ids are dropped by segment_sum.
-        return jax.ops.segment_sum(ones.ravel(), jnp.where(in_range, labels, -1).ravel(),
-                                   num_segments=num_classes)
+        return jax.ops.segment_sum(
+            ones.ravel(), jnp.where(in_range, labels, -1).ravel(), num_segments=num_classes
+        )
     labels = upcast(float_array(labels, "labels"))
     if ignore_index is not None:
         raise ValueError("ignore_index needs integer labels; use where= with one-hot labels.")
     if labels.ndim < 1 or labels.shape[-1] != num_classes:
-        raise ValueError(f"one-hot labels must have the class axis last with num_classes="
-                         f"{num_classes} entries; got shape {tuple(labels.shape)}.")
+        raise ValueError(
+            f"one-hot labels must have the class axis last with num_classes="
+            f"{num_classes} entries; got shape {tuple(labels.shape)}."
+        )
     mask = element_mask(labels.shape[:-1], where=where, what="labels without the class axis")
     if mask is not None:
         labels = jnp.where(mask[..., None], labels, 0)
@@ -149,8 +154,11 @@ def class_image_counts(
     def one_image(lab: Array, wh: Array | None) -> Array:
         return class_counts(lab, num_classes, where=wh, ignore_index=ignore_index)
 
-    per_image = (jax.vmap(one_image)(labels, where) if where is not None
-                 else jax.vmap(lambda lab: one_image(lab, None))(labels))
+    per_image = (
+        jax.vmap(one_image)(labels, where)
+        if where is not None
+        else jax.vmap(lambda lab: one_image(lab, None))(labels)
+    )
     totals = jnp.sum(per_image, axis=1, keepdims=True)
     return jnp.sum(jnp.where(per_image > 0, totals, 0), axis=0)
 
@@ -208,15 +216,17 @@ def class_weights(
     if method not in _METHODS:
         raise ValueError(f"method must be one of {', '.join(map(repr, _METHODS))}; got {method!r}.")
     if normalize not in _NORMALIZE:
-        raise ValueError(f"normalize must be one of None, 'none', 'mean', 'sum'; got "
-                         f"{normalize!r}.")
+        raise ValueError(
+            f"normalize must be one of None, 'none', 'mean', 'sum'; got {normalize!r}."
+        )
     n = jnp.asarray(counts)
     if n.ndim != 1:
         raise ValueError(f"counts must be 1-D, [num_classes]; got shape {tuple(n.shape)}.")
     if not (jnp.issubdtype(n.dtype, jnp.number)):
         raise TypeError(f"counts must be numeric; got dtype {n.dtype}.")
-    dtype = compute_dtype(n.dtype) if jnp.issubdtype(n.dtype, jnp.floating) \
-        else jnp.dtype(jnp.float32)
+    dtype = (
+        compute_dtype(n.dtype) if jnp.issubdtype(n.dtype, jnp.floating) else jnp.dtype(jnp.float32)
+    )
     n = n.astype(dtype)
     present = n > 0
     safe_n = jnp.where(present, n, 1.0)
@@ -228,13 +238,17 @@ def class_weights(
         raw = 1.0 / safe_n
     elif method == "median_frequency":
         if image_counts is None:
-            raise ValueError("method='median_frequency' needs image_counts=[C], the number of "
-                             "pixels of the images where each class is present "
-                             "(see class_image_counts).")
+            raise ValueError(
+                "method='median_frequency' needs image_counts=[C], the number of "
+                "pixels of the images where each class is present "
+                "(see class_image_counts)."
+            )
         big_n = jnp.asarray(image_counts)
         if big_n.shape != n.shape:
-            raise ValueError(f"image_counts has shape {tuple(big_n.shape)}; expected "
-                             f"{tuple(n.shape)}, like counts.")
+            raise ValueError(
+                f"image_counts has shape {tuple(big_n.shape)}; expected "
+                f"{tuple(n.shape)}, like counts."
+            )
         big_n = big_n.astype(dtype)
         present = present & (big_n > 0)
         freq = jnp.where(present, n / jnp.where(present, big_n, 1.0), jnp.nan)
@@ -301,8 +315,11 @@ def class_weight_map(
             raise TypeError(f"ignore_index must be a Python int or None; got {ignore_index!r}.")
         in_range = (labels >= 0) & (labels < num_classes)
         ignored = jnp.zeros(labels.shape, bool) if ignore_index is None else labels == ignore_index
-        value_check(in_range | ignored, f"labels must lie in [0, {num_classes}) or equal "
-                                        f"ignore_index={ignore_index}; got an out-of-range label.")
+        value_check(
+            in_range | ignored,
+            f"labels must lie in [0, {num_classes}) or equal "
+            f"ignore_index={ignore_index}; got an out-of-range label.",
+        )
         out = w[jnp.where(in_range, labels, 0)]
         out = jnp.where(in_range, out, jnp.nan)
         return jnp.where(ignored, 0.0, out)
@@ -310,6 +327,8 @@ def class_weight_map(
         raise ValueError("ignore_index needs integer labels.")
     y = float_array(labels, "labels")
     if y.ndim < 1 or y.shape[-1] != num_classes:
-        raise ValueError(f"one-hot labels must have the class axis last with {num_classes} "
-                         f"entries (class_weights' length); got shape {tuple(y.shape)}.")
+        raise ValueError(
+            f"one-hot labels must have the class axis last with {num_classes} "
+            f"entries (class_weights' length); got shape {tuple(y.shape)}."
+        )
     return jnp.sum(upcast(y) * w, axis=-1)

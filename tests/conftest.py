@@ -8,8 +8,9 @@ from hypothesis import settings
 
 from helpers import float64
 
-settings.register_profile("jaxloss", derandomize=True, deadline=None, max_examples=25,
-                          print_blob=True)
+settings.register_profile(
+    "jaxloss", derandomize=True, deadline=None, max_examples=25, print_blob=True
+)
 settings.load_profile("jaxloss")
 
 

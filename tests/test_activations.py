@@ -28,11 +28,13 @@ def np_softmax(x, axis=-1, mask=None, t=1.0):
 def test_softmax_values_axis_temperature(rng):
     x = rng.normal(size=(3, 4, 5)).astype(np.float32)
     for axis in (-1, 1, 0):
-        np.testing.assert_allclose(jl.softmax(x, axis=axis), np_softmax(x, axis), rtol=1e-5,
-                                   atol=1e-7)
+        np.testing.assert_allclose(
+            jl.softmax(x, axis=axis), np_softmax(x, axis), rtol=1e-5, atol=1e-7
+        )
     np.testing.assert_allclose(jl.softmax(x, temperature=2.5), np_softmax(x, t=2.5), rtol=1e-5)
-    np.testing.assert_allclose(jl.log_softmax(x, temperature=0.5),
-                               np.log(np_softmax(x, t=0.5)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        jl.log_softmax(x, temperature=0.5), np.log(np_softmax(x, t=0.5)), rtol=1e-5, atol=1e-6
+    )
     # Multiple axes: a joint distribution over axes (1, 2).
     joint = np_softmax(x.reshape(3, 20)).reshape(3, 4, 5)
     np.testing.assert_allclose(jl.softmax(x, axis=(1, 2)), joint, rtol=1e-5, atol=1e-7)
@@ -53,14 +55,18 @@ def test_masked_softmax_zero_probability_and_empty_rows(rng):
         np.testing.assert_allclose(lp[mask], np.log(np_softmax(x, mask=mask))[mask], rtol=1e-5)
     lse = np.asarray(jl.logsumexp(x, where=mask))
     assert lse[0] == -np.inf
-    np.testing.assert_allclose(lse[1:], np.log(np.sum(np.exp(x[1:]) * mask[1:], axis=-1)),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        lse[1:], np.log(np.sum(np.exp(x[1:]) * mask[1:], axis=-1)), rtol=1e-5
+    )
     # Gradients through masked and fully-masked rows are finite, and zero where masked.
     for fn in (jl.softmax, jl.log_softmax):
         g = jax.grad(lambda z, fn=fn: jnp.sum(jnp.where(mask, fn(z, where=mask), 0) * 1.3))(x)
         assert np.all(np.isfinite(g)) and np.all(np.asarray(g)[~mask] == 0)
-    g = jax.grad(lambda z: jnp.sum(jnp.where(jnp.isfinite(jl.logsumexp(z, where=mask)),
-                                             jl.logsumexp(z, where=mask), 0)))(x)
+    g = jax.grad(
+        lambda z: jnp.sum(
+            jnp.where(jnp.isfinite(jl.logsumexp(z, where=mask)), jl.logsumexp(z, where=mask), 0)
+        )
+    )(x)
     assert np.all(np.isfinite(g)) and np.all(np.asarray(g)[0] == 0)
 
 
@@ -103,15 +109,17 @@ def test_gradients_match_finite_differences(rng):
 def test_softmax_shift_invariance(shift, values):
     x = jnp.asarray(values, jnp.float32)
     np.testing.assert_allclose(jl.softmax(x + shift), jl.softmax(x), rtol=1e-4, atol=1e-6)
-    np.testing.assert_allclose(jl.logsumexp(x + shift), jl.logsumexp(x) + shift, rtol=1e-5,
-                               atol=1e-4)
+    np.testing.assert_allclose(
+        jl.logsumexp(x + shift), jl.logsumexp(x) + shift, rtol=1e-5, atol=1e-4
+    )
 
 
 def test_one_hot_ignore_and_out_of_range():
     y = jnp.array([0, 2, -1, 3, 255])
     out = np.asarray(jl.one_hot(y, 3, ignore_index=255))
-    np.testing.assert_array_equal(out, np.array([[1, 0, 0], [0, 0, 1], [0, 0, 0], [0, 0, 0],
-                                                 [0, 0, 0]], np.float32))
+    np.testing.assert_array_equal(
+        out, np.array([[1, 0, 0], [0, 0, 1], [0, 0, 0], [0, 0, 0], [0, 0, 0]], np.float32)
+    )
     assert jl.one_hot(y, 3, dtype=jnp.bfloat16).dtype == jnp.bfloat16
     assert jl.one_hot(y.reshape(1, 5), 3, axis=1).shape == (1, 3, 5)
     # An all-zero one-hot row is an unlabeled example for the probability-label loss.
@@ -128,14 +136,17 @@ def test_jit_and_vmap_compose(rng):
     np.testing.assert_allclose(f(x, mask), v(x, mask), rtol=1e-6)
 
 
-@pytest.mark.parametrize("bad", [
-    lambda: jl.softmax(jnp.arange(3)),                        # integer logits
-    lambda: jl.softmax(jnp.ones(3), axis=2),                  # axis out of range
-    lambda: jl.softmax(jnp.ones((2, 3)), where=jnp.ones(4, bool)),
-    lambda: jl.softmax(jnp.ones(3), temperature=0.0),
-    lambda: jl.one_hot(jnp.ones(3), 3),                       # float labels
-    lambda: jl.one_hot(jnp.ones(3, int), 0),
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        lambda: jl.softmax(jnp.arange(3)),  # integer logits
+        lambda: jl.softmax(jnp.ones(3), axis=2),  # axis out of range
+        lambda: jl.softmax(jnp.ones((2, 3)), where=jnp.ones(4, bool)),
+        lambda: jl.softmax(jnp.ones(3), temperature=0.0),
+        lambda: jl.one_hot(jnp.ones(3), 3),  # float labels
+        lambda: jl.one_hot(jnp.ones(3, int), 0),
+    ],
+)
 def test_bad_input_raises(bad):
     with pytest.raises((ValueError, TypeError)):
         bad()

@@ -35,9 +35,12 @@ def test_public_function_has_docstring_with_doctest(name):
 def test_public_function_is_fully_annotated(name):
     fn = getattr(jaxloss, name)
     signature = inspect.signature(fn)
-    missing = [p.name for p in signature.parameters.values()
-               if p.annotation is inspect.Parameter.empty
-               and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    missing = [
+        p.name
+        for p in signature.parameters.values()
+        if p.annotation is inspect.Parameter.empty
+        and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
     assert not missing, f"{name}: parameters without type hints: {missing}"
     assert signature.return_annotation is not inspect.Signature.empty, f"{name}: no return type"
 

@@ -27,8 +27,12 @@ def no_torch(monkeypatch):
 
 def test_time_interleaved_and_paired_ratio():
     calls = []
-    t = time_interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
-                         rounds=4, min_sample_s=0.0, warmup=1)
+    t = time_interleaved(
+        {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
+        rounds=4,
+        min_sample_s=0.0,
+        warmup=1,
+    )
     assert len(t["a"].times) == len(t["b"].times) == 4 and len(t["a"].cpu_times) == 4
     # Rounds alternate: a b | b a | a b | b a (after a warm-up and a calibration call each).
     assert calls[4:] == ["a", "b", "b", "a", "a", "b", "b", "a"]
@@ -51,7 +55,7 @@ def test_tiny_case_end_to_end(tmp_path, no_torch):
     names = set(record["contenders"])
     assert {"jaxloss", "optax", "plain"} <= names
     losses = [c["loss"] for c in record["contenders"].values()]
-    assert max(losses) - min(losses) < 1e-4        # every contender computes the same loss
+    assert max(losses) - min(losses) < 1e-4  # every contender computes the same loss
     bw = bandwidth(gib=1 / 256, rounds=3)
     assert bw["read_gbs"] > 0 and bw["read_write_gbs"] > 0
     bw.update(array_gib=1 / 256, before=dict(bw), after=dict(bw))
@@ -68,7 +72,7 @@ def test_tiny_case_end_to_end(tmp_path, no_torch):
 
 
 def test_cli_lists_cases(monkeypatch, capsys, no_torch):
-    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1")   # no re-exec in the test
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1")  # no re-exec in the test
     assert bench_main.main(["--list", "--quick", "--filter", "ce_int,contract"]) == 0
     out = capsys.readouterr().out
     assert "integer-label CE value+grad [4096, 1000]" in out and "contract" in out

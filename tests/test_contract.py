@@ -60,70 +60,145 @@ def _cases() -> list[Case]:
             ("huber_loss", jl.huber_loss, targets, scores),
             ("smooth_l1_loss", jl.smooth_l1_loss, targets, scores),
             ("log_cosh", jl.log_cosh, targets, scores),
-            ("quantile_loss", lambda x, t, **kw: jl.quantile_loss(x, t, 0.8, **kw), targets,
-             scores),
+            (
+                "quantile_loss",
+                lambda x, t, **kw: jl.quantile_loss(x, t, 0.8, **kw),
+                targets,
+                scores,
+            ),
             ("absolute_percentage_error", jl.absolute_percentage_error, positive, scores),
             ("squared_log_error", jl.squared_log_error, positive, probs),
             ("poisson_loss", jl.poisson_loss, counts, scores),
         ]
     ]
     classification = [
-        Case("softmax_cross_entropy_with_integer_labels",
-             lambda x, **kw: jl.softmax_cross_entropy_with_integer_labels(x, labels, **kw),
-             logits, labels, True),
-        Case("softmax_cross_entropy_with_integer_labels+smoothing",
-             lambda x, **kw: jl.softmax_cross_entropy_with_integer_labels(
-                 x, labels, label_smoothing=0.1, **kw), logits, labels, True),
-        Case("softmax_cross_entropy",
-             lambda x, **kw: jl.softmax_cross_entropy(x, soft, **kw), logits, None, True),
-        Case("safe_softmax_cross_entropy",
-             lambda x, **kw: jl.safe_softmax_cross_entropy(x, onehot, **kw), logits, None, True),
-        Case("sigmoid_binary_cross_entropy",
-             lambda x, **kw: jl.sigmoid_binary_cross_entropy(x, binary, **kw), scores),
-        Case("sigmoid_focal_loss",
-             lambda x, **kw: jl.sigmoid_focal_loss(x, binary, alpha=0.25, **kw), scores),
-        Case("binary_cross_entropy",
-             lambda x, **kw: jl.binary_cross_entropy(x, binary, **kw), probs),
-        Case("categorical_cross_entropy",
-             lambda x, **kw: jl.categorical_cross_entropy(x, soft, **kw),
-             jax.nn.softmax(logits), None, True),
-        Case("softmax_focal_loss",
-             lambda x, **kw: jl.softmax_focal_loss(x, labels, **kw), logits, labels, True),
-        Case("expected_cost_loss",
-             lambda x, **kw: jl.expected_cost_loss(x, labels, cost, **kw), logits, labels, True),
-        Case("confusion_weighted_cross_entropy",
-             lambda x, **kw: jl.confusion_weighted_cross_entropy(x, labels, cost, **kw),
-             logits, labels, True),
+        Case(
+            "softmax_cross_entropy_with_integer_labels",
+            lambda x, **kw: jl.softmax_cross_entropy_with_integer_labels(x, labels, **kw),
+            logits,
+            labels,
+            True,
+        ),
+        Case(
+            "softmax_cross_entropy_with_integer_labels+smoothing",
+            lambda x, **kw: jl.softmax_cross_entropy_with_integer_labels(
+                x, labels, label_smoothing=0.1, **kw
+            ),
+            logits,
+            labels,
+            True,
+        ),
+        Case(
+            "softmax_cross_entropy",
+            lambda x, **kw: jl.softmax_cross_entropy(x, soft, **kw),
+            logits,
+            None,
+            True,
+        ),
+        Case(
+            "safe_softmax_cross_entropy",
+            lambda x, **kw: jl.safe_softmax_cross_entropy(x, onehot, **kw),
+            logits,
+            None,
+            True,
+        ),
+        Case(
+            "sigmoid_binary_cross_entropy",
+            lambda x, **kw: jl.sigmoid_binary_cross_entropy(x, binary, **kw),
+            scores,
+        ),
+        Case(
+            "sigmoid_focal_loss",
+            lambda x, **kw: jl.sigmoid_focal_loss(x, binary, alpha=0.25, **kw),
+            scores,
+        ),
+        Case(
+            "binary_cross_entropy", lambda x, **kw: jl.binary_cross_entropy(x, binary, **kw), probs
+        ),
+        Case(
+            "categorical_cross_entropy",
+            lambda x, **kw: jl.categorical_cross_entropy(x, soft, **kw),
+            jax.nn.softmax(logits),
+            None,
+            True,
+        ),
+        Case(
+            "softmax_focal_loss",
+            lambda x, **kw: jl.softmax_focal_loss(x, labels, **kw),
+            logits,
+            labels,
+            True,
+        ),
+        Case(
+            "expected_cost_loss",
+            lambda x, **kw: jl.expected_cost_loss(x, labels, cost, **kw),
+            logits,
+            labels,
+            True,
+        ),
+        Case(
+            "confusion_weighted_cross_entropy",
+            lambda x, **kw: jl.confusion_weighted_cross_entropy(x, labels, cost, **kw),
+            logits,
+            labels,
+            True,
+        ),
     ]
     features = rng.normal(size=(*SHAPE, 3)).astype(np.float32)
     centroids = rng.normal(size=(C, 3)).astype(np.float32)
     clustering = [
-        Case("kmeans_loss",  # default reduction "sum" (the k-means objective); "none" here
-             lambda x, **kw: jl.kmeans_loss(x, centroids, **{"reduction": "none", **kw}),
-             features),
-        Case("center_loss", lambda x, **kw: jl.center_loss(x, labels, centroids, **kw),
-             features, labels, True),
+        Case(
+            "kmeans_loss",  # default reduction "sum" (the k-means objective); "none" here
+            lambda x, **kw: jl.kmeans_loss(x, centroids, **{"reduction": "none", **kw}),
+            features,
+        ),
+        Case(
+            "center_loss",
+            lambda x, **kw: jl.center_loss(x, labels, centroids, **kw),
+            features,
+            labels,
+            True,
+        ),
     ]
     log_q = np.asarray(jax.nn.log_softmax(logits))
     other = rng.normal(size=(*SHAPE, 3)).astype(np.float32)
     farther = rng.normal(size=(*SHAPE, 3)).astype(np.float32) * 2
     optax_superset = [
         Case("kl_divergence", lambda x, **kw: jl.kl_divergence(x, soft, **kw), log_q),
-        Case("kl_divergence_with_log_targets",
-             lambda x, **kw: jl.kl_divergence_with_log_targets(x, np.log(soft), **kw), log_q),
-        Case("generalized_kl_divergence",
-             lambda x, **kw: jl.generalized_kl_divergence(x, soft * 2, **kw), log_q),
-        Case("poly_loss_cross_entropy",
-             lambda x, **kw: jl.poly_loss_cross_entropy(x, onehot, **kw), logits),
+        Case(
+            "kl_divergence_with_log_targets",
+            lambda x, **kw: jl.kl_divergence_with_log_targets(x, np.log(soft), **kw),
+            log_q,
+        ),
+        Case(
+            "generalized_kl_divergence",
+            lambda x, **kw: jl.generalized_kl_divergence(x, soft * 2, **kw),
+            log_q,
+        ),
+        Case(
+            "poly_loss_cross_entropy",
+            lambda x, **kw: jl.poly_loss_cross_entropy(x, onehot, **kw),
+            logits,
+        ),
         Case("sparsemax_loss", lambda x, **kw: jl.sparsemax_loss(x, binary, **kw), scores),
-        Case("multiclass_sparsemax_loss",
-             lambda x, **kw: jl.multiclass_sparsemax_loss(x, labels, **kw), logits, labels, True),
-        Case("make_fenchel_young_loss",
-             lambda x, **kw: jl.make_fenchel_young_loss(jax.scipy.special.logsumexp)(
-                 x, soft, **kw), logits),
+        Case(
+            "multiclass_sparsemax_loss",
+            lambda x, **kw: jl.multiclass_sparsemax_loss(x, labels, **kw),
+            logits,
+            labels,
+            True,
+        ),
+        Case(
+            "make_fenchel_young_loss",
+            lambda x, **kw: jl.make_fenchel_young_loss(jax.scipy.special.logsumexp)(x, soft, **kw),
+            logits,
+        ),
         Case("cosine_distance", lambda x, **kw: jl.cosine_distance(x, other, **kw), features),
-        Case("triplet_margin_loss",
-             lambda x, **kw: jl.triplet_margin_loss(x, other, farther, **kw), features),
+        Case(
+            "triplet_margin_loss",
+            lambda x, **kw: jl.triplet_margin_loss(x, other, farther, **kw),
+            features,
+        ),
     ]
     return regression + classification + clustering + optax_superset
 
@@ -163,24 +238,28 @@ def test_every_reduction_with_weight_map_and_mask(case):
     assert per.shape == SHAPE
     for reduction in REDUCTIONS:
         got = case.fn(case.x, weights=w, where=m, reduction=reduction)
-        np.testing.assert_allclose(got, _np_reduce(per, w, m, reduction), rtol=2e-5, atol=1e-6,
-                                   err_msg=reduction)
+        np.testing.assert_allclose(
+            got, _np_reduce(per, w, m, reduction), rtol=2e-5, atol=1e-6, err_msg=reduction
+        )
     # A per-example weight [B, 1, 1] broadcasts against the pixel losses.
     per_example = np.array([0.5, 2.0], np.float32).reshape(B, 1, 1)
     np.testing.assert_allclose(
         case.fn(case.x, weights=per_example, reduction="weighted_mean"),
-        _np_reduce(per, np.broadcast_to(per_example, SHAPE), np.ones(SHAPE, bool),
-                   "weighted_mean"), rtol=2e-5)
+        _np_reduce(per, np.broadcast_to(per_example, SHAPE), np.ones(SHAPE, bool), "weighted_mean"),
+        rtol=2e-5,
+    )
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_unit_weights_and_all_true_where_change_nothing(case):
     for reduction in REDUCTIONS:
         plain = case.fn(case.x, reduction=reduction)
-        np.testing.assert_allclose(case.fn(case.x, weights=np.ones(SHAPE), reduction=reduction),
-                                   plain, rtol=1e-6)
-        np.testing.assert_allclose(case.fn(case.x, where=np.ones(SHAPE, bool),
-                                           reduction=reduction), plain, rtol=1e-6)
+        np.testing.assert_allclose(
+            case.fn(case.x, weights=np.ones(SHAPE), reduction=reduction), plain, rtol=1e-6
+        )
+        np.testing.assert_allclose(
+            case.fn(case.x, where=np.ones(SHAPE, bool), reduction=reduction), plain, rtol=1e-6
+        )
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
@@ -188,8 +267,10 @@ def test_mean_over_nothing_is_zero_with_zero_gradient(case):
     for kwargs in (dict(where=np.zeros(SHAPE, bool)), dict(weights=np.zeros(SHAPE, np.float32))):
         for reduction in ("sum", "mean", "weighted_mean", "sum_by_nonzero_weights"):
             value, grad = jax.value_and_grad(
-                lambda x, kwargs=kwargs, reduction=reduction: case.fn(x, reduction=reduction,
-                                                                      **kwargs))(case.x)
+                lambda x, kwargs=kwargs, reduction=reduction: case.fn(
+                    x, reduction=reduction, **kwargs
+                )
+            )(case.x)
             assert float(value) == 0.0, (kwargs, reduction)
             assert np.all(np.asarray(grad) == 0.0), (kwargs, reduction)
 
@@ -201,8 +282,10 @@ def test_excluded_elements_with_nan_inputs_contribute_exactly_zero(case):
     x[~m] = np.nan
     for reduction in ("none", "mean", "weighted_mean"):
         value, grad = jax.value_and_grad(
-            lambda z, reduction=reduction: jnp.sum(case.fn(z, where=m, weights=w,
-                                                           reduction=reduction)))(x)
+            lambda z, reduction=reduction: jnp.sum(
+                case.fn(z, where=m, weights=w, reduction=reduction)
+            )
+        )(x)
         assert np.isfinite(value), reduction
         grad = np.asarray(grad)
         assert np.all(np.isfinite(grad)), reduction
@@ -222,24 +305,31 @@ def test_ignore_index_acts_as_where(case):
     # Rebuild the loss with the relabelled targets via the case's closure: the cases close over
     # `labels`, so call the public function directly with the same remaining arguments.
     fn = {
-        "softmax_cross_entropy_with_integer_labels":
-            lambda x, y, **kw: jl.softmax_cross_entropy_with_integer_labels(x, y, **kw),
-        "softmax_cross_entropy_with_integer_labels+smoothing":
-            lambda x, y, **kw: jl.softmax_cross_entropy_with_integer_labels(
-                x, y, label_smoothing=0.1, **kw),
+        "softmax_cross_entropy_with_integer_labels": lambda x, y, **kw: (
+            jl.softmax_cross_entropy_with_integer_labels(x, y, **kw)
+        ),
+        "softmax_cross_entropy_with_integer_labels+smoothing": lambda x, y, **kw: (
+            jl.softmax_cross_entropy_with_integer_labels(x, y, label_smoothing=0.1, **kw)
+        ),
         "softmax_focal_loss": lambda x, y, **kw: jl.softmax_focal_loss(x, y, **kw),
         "multiclass_sparsemax_loss": lambda x, y, **kw: jl.multiclass_sparsemax_loss(x, y, **kw),
         "center_loss": lambda x, y, **kw: jl.center_loss(
-            x, y, np.random.default_rng(0).normal(size=(C, 3)).astype(np.float32), **kw),
+            x, y, np.random.default_rng(0).normal(size=(C, 3)).astype(np.float32), **kw
+        ),
         "expected_cost_loss": lambda x, y, **kw: jl.expected_cost_loss(
-            x, y, (1.0 - np.eye(C) + np.arange(C)[None, :] * 0.1).astype(np.float32), **kw),
+            x, y, (1.0 - np.eye(C) + np.arange(C)[None, :] * 0.1).astype(np.float32), **kw
+        ),
         "confusion_weighted_cross_entropy": lambda x, y, **kw: jl.confusion_weighted_cross_entropy(
-            x, y, (1.0 - np.eye(C) + np.arange(C)[None, :] * 0.1).astype(np.float32), **kw),
+            x, y, (1.0 - np.eye(C) + np.arange(C)[None, :] * 0.1).astype(np.float32), **kw
+        ),
     }[case.name]
     for reduction in REDUCTIONS:
         np.testing.assert_allclose(
             fn(case.x, relabelled, ignore_index=-100, reduction=reduction),
-            fn(case.x, labels, where=~ignored, reduction=reduction), rtol=1e-6, err_msg=reduction)
+            fn(case.x, labels, where=~ignored, reduction=reduction),
+            rtol=1e-6,
+            err_msg=reduction,
+        )
     # Without ignore_index the same labels are out of range: NaN for those elements only.
     out = np.asarray(fn(case.x, relabelled))
     assert np.all(np.isnan(out[ignored])) and np.all(np.isfinite(out[~ignored]))
@@ -257,8 +347,11 @@ def test_class_weights_are_chosen_by_the_true_class(case):
     for reduction in REDUCTIONS:
         np.testing.assert_allclose(
             case.fn(case.x, class_weights=cw, weights=w, where=m, reduction=reduction),
-            _np_reduce(per * element_weight, w, m, reduction, element_weight), rtol=2e-5,
-            atol=1e-6, err_msg=reduction)
+            _np_reduce(per * element_weight, w, m, reduction, element_weight),
+            rtol=2e-5,
+            atol=1e-6,
+            err_msg=reduction,
+        )
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
@@ -293,24 +386,37 @@ def test_contract_argument_errors(case):
 
 
 @given(
-    hnp.arrays(np.float32, st.tuples(st.integers(1, 4), st.integers(1, 5)),
-               elements=st.floats(-10, 10, width=32, allow_subnormal=False)),
+    hnp.arrays(
+        np.float32,
+        st.tuples(st.integers(1, 4), st.integers(1, 5)),
+        elements=st.floats(-10, 10, width=32, allow_subnormal=False),
+    ),
     st.data(),
 )
 def test_reduce_matches_numpy_for_every_reduction(losses, data):
     shape = losses.shape
     # XLA:CPU flushes subnormals to zero, so they are left out of the draws.
-    w = data.draw(hnp.arrays(np.float32, shape,
-                             elements=st.floats(0, 3, width=32, allow_subnormal=False)))
+    w = data.draw(
+        hnp.arrays(np.float32, shape, elements=st.floats(0, 3, width=32, allow_subnormal=False))
+    )
     m = data.draw(hnp.arrays(np.bool_, shape))
     for reduction in REDUCTIONS:
-        np.testing.assert_allclose(jl.reduce(losses, weights=w, where=m, reduction=reduction),
-                                   _np_reduce(losses, w, m, reduction), rtol=1e-4, atol=1e-4)
-        np.testing.assert_allclose(jl.reduce(losses, weights=np.ones(shape), reduction=reduction),
-                                   jl.reduce(losses, reduction=reduction), rtol=1e-6)
-        np.testing.assert_allclose(jl.reduce(losses, where=np.ones(shape, bool),
-                                             reduction=reduction),
-                                   jl.reduce(losses, reduction=reduction), rtol=1e-6)
+        np.testing.assert_allclose(
+            jl.reduce(losses, weights=w, where=m, reduction=reduction),
+            _np_reduce(losses, w, m, reduction),
+            rtol=1e-4,
+            atol=1e-4,
+        )
+        np.testing.assert_allclose(
+            jl.reduce(losses, weights=np.ones(shape), reduction=reduction),
+            jl.reduce(losses, reduction=reduction),
+            rtol=1e-6,
+        )
+        np.testing.assert_allclose(
+            jl.reduce(losses, where=np.ones(shape, bool), reduction=reduction),
+            jl.reduce(losses, reduction=reduction),
+            rtol=1e-6,
+        )
 
 
 def test_reduce_sum_per_example_then_mean_over_batch():
@@ -327,14 +433,15 @@ def test_reduce_sum_per_example_then_mean_over_batch():
     logits = rng.normal(size=(*SHAPE, C)).astype(np.float32)
     labels = rng.integers(0, C, size=SHAPE)
     per = jl.softmax_cross_entropy_with_integer_labels(logits, labels, weights=weight_map)
-    np.testing.assert_allclose(jl.reduce(per, sum_axes=(1, 2)),
-                               np.asarray(per).sum(axis=(1, 2)).mean(), rtol=1e-6)
+    np.testing.assert_allclose(
+        jl.reduce(per, sum_axes=(1, 2)), np.asarray(per).sum(axis=(1, 2)).mean(), rtol=1e-6
+    )
 
 
 def test_reduce_edges_and_errors():
     value, grad = jax.value_and_grad(
-        lambda x: jl.reduce(x, where=jnp.zeros(3, bool), reduction="weighted_mean"))(
-            jnp.array([1.0, jnp.nan, 3.0]))
+        lambda x: jl.reduce(x, where=jnp.zeros(3, bool), reduction="weighted_mean")
+    )(jnp.array([1.0, jnp.nan, 3.0]))
     assert float(value) == 0.0 and np.all(np.asarray(grad) == 0.0)
     assert jl.reduce(jnp.array([1, 2, 3])).dtype == jnp.float32  # integer losses promoted
     with pytest.raises(ValueError, match="reduction must be one of"):
@@ -344,6 +451,9 @@ def test_reduce_edges_and_errors():
     with pytest.raises(ValueError, match=r"sum_axes=\(2,\) is out of range"):
         jl.reduce(jnp.ones((2, 2)), sum_axes=(2,))
     # reduction is static: it works under jit as a closed-over Python string.
-    f = jax.jit(lambda x: jl.reduce(x, reduction="sum_by_nonzero_weights",
-                                    weights=jnp.array([0.0, 1.0, 2.0])))
+    f = jax.jit(
+        lambda x: jl.reduce(
+            x, reduction="sum_by_nonzero_weights", weights=jnp.array([0.0, 1.0, 2.0])
+        )
+    )
     np.testing.assert_allclose(f(jnp.array([5.0, 1.0, 1.0])), 1.5)

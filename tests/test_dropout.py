@@ -58,10 +58,10 @@ def test_mean_preserved_for_nonconstant_input():
 def test_broadcast_masks_constant_along_broadcast_axes():
     x = jnp.ones((8, 5, 6, 16))
     y = np.asarray(jl.dropout(jax.random.key(1), x, 0.5, broadcast_dims=(1, 2)))
-    assert np.all(y == y[:, :1, :1, :])                 # shared over H, W
+    assert np.all(y == y[:, :1, :1, :])  # shared over H, W
     assert 0 < np.count_nonzero(y[:, 0, 0, :]) < 8 * 16  # varies over B and C
     y2 = np.asarray(jl.dropout(jax.random.key(1), x, 0.5, broadcast_dims=(-3, -2)))
-    np.testing.assert_array_equal(y, y2)                 # negative axes mean the same
+    np.testing.assert_array_equal(y, y2)  # negative axes mean the same
     m = np.asarray(jl.dropout_mask(jax.random.key(1), x.shape, 0.5, broadcast_dims=(1, 2)))
     assert m.shape == x.shape
     np.testing.assert_array_equal(m, y)
@@ -105,7 +105,7 @@ def test_traced_edge_rates_give_no_nan():
     y, g, a, m = f(0.0)
     np.testing.assert_array_equal(y, x)
     np.testing.assert_array_equal(g, np.ones((2, 3)))
-    np.testing.assert_array_equal(a, x)   # q = 1: a = 1, b = 0, nothing dropped
+    np.testing.assert_array_equal(a, x)  # q = 1: a = 1, b = 0, nothing dropped
     np.testing.assert_array_equal(m, np.ones((2, 3)))
 
 
@@ -183,8 +183,9 @@ def test_same_key_same_mask_with_and_without_jit_and_under_vmap():
     loop = np.stack([np.asarray(jl.dropout(k, x, 0.5)) for k, x in zip(keys, xs, strict=True)])
     np.testing.assert_array_equal(batched, loop)
     a_batched = jax.jit(jax.vmap(lambda k, x: jl.alpha_dropout(k, x, 0.5)))(keys, xs)
-    a_loop = np.stack([np.asarray(jl.alpha_dropout(k, x, 0.5)) for k, x in zip(keys, xs,
-                                                                                strict=True)])
+    a_loop = np.stack(
+        [np.asarray(jl.alpha_dropout(k, x, 0.5)) for k, x in zip(keys, xs, strict=True)]
+    )
     np.testing.assert_allclose(a_batched, a_loop, rtol=1e-6)
     # legacy uint32 keys work too
     legacy = jl.dropout(jax.random.PRNGKey(0), x, 0.5)
@@ -202,8 +203,9 @@ def test_gradient_is_the_scaled_mask_finite_differences():
         g = jax.grad(f)(jnp.asarray(x0))
         np.testing.assert_allclose(g, numeric_grad(f, x0), rtol=1e-6, atol=1e-8)
         ga = jax.grad(lambda x: jnp.sum(jnp.asarray(c) * jl.alpha_dropout(KEY, x, 0.4) ** 2))
-        num = numeric_grad(lambda x: jnp.sum(jnp.asarray(c) * jl.alpha_dropout(KEY, x, 0.4) ** 2),
-                           x0)
+        num = numeric_grad(
+            lambda x: jnp.sum(jnp.asarray(c) * jl.alpha_dropout(KEY, x, 0.4) ** 2), x0
+        )
         np.testing.assert_allclose(ga(jnp.asarray(x0)), num, rtol=1e-6, atol=1e-8)
 
 
@@ -252,30 +254,37 @@ def test_fused_threefry_bits_equal_jax_random_bits(shape):
         np.testing.assert_array_equal(got, jax.random.bits(key, shape, jnp.uint32))
 
 
-@pytest.mark.parametrize("key", [jax.random.key(3), jax.random.PRNGKey(3),
-                                 jax.random.key(3, impl="rbg")], ids=["key", "PRNGKey", "rbg"])
+@pytest.mark.parametrize(
+    "key",
+    [jax.random.key(3), jax.random.PRNGKey(3), jax.random.key(3, impl="rbg")],
+    ids=["key", "PRNGKey", "rbg"],
+)
 def test_fused_bernoulli_equals_jax_random_bernoulli(key):
     from jaxloss.dropout import _bernoulli
 
     for p in [0.0, 1e-7, 0.1, 0.5, 0.9, 1.0 - 2**-24, 1.0]:
         p32 = jnp.float32(p)
         for shape in [(5,), (3, 100), (2, 1, 33)]:
-            np.testing.assert_array_equal(jax.jit(_bernoulli, static_argnums=2)(key, p32, shape),
-                                          jax.random.bernoulli(key, p32, shape))
+            np.testing.assert_array_equal(
+                jax.jit(_bernoulli, static_argnums=2)(key, p32, shape),
+                jax.random.bernoulli(key, p32, shape),
+            )
     keys = jax.random.split(key, 4)
     batched = jax.vmap(lambda k: _bernoulli(k, jnp.float32(0.3), (50,)))(keys)
     np.testing.assert_array_equal(
-        batched, jax.vmap(lambda k: jax.random.bernoulli(k, jnp.float32(0.3), (50,)))(keys))
+        batched, jax.vmap(lambda k: jax.random.bernoulli(k, jnp.float32(0.3), (50,)))(keys)
+    )
 
 
 def test_dropout_fuses_the_draw_for_default_keys_and_falls_back_otherwise():
     x = jnp.ones((8, 8))
     prims = lambda k: str(jax.make_jaxpr(lambda k: jl.dropout(k, x, 0.1))(k))  # noqa: E731
-    assert "random_bits" not in prims(KEY)        # the hash is written out in jnp
-    assert "random_bits" in prims(jax.random.key(0, impl="rbg"))   # jax.random itself
+    assert "random_bits" not in prims(KEY)  # the hash is written out in jnp
+    assert "random_bits" in prims(jax.random.key(0, impl="rbg"))  # jax.random itself
     rbg = jax.random.key(1, impl="rbg")
-    np.testing.assert_array_equal(jl.dropout_mask(rbg, (4, 9), 0.4) != 0,
-                                  jax.random.bernoulli(rbg, 0.6, (4, 9)))
+    np.testing.assert_array_equal(
+        jl.dropout_mask(rbg, (4, 9), 0.4) != 0, jax.random.bernoulli(rbg, 0.6, (4, 9))
+    )
 
 
 def test_non_partitionable_threefry_falls_back_to_jax_random():
@@ -283,5 +292,6 @@ def test_non_partitionable_threefry_falls_back_to_jax_random():
     with jax.threefry_partitionable(False):
         x = jnp.ones((6, 7))
         assert "random_bits" in str(jax.make_jaxpr(lambda k: jl.dropout(k, x, 0.3))(KEY))
-        np.testing.assert_array_equal(jl.dropout_mask(KEY, (6, 7), 0.3) != 0,
-                                      jax.random.bernoulli(KEY, 0.7, (6, 7)))
+        np.testing.assert_array_equal(
+            jl.dropout_mask(KEY, (6, 7), 0.3) != 0, jax.random.bernoulli(KEY, 0.7, (6, 7))
+        )

@@ -36,21 +36,26 @@ def np_ntxent(z, labels, temperature):
 
 def test_cosine_values_contract_and_zero_vector(rng):
     a, b = rng.normal(size=(5, 4)), rng.normal(size=(5, 4))
-    np.testing.assert_allclose(jl.cosine_similarity(jnp.float32(a), jnp.float32(b)),
-                               np_cos(a, b), rtol=1e-5)
-    np.testing.assert_allclose(jl.cosine_distance(jnp.float32(a), jnp.float32(b)),
-                               1 - np_cos(a, b), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(jl.cosine_similarity(jnp.float32(a), jnp.float32(b),
-                                                    epsilon=4.0), np_cos(a, b, 4.0), rtol=1e-5)
+    np.testing.assert_allclose(
+        jl.cosine_similarity(jnp.float32(a), jnp.float32(b)), np_cos(a, b), rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        jl.cosine_distance(jnp.float32(a), jnp.float32(b)), 1 - np_cos(a, b), rtol=1e-5, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        jl.cosine_similarity(jnp.float32(a), jnp.float32(b), epsilon=4.0),
+        np_cos(a, b, 4.0),
+        rtol=1e-5,
+    )
     keep = jnp.array([True, True, False, True, True])
     w = jnp.array([1.0, 2.0, 9.0, 0.5, 1.0])
-    got = jl.cosine_distance(jnp.float32(a), jnp.float32(b), where=keep, weights=w,
-                             reduction="weighted_mean")
+    got = jl.cosine_distance(
+        jnp.float32(a), jnp.float32(b), where=keep, weights=w, reduction="weighted_mean"
+    )
     d, k, wn = 1 - np_cos(a, b), np.asarray(keep), np.asarray(w)
     np.testing.assert_allclose(got, np.sum((wn * d)[k]) / wn[k].sum(), rtol=1e-5)
     # A zero vector: similarity 0 and a finite gradient (optax: NaN).
-    value, grad = jax.value_and_grad(lambda v: jl.cosine_similarity(v, jnp.ones(3)))(
-        jnp.zeros(3))
+    value, grad = jax.value_and_grad(lambda v: jl.cosine_similarity(v, jnp.ones(3)))(jnp.zeros(3))
     assert value == 0 and np.all(np.isfinite(grad))
 
 
@@ -63,10 +68,13 @@ def test_cosine_gradient_matches_finite_differences(rng):
 
 def test_ntxent_values_and_gradient(rng):
     z = rng.normal(size=(6, 3))
-    labels = np.array([0, 0, 1, 1, 1, 2])            # a triple and a singleton
+    labels = np.array([0, 0, 1, 1, 1, 2])  # a triple and a singleton
     for temperature in (0.07, 0.5):
-        np.testing.assert_allclose(ntxent(jnp.float32(z), jnp.asarray(labels), temperature),
-                                   np_ntxent(z, labels, temperature), rtol=1e-5)
+        np.testing.assert_allclose(
+            ntxent(jnp.float32(z), jnp.asarray(labels), temperature),
+            np_ntxent(z, labels, temperature),
+            rtol=1e-5,
+        )
     with float64():
         f = jax.jit(lambda v: jl.ntxent(v, labels, 0.5))
         np.testing.assert_allclose(jax.grad(f)(z), numeric_grad(f, z), rtol=1e-5, atol=1e-7)
@@ -77,15 +85,16 @@ def test_ntxent_contract_and_edges(rng):
     labels = jnp.array([0, 0, 1, 1, 2, 2])
     # where=[B] removes embeddings from the batch entirely.
     keep = jnp.array([True, True, True, True, False, False])
-    np.testing.assert_allclose(ntxent(z, labels, 0.5, where=keep),
-                               np_ntxent(np.asarray(z)[:4], np.asarray(labels)[:4], 0.5),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        ntxent(z, labels, 0.5, where=keep),
+        np_ntxent(np.asarray(z)[:4], np.asarray(labels)[:4], 0.5),
+        rtol=1e-5,
+    )
     # reduction="none": the [B, B] pair losses, zero off the positive pairs.
     pairs = ntxent(z, labels, 0.5, reduction="none")
     positive = (labels[:, None] == labels[None, :]) & ~jnp.eye(6, dtype=bool)
     assert pairs.shape == (6, 6) and np.all(np.asarray(pairs)[~np.asarray(positive)] == 0)
-    np.testing.assert_allclose(pairs.sum() / positive.sum(), ntxent(z, labels, 0.5),
-                               rtol=1e-6)
+    np.testing.assert_allclose(pairs.sum() / positive.sum(), ntxent(z, labels, 0.5), rtol=1e-6)
     # No positive pair: 0 with zero gradient, not NaN.
     value, grad = jax.jit(jax.value_and_grad(jl.ntxent))(z, jnp.arange(6))
     assert value == 0 and np.all(grad == 0)
@@ -104,26 +113,37 @@ def test_triplet_values_gradient_and_contract(rng):
 
     for kw in ({}, {"norm_degree": 1}, {"norm_degree": 3, "margin": 0.5}, {"eps": 0.0}):
         got = jl.triplet_margin_loss(jnp.float32(a), jnp.float32(p), jnp.float32(n), **kw)
-        np.testing.assert_allclose(got, np_triplet(kw.get("norm_degree", 2),
-                                                   kw.get("margin", 1.0), kw.get("eps", 1e-6)),
-                                   rtol=1e-5, atol=1e-6, err_msg=str(kw))
+        np.testing.assert_allclose(
+            got,
+            np_triplet(kw.get("norm_degree", 2), kw.get("margin", 1.0), kw.get("eps", 1e-6)),
+            rtol=1e-5,
+            atol=1e-6,
+            err_msg=str(kw),
+        )
     got = jl.triplet_margin_loss(jnp.float32(a.T), jnp.float32(p.T), jnp.float32(n.T), axis=0)
     np.testing.assert_allclose(got, np_triplet(), rtol=1e-5, atol=1e-6)
     w = jnp.array([1.0, 0.0, 2.0, 1.0, 1.0])
-    got = jl.triplet_margin_loss(jnp.float32(a), jnp.float32(p), jnp.float32(n), weights=w,
-                                 reduction="sum_by_nonzero_weights")
+    got = jl.triplet_margin_loss(
+        jnp.float32(a),
+        jnp.float32(p),
+        jnp.float32(n),
+        weights=w,
+        reduction="sum_by_nonzero_weights",
+    )
     np.testing.assert_allclose(got, np.sum(np.asarray(w) * np_triplet()) / 4, rtol=1e-5)
     with float64():
         f = jax.jit(lambda v: jl.triplet_margin_loss(v, p, n, margin=5.0, reduction="sum"))
         np.testing.assert_allclose(jax.grad(f)(a), numeric_grad(f, a), rtol=1e-6, atol=1e-8)
     # Coinciding anchor and positive: finite gradient (eps inside the root).
     g = jax.grad(lambda v: jl.triplet_margin_loss(v, v, jnp.ones((1, 2)), reduction="sum"))(
-        jnp.zeros((1, 2)))
+        jnp.zeros((1, 2))
+    )
     assert np.all(np.isfinite(g))
 
 
-@pytest.mark.parametrize("name", ["cosine_similarity", "cosine_distance", "triplet_margin_loss",
-                                  "ntxent"])
+@pytest.mark.parametrize(
+    "name", ["cosine_similarity", "cosine_distance", "triplet_margin_loss", "ntxent"]
+)
 def test_jit_vmap_grad_compose(name, rng):
     x = jnp.float32(rng.normal(size=(2, 6, 3)))
     y = jnp.float32(rng.normal(size=(2, 6, 3)))
@@ -135,7 +155,6 @@ def test_jit_vmap_grad_compose(name, rng):
         "ntxent": lambda u, _, lab: jl.ntxent(u, lab),
     }[name]
     looped = jnp.stack([fn(x[i], y[i], labels[i]) for i in range(2)])
-    np.testing.assert_allclose(jax.jit(jax.vmap(fn))(x, y, labels), looped, rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(jax.jit(jax.vmap(fn))(x, y, labels), looped, rtol=1e-5, atol=1e-6)
     g = jax.jit(jax.grad(lambda u: jnp.sum(jax.vmap(fn)(u, y, labels))))(x)
     assert np.all(np.isfinite(g))

@@ -48,8 +48,7 @@ def test_gradient_is_softmax_and_matches_plain(v):
     g = jax.grad(lambda x: jnp.sum(ct * logsumexp_last(x)))(x)
     g_plain = jax.grad(lambda x: jnp.sum(ct * plain_logsumexp(x)))(x)
     np.testing.assert_allclose(g, g_plain, rtol=1e-5, atol=1e-9)
-    np.testing.assert_allclose(g, ct[..., None] * jax.nn.softmax(x, axis=-1), rtol=1e-5,
-                               atol=1e-9)
+    np.testing.assert_allclose(g, ct[..., None] * jax.nn.softmax(x, axis=-1), rtol=1e-5, atol=1e-9)
 
 
 def test_gradient_finite_differences_float64():
@@ -87,17 +86,18 @@ def test_forward_mode_vmap_and_second_order():
     h = jax.hessian(lambda r: logsumexp_last(r))(x[0])
     p = jax.nn.softmax(x[0])
     np.testing.assert_allclose(h, jnp.diag(p) - jnp.outer(p, p), atol=1e-6)
-    np.testing.assert_allclose(jax.jit(jax.checkpoint(logsumexp_last))(x), logsumexp_last(x),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        jax.jit(jax.checkpoint(logsumexp_last))(x), logsumexp_last(x), rtol=1e-6
+    )
 
 
 @pytest.mark.parametrize("v", [4, LONG[0]])
 def test_non_finite_rows_as_before(v):
     x = np.zeros((4, v), np.float32)
-    x[0] = -np.inf                   # all -inf: -inf
-    x[1, 1] = np.inf                 # an +inf: +inf
-    x[2, 2] = np.nan                 # NaN propagates
-    x[3, :2] = [1e4, -1e4]           # huge but finite: exact
+    x[0] = -np.inf  # all -inf: -inf
+    x[1, 1] = np.inf  # an +inf: +inf
+    x[2, 2] = np.nan  # NaN propagates
+    x[3, :2] = [1e4, -1e4]  # huge but finite: exact
     got = np.asarray(logsumexp_last(jnp.asarray(x)))
     assert got[0] == -np.inf and got[1] == np.inf and np.isnan(got[2])
     np.testing.assert_allclose(got[3], 1e4, rtol=1e-7)
@@ -121,18 +121,20 @@ def test_cross_entropies_value_and_grad_vs_optax(v):
     yp = jax.nn.one_hot(y, v) * 0.7 + 0.3 / v
 
     def ours(x):
-        return (jaxloss.softmax_cross_entropy_with_integer_labels(x, y, reduction="mean")
-                + jaxloss.softmax_cross_entropy(x, yp, reduction="sum"))
+        return jaxloss.softmax_cross_entropy_with_integer_labels(
+            x, y, reduction="mean"
+        ) + jaxloss.softmax_cross_entropy(x, yp, reduction="sum")
 
     def ref(x):
-        return (optax.losses.softmax_cross_entropy_with_integer_labels(x, y).mean()
-                + optax.losses.softmax_cross_entropy(x, yp).sum())
+        return (
+            optax.losses.softmax_cross_entropy_with_integer_labels(x, y).mean()
+            + optax.losses.softmax_cross_entropy(x, yp).sum()
+        )
 
-    (v1, g1), (v2, g2) = (jax.jit(jax.value_and_grad(ours))(x),
-                          jax.jit(jax.value_and_grad(ref))(x))
+    (v1, g1), (v2, g2) = (jax.jit(jax.value_and_grad(ours))(x), jax.jit(jax.value_and_grad(ref))(x))
     np.testing.assert_allclose(v1, v2, rtol=1e-5)
     np.testing.assert_allclose(g1, g2, rtol=1e-4, atol=1e-8)
-    np.testing.assert_allclose(jax.jit(ours)(x), v2, rtol=1e-5)   # forward-only path
+    np.testing.assert_allclose(jax.jit(ours)(x), v2, rtol=1e-5)  # forward-only path
 
 
 def test_cross_entropy_contract_on_fused_path():
@@ -146,8 +148,14 @@ def test_cross_entropy_contract_on_fused_path():
 
     def loss(x):
         return jaxloss.softmax_cross_entropy_with_integer_labels(
-            x, jnp.asarray(y), class_weights=cw, weights=w, ignore_index=-1,
-            label_smoothing=eps, reduction="weighted_mean")
+            x,
+            jnp.asarray(y),
+            class_weights=cw,
+            weights=w,
+            ignore_index=-1,
+            label_smoothing=eps,
+            reduction="weighted_mean",
+        )
 
     logp = x - np_logsumexp(x)[:, None]
     keep = (y != -1) & (w != 0)
@@ -175,8 +183,10 @@ def test_out_of_range_label_still_nan_and_bf16_dtypes():
     ce = jaxloss.softmax_cross_entropy_with_integer_labels
     loss, g = jax.jit(jax.value_and_grad(lambda x: ce(x, y, reduction="sum")))(x)
     assert g.dtype == jnp.bfloat16 and loss.dtype == jnp.float32
-    ref = np.sum(np_logsumexp(np.asarray(x, np.float32))
-                 - np.asarray(x, np.float64)[np.arange(3), np.asarray(y)])
+    ref = np.sum(
+        np_logsumexp(np.asarray(x, np.float32))
+        - np.asarray(x, np.float64)[np.arange(3), np.asarray(y)]
+    )
     np.testing.assert_allclose(loss, ref, rtol=1e-5)
 
 
@@ -185,17 +195,18 @@ def test_probability_cross_entropy_fused_gradients_and_excluded_rows():
     rng = np.random.default_rng(8)
     x = rng.normal(size=(5, 6)).astype(np.float32) * 2
     y = rng.dirichlet(np.ones(6), size=5).astype(np.float32)
-    y[1] = 0.0                              # unlabeled row
+    y[1] = 0.0  # unlabeled row
     x[1, 2] = np.nan
-    x[3, 0], y[3, 4] = np.inf, np.nan       # excluded by where below
+    x[3, 0], y[3, 4] = np.inf, np.nan  # excluded by where below
     where = np.array([True, True, True, False, True])
     cw = rng.uniform(0.5, 2, 6).astype(np.float32)
 
     def loss(x, y):
-        return jaxloss.softmax_cross_entropy(x, y, where=where, class_weights=cw,
-                                             label_smoothing=0.1, reduction="sum")
+        return jaxloss.softmax_cross_entropy(
+            x, y, where=where, class_weights=cw, label_smoothing=0.1, reduction="sum"
+        )
 
-    def ref(x, y):   # optax on the included rows only, smoothing and class weights by hand
+    def ref(x, y):  # optax on the included rows only, smoothing and class weights by hand
         keep = np.array([0, 2, 4])
         ys = 0.9 * y[keep] + 0.1 / 6
         return -jnp.sum(cw * ys * jax.nn.log_softmax(x[keep], axis=-1))
@@ -220,8 +231,9 @@ def test_probability_cross_entropy_finite_differences_float64():
         x = rng.normal(size=(3, 4)) * 2
         y = rng.dirichlet(np.ones(4), size=3)
         w = np.array([1.0, 0.0, 2.0])
-        f = jax.jit(lambda x, y: jaxloss.softmax_cross_entropy(x, y, weights=w,
-                                                               reduction="weighted_mean"))
+        f = jax.jit(
+            lambda x, y: jaxloss.softmax_cross_entropy(x, y, weights=w, reduction="weighted_mean")
+        )
         gx, gy = jax.grad(f, argnums=(0, 1))(jnp.asarray(x), jnp.asarray(y))
         np.testing.assert_allclose(gx, numeric_grad(lambda z: float(f(z, y)), x), atol=1e-8)
         np.testing.assert_allclose(gy, numeric_grad(lambda z: float(f(x, z)), y), atol=1e-8)
@@ -229,14 +241,15 @@ def test_probability_cross_entropy_finite_differences_float64():
 
 def test_probability_cross_entropy_nan_conventions_and_long_rows():
     x = np.zeros((2, LONG[1]), np.float32)
-    x[0, 0] = -np.inf                       # -inf logit with label 0: NaN, as optax
+    x[0, 0] = -np.inf  # -inf logit with label 0: NaN, as optax
     y = np.zeros_like(x)
     y[:, 1] = 1.0
     got = np.asarray(jax.jit(jaxloss.softmax_cross_entropy)(x, y))
     assert np.isnan(got[0])
     np.testing.assert_allclose(got[1], np.log(LONG[1]), rtol=1e-6)
-    np.testing.assert_allclose(jax.jit(jaxloss.safe_softmax_cross_entropy)(x, y)[0],
-                               np.log(LONG[1] - 1), rtol=1e-6)
+    np.testing.assert_allclose(
+        jax.jit(jaxloss.safe_softmax_cross_entropy)(x, y)[0], np.log(LONG[1] - 1), rtol=1e-6
+    )
 
 
 @pytest.mark.parametrize("v", [9, LONG[0]])
@@ -249,8 +262,7 @@ def test_integer_core_bf16_gradient_and_masked_rows(v):
     x = jnp.asarray(x32, jnp.bfloat16)
     y = jnp.array([1, v - 1, -1, 0])
     ce = jaxloss.softmax_cross_entropy_with_integer_labels
-    loss, g = jax.jit(jax.value_and_grad(
-        lambda x: ce(x, y, ignore_index=-1, reduction="sum")))(x)
+    loss, g = jax.jit(jax.value_and_grad(lambda x: ce(x, y, ignore_index=-1, reduction="sum")))(x)
     xf = np.asarray(x, np.float64)
     keep = np.array([0, 1, 3])
     ref = np.sum(np_logsumexp(xf[keep]) - xf[keep, np.asarray(y)[keep]])
@@ -279,10 +291,9 @@ def test_integer_core_directly_float64_finite_differences():
         g = jax.grad(f)(jnp.asarray(x))
         np.testing.assert_allclose(g, numeric_grad(lambda z: float(jax.jit(f)(z)), x), atol=1e-8)
         ref = np_logsumexp(x) - x[np.arange(3), np.asarray(y)]
-        np.testing.assert_allclose(integer_label_cross_entropy(jnp.asarray(x), y), ref,
-                                   rtol=1e-12)
+        np.testing.assert_allclose(integer_label_cross_entropy(jnp.asarray(x), y), ref, rtol=1e-12)
         _, t = jax.jvp(f, (jnp.asarray(x),), (jnp.ones_like(jnp.asarray(x)),))
-        np.testing.assert_allclose(t, np.sum(g), atol=1e-12)   # Σ (softmax - onehot) = 0
+        np.testing.assert_allclose(t, np.sum(g), atol=1e-12)  # Σ (softmax - onehot) = 0
 
 
 # --- sigmoid_terms: softplus(±x) and sigmoid(±x) from one exp ------------------------------------
@@ -298,7 +309,7 @@ def test_sigmoid_terms_match_float64_numpy_across_the_range():
     for g, e in zip(got, expected, strict=True):
         # Relative accuracy also where sigmoid(-x) ~ 1e-35 (1 - sigmoid(x) would round to 0).
         np.testing.assert_allclose(np.asarray(g, np.float64), e, rtol=2e-6, atol=1e-37)
-    assert float(got[3][-2]) > 0.0   # sigmoid(-80), computed as e/(1+e), not 1 - sigmoid(80)
+    assert float(got[3][-2]) > 0.0  # sigmoid(-80), computed as e/(1+e), not 1 - sigmoid(80)
 
 
 def test_sigmoid_terms_gradients_match_finite_differences_and_are_exact_at_zero():
@@ -310,8 +321,9 @@ def test_sigmoid_terms_gradients_match_finite_differences_and_are_exact_at_zero(
             g2 = jax.grad(lambda z, i=i: jax.grad(lambda s: _fused.sigmoid_terms(s)[i])(z))
             h = 1e-4
             first = jax.grad(lambda s, i=i: _fused.sigmoid_terms(s)[i])
-            np.testing.assert_allclose(g2(0.7), (first(0.7 + h) - first(0.7 - h)) / (2 * h),
-                                       rtol=1e-6)
+            np.testing.assert_allclose(
+                g2(0.7), (first(0.7 + h) - first(0.7 - h)) / (2 * h), rtol=1e-6
+            )
     # |x| has no derivative at 0, the functions do: σ(0) = 1/2 and σ'(0) = 1/4.
     grads = [jax.grad(lambda s, i=i: _fused.sigmoid_terms(s)[i])(0.0) for i in range(4)]
     np.testing.assert_allclose(grads, [0.5, -0.5, 0.25, -0.25])
@@ -326,7 +338,7 @@ def test_probability_cross_entropy_every_row_length_path(v, weighted):
     rng = np.random.default_rng(v)
     x = (rng.normal(size=(3, v)) * 3).astype(np.float32)
     y = rng.dirichlet(np.ones(v) * 0.05, size=3).astype(np.float32)
-    y[1] = 0.0                                          # unlabeled: 0, left out of the mean
+    y[1] = 0.0  # unlabeled: 0, left out of the mean
     cw = rng.uniform(0.5, 2.0, v).astype(np.float32) if weighted else None
     eps = 0.1 if weighted else 0.0
     xd = x.astype(np.float64)
@@ -335,8 +347,9 @@ def test_probability_cross_entropy_every_row_length_path(v, weighted):
     expected = -np.sum((1.0 if cw is None else cw) * ys * logp, axis=-1)[[0, 2]].sum() / 2
 
     def loss(x):
-        return jaxloss.softmax_cross_entropy(x, y, class_weights=cw, label_smoothing=eps,
-                                             reduction="mean")
+        return jaxloss.softmax_cross_entropy(
+            x, y, class_weights=cw, label_smoothing=eps, reduction="mean"
+        )
 
     def ref(x):
         rows = np.array([0, 2])

@@ -16,8 +16,11 @@ from helpers import float64, numeric_grad
 
 def mlp_init(key, sizes=(5, 4, 3)):
     k1, k2, k3 = jax.random.split(key, 3)
-    return {"w1": jax.random.normal(k1, sizes[:2]), "b1": jax.random.normal(k3, sizes[1:2]),
-            "w2": jax.random.normal(k2, sizes[1:])}
+    return {
+        "w1": jax.random.normal(k1, sizes[:2]),
+        "b1": jax.random.normal(k3, sizes[1:2]),
+        "w2": jax.random.normal(k2, sizes[1:]),
+    }
 
 
 def mlp_loss(p, x, y):
@@ -46,28 +49,32 @@ def assert_tree_close(a, b, rtol=1e-5, atol=1e-6):
 # per-example gradients
 
 
-@pytest.mark.parametrize("method, batch_size", [("auto", None), ("vmap", None), ("map", None),
-                                                ("map", 3), ("auto", 2)])
+@pytest.mark.parametrize(
+    "method, batch_size", [("auto", None), ("vmap", None), ("map", None), ("map", 3), ("auto", 2)]
+)
 def test_per_example_grads_equal_a_loop_of_grad(problem, method, batch_size):
     params, x, y, expected = problem
-    f = jax.jit(lambda p, x, y: jl.per_example_grads(mlp_loss, p, x, y, method=method,
-                                                     batch_size=batch_size))
+    f = jax.jit(
+        lambda p, x, y: jl.per_example_grads(
+            mlp_loss, p, x, y, method=method, batch_size=batch_size
+        )
+    )
     assert_tree_close(f(params, x, y), expected)
 
 
 def test_per_example_value_and_grad_and_aux(problem):
     params, x, y, expected = problem
     values, grads = jl.per_example_value_and_grad(mlp_loss, params, x, y)
-    np.testing.assert_allclose(values, [mlp_loss(params, x[i], y[i]) for i in range(7)],
-                               rtol=1e-6)
+    np.testing.assert_allclose(values, [mlp_loss(params, x[i], y[i]) for i in range(7)], rtol=1e-6)
     assert_tree_close(grads, expected)
 
     def with_aux(p, x, y):
         return mlp_loss(p, x, y), {"double_label": 2 * y}
 
     for method in ("vmap", "map"):
-        (values2, aux), grads2 = jl.per_example_value_and_grad(with_aux, params, x, y,
-                                                              has_aux=True, method=method)
+        (values2, aux), grads2 = jl.per_example_value_and_grad(
+            with_aux, params, x, y, has_aux=True, method=method
+        )
         np.testing.assert_allclose(values2, values, rtol=1e-6)
         np.testing.assert_array_equal(aux["double_label"], 2 * np.asarray(y))
         assert_tree_close(grads2, expected)
@@ -80,12 +87,13 @@ def test_per_example_grads_in_axes_and_pytree_batches(problem):
     params, x, y, expected = problem
 
     def loss(p, batch, scale):
-        assert isinstance(scale, float)     # an unbatched Python number reaches fn as itself
+        assert isinstance(scale, float)  # an unbatched Python number reaches fn as itself
         return scale * mlp_loss(p, batch["x"], batch["y"])
 
     for method in ("vmap", "map"):
-        g = jl.per_example_grads(loss, params, {"x": x, "y": y}, 2.0, in_axes=(0, None),
-                                 method=method)
+        g = jl.per_example_grads(
+            loss, params, {"x": x, "y": y}, 2.0, in_axes=(0, None), method=method
+        )
         assert_tree_close(g, jax.tree.map(lambda e: 2.0 * e, expected))
         # batch along axis 1
         g1 = jl.per_example_grads(mlp_loss, params, x.T, y, in_axes=(1, 0), method=method)
@@ -101,13 +109,16 @@ def _outer_product_transposes(f, *args):
 
 def test_per_example_grads_fold_the_transposed_outer_products():
     rng = np.random.default_rng(0)
-    params = {"w1": jnp.asarray(rng.normal(size=(784, 256)) * 0.05, jnp.float32),
-              "b1": jnp.zeros(256), "w2": jnp.asarray(rng.normal(size=(256, 10)), jnp.float32),
-              "b2": jnp.zeros(10)}
+    params = {
+        "w1": jnp.asarray(rng.normal(size=(784, 256)) * 0.05, jnp.float32),
+        "b1": jnp.zeros(256),
+        "w2": jnp.asarray(rng.normal(size=(256, 10)), jnp.float32),
+        "b2": jnp.zeros(10),
+    }
     x = jnp.asarray(rng.normal(size=(16, 784)), jnp.float32)
     y = jnp.arange(16) % 10
 
-    @jax.jit            # a jit-ed piece of the model is inlined and folded too
+    @jax.jit  # a jit-ed piece of the model is inlined and folded too
     def hidden(p, x):
         return jnp.tanh(x @ p["w1"] + p["b1"])
 
@@ -115,16 +126,17 @@ def test_per_example_grads_fold_the_transposed_outer_products():
         return -jax.nn.log_softmax(hidden(p, x) @ p["w2"] + p["b2"])[y]
 
     plain = jax.vmap(jax.grad(loss), in_axes=(None, 0, 0))
-    assert _outer_product_transposes(plain, params, x, y) == 2      # vmap's own layout
+    assert _outer_product_transposes(plain, params, x, y) == 2  # vmap's own layout
     for method, size in [("auto", None), ("map", 4), ("map", 5)]:
         ours = lambda p, x, y, m=method, b=size: jl.per_example_grads(  # noqa: E731
-            loss, p, x, y, method=m, batch_size=b)
+            loss, p, x, y, method=m, batch_size=b
+        )
         assert _outer_product_transposes(ours, params, x, y) == 0
         got, want = jax.jit(ours)(params, x, y), jax.jit(plain)(params, x, y)
         for k in params:
-            if method == "auto":   # bit for bit: each entry is the same single product
+            if method == "auto":  # bit for bit: each entry is the same single product
                 np.testing.assert_array_equal(got[k], want[k])
-            else:                  # chunks of 4 or 5 (+ 1) examples compile differently
+            else:  # chunks of 4 or 5 (+ 1) examples compile differently
                 np.testing.assert_allclose(got[k], want[k], rtol=2e-4, atol=1e-6)
 
 
@@ -137,9 +149,9 @@ def test_per_example_grads_keep_sharded_jit_calls_and_other_primitives():
     def layer(w, x):
         return jnp.sin(x @ w)
 
-    def loss(w, x):   # a scan and a cond inside the loss are bound as traced
+    def loss(w, x):  # a scan and a cond inside the loss are bound as traced
         h = jax.lax.scan(lambda c, _: (jnp.cos(c), None), layer(w, x), None, length=2)[0]
-        return jax.lax.cond(jnp.sum(h) > 0, jnp.sum, lambda v: -jnp.sum(v), h ** 2)
+        return jax.lax.cond(jnp.sum(h) > 0, jnp.sum, lambda v: -jnp.sum(v), h**2)
 
     expected = np.stack([jax.grad(loss)(w, x[i]) for i in range(6)])
     np.testing.assert_allclose(jl.per_example_grads(loss, w, x), expected, rtol=1e-5, atol=1e-7)
@@ -173,20 +185,24 @@ def test_weighted_grad_equals_gradient_of_weighted_sum(problem):
     g = jax.jit(lambda p, w: jl.weighted_grad(per_example, p, w, x, y))(params, w)
     assert_tree_close(g, direct)
     # ... and equals weighting the per-example gradients
-    assert_tree_close(g, jax.tree.map(lambda e: np.tensordot(np.asarray(w), e, axes=1),
-                                      expected), rtol=1e-5, atol=1e-5)
+    assert_tree_close(
+        g,
+        jax.tree.map(lambda e: np.tensordot(np.asarray(w), e, axes=1), expected),
+        rtol=1e-5,
+        atol=1e-5,
+    )
     value, g2 = jl.weighted_value_and_grad(per_example, params, w, x, y)
     np.testing.assert_allclose(value, np.dot(w, per_example(params, x, y)), rtol=1e-6)
     assert_tree_close(g2, direct)
 
 
 def test_weighted_grad_broadcast_weights_and_aux():
-    def token_losses(p, x):                        # [B, T] per-token losses
+    def token_losses(p, x):  # [B, T] per-token losses
         return (x * p) ** 2, jnp.sum(x)
 
     p = jnp.float32(0.5)
     x = jnp.arange(6.0).reshape(2, 3)
-    w = jnp.array([[1.0], [2.0]])                  # one weight per sequence
+    w = jnp.array([[1.0], [2.0]])  # one weight per sequence
     g, aux = jl.weighted_grad(token_losses, p, w, x, has_aux=True)
     # d/dp Σ w_b Σ_t (x p)^2 = 2 p Σ_b w_b Σ_t x^2 = 2·0.5·(1·5 + 2·50)
     np.testing.assert_allclose(g, 105.0, rtol=1e-6)
@@ -222,8 +238,9 @@ def test_backprop_from_is_the_chain_rule(problem):
     assert_tree_close(jl.backprop_from(encoder, params, g_h, x), direct)
     # an edited (here: halved) gradient propagates linearly
     half = jax.tree.map(lambda t: 0.5 * t, g_h)
-    assert_tree_close(jl.backprop_from(encoder, params, half, x),
-                      jax.tree.map(lambda t: 0.5 * t, direct))
+    assert_tree_close(
+        jl.backprop_from(encoder, params, half, x), jax.tree.map(lambda t: 0.5 * t, direct)
+    )
     # has_aux
     g, aux = jl.backprop_from(lambda p, x: (encoder(p, x), 7), params, g_h, x, has_aux=True)
     assert aux == 7
@@ -235,8 +252,9 @@ def test_backprop_from_hand_value_and_errors():
     w = jnp.array([[1.0, 2.0], [3.0, 4.0]])
     x = jnp.array([1.0, -2.0])
     g = jnp.array([0.5, 1.0])
-    np.testing.assert_allclose(jl.backprop_from(lambda w, x: w @ x, w, g, x),
-                               [[0.5, -1.0], [1.0, -2.0]])
+    np.testing.assert_allclose(
+        jl.backprop_from(lambda w, x: w @ x, w, g, x), [[0.5, -1.0], [1.0, -2.0]]
+    )
     with pytest.raises(ValueError, match=r"shape \(3,\).*\(2,\)"):
         jl.backprop_from(lambda w, x: w @ x, w, jnp.ones(3), x)
     with pytest.raises(ValueError, match="tree structure"):
@@ -297,13 +315,12 @@ def test_straight_through_value_exact_gradient_of_surrogate():
     x = jnp.array([1e8, -3.0, 0.25])
     forward = jnp.array([1e-8, 7.0, -0.0])
     y = jl.straight_through(forward, x)
-    np.testing.assert_array_equal(y, forward)      # exact (the idiom gives 0 for 1e-8)
-    idiom = x + jax.lax.stop_gradient(forward - x)   # the common idiom rounds it away
+    np.testing.assert_array_equal(y, forward)  # exact (the idiom gives 0 for 1e-8)
+    idiom = x + jax.lax.stop_gradient(forward - x)  # the common idiom rounds it away
     assert float(idiom[0]) == 0.0
     cot = jnp.array([1.0, 2.0, 3.0])
     g = jax.grad(lambda x: jnp.vdot(cot, jl.straight_through(jnp.sign(x), jnp.sin(x))))(x)
-    np.testing.assert_allclose(g, np.asarray(cot) * np.cos(np.asarray(x, np.float64)),
-                               rtol=1e-5)
+    np.testing.assert_allclose(g, np.asarray(cot) * np.cos(np.asarray(x, np.float64)), rtol=1e-5)
     # no gradient reaches forward
     gf = jax.grad(lambda f: jnp.sum(jl.straight_through(f, x)))(forward)
     np.testing.assert_array_equal(gf, np.zeros(3))
@@ -319,6 +336,7 @@ def test_straight_through_argmax():
     expected = np.eye(5)[np.argmax(np.asarray(logits), axis=-1)]
     np.testing.assert_array_equal(y, expected)
     cot = jax.random.normal(jax.random.key(5), (6, 5))
+
     @jax.jit
     def grads(z, t):
         g = jax.grad(lambda z: jnp.vdot(cot, jl.straight_through_argmax(z, temperature=t)))(z)
@@ -337,8 +355,9 @@ def test_straight_through_argmax():
 def test_straight_through_round():
     x = jnp.array([-1.5, -0.5, 0.49, 0.5, 1.5, 2.51])
     np.testing.assert_array_equal(jl.straight_through_round(x), [-2.0, -0.0, 0.0, 0.0, 2.0, 3.0])
-    np.testing.assert_array_equal(jax.grad(lambda x: jnp.sum(jl.straight_through_round(x)))(x),
-                                  np.ones(6))
+    np.testing.assert_array_equal(
+        jax.grad(lambda x: jnp.sum(jl.straight_through_round(x)))(x), np.ones(6)
+    )
     vm = jax.jit(jax.vmap(jax.grad(lambda x: 2.0 * jl.straight_through_round(x))))(x)
     np.testing.assert_array_equal(vm, 2 * np.ones(6))
 
@@ -351,8 +370,7 @@ def test_soft_argmax_value_limit_and_gradient():
         p /= p.sum(-1, keepdims=True)
         np.testing.assert_allclose(jl.soft_argmax(logits, t), p @ np.arange(4), rtol=1e-5)
     np.testing.assert_allclose(jl.soft_argmax(logits[:1], 0.01), [1.0], atol=1e-6)
-    np.testing.assert_allclose(jl.soft_argmax(logits.T, axis=0), jl.soft_argmax(logits),
-                               rtol=1e-6)
+    np.testing.assert_allclose(jl.soft_argmax(logits.T, axis=0), jl.soft_argmax(logits), rtol=1e-6)
     assert jl.soft_argmax(jnp.asarray(logits, jnp.bfloat16)).dtype == jnp.float32
     with pytest.raises(ValueError, match="temperature"):
         jl.soft_argmax(logits, 0.0)
@@ -371,16 +389,18 @@ def test_check_grads_passes_correct_gradients():
     logits = np.array([[1.0, -2.0, 0.5], [0.0, 3.0, -1.0]], np.float32)
     labels = np.array([2, 1])
     report = jl.check_grads(
-        lambda z, y: jnp.sum(jl.softmax_cross_entropy_with_integer_labels(z, y)),
-        (logits, labels))
+        lambda z, y: jnp.sum(jl.softmax_cross_entropy_with_integer_labels(z, y)), (logits, labels)
+    )
     assert report.ok and report.num_failed == 0 and report.num_checked == 6
     assert report.max_abs_error < 1e-8
     # pytree arguments and a non-scalar output (whole Jacobian)
     params = {"w": np.ones((3, 2), np.float32), "b": np.array([0.1, -0.2], np.float32)}
-    report = jl.check_grads(lambda p, x: jnp.tanh(x @ p["w"] + p["b"]),
-                            (params, np.array([[0.5, -1.0, 2.0]], np.float32)))
+    report = jl.check_grads(
+        lambda p, x: jnp.tanh(x @ p["w"] + p["b"]),
+        (params, np.array([[0.5, -1.0, 2.0]], np.float32)),
+    )
     assert report.ok and report.num_checked == 2 * (6 + 2 + 3)
-    assert jl.check_grads(jnp.sin, np.float32(0.3)).ok      # a single non-tuple argument
+    assert jl.check_grads(jnp.sin, np.float32(0.3)).ok  # a single non-tuple argument
 
 
 @jax.custom_vjp
@@ -394,7 +414,7 @@ def _planted_fwd(x):
 
 def _planted_bwd(x, g):
     grad = 2 * x
-    grad = grad.at[1, 2].set(grad[1, 2] + 0.01)    # a wrong gradient in one coordinate
+    grad = grad.at[1, 2].set(grad[1, 2] + 0.01)  # a wrong gradient in one coordinate
     return (g * grad,)
 
 
@@ -431,7 +451,7 @@ def test_check_grads_x64_handling():
 
     assert jl.check_grads(f, (np.ones(3, np.float32),)).ok
     assert all(d == jnp.float64 for d in seen)
-    assert jnp.ones(1).dtype == jnp.float32          # x64 is off again afterwards
+    assert jnp.ones(1).dtype == jnp.float32  # x64 is off again afterwards
     with pytest.raises(RuntimeError, match="x64 is off"):
         jl.check_grads(f, (np.ones(3),), enable_x64=False)
     with float64():

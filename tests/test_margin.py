@@ -53,14 +53,17 @@ def test_binary_variants_hand_values():
     np.testing.assert_allclose(jl.binary_hinge_loss(s, y01, squared=True), hinge**2, rtol=1e-6)
     np.testing.assert_allclose(jl.squared_hinge_loss(s, pm), hinge**2, rtol=1e-6)
     # margin 0.5: max(0, 0.5 - s t) = [0, 0, 1, 0.2]
-    np.testing.assert_allclose(jl.binary_hinge_loss(s, y01, margin=0.5), [0, 0, 1.0, 0.2],
-                               rtol=1e-6, atol=1e-7)
-    np.testing.assert_allclose(jl.squared_hinge_loss(s, pm, margin=0.5), [0, 0, 1.0, 0.04],
-                               rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        jl.binary_hinge_loss(s, y01, margin=0.5), [0, 0, 1.0, 0.2], rtol=1e-6, atol=1e-7
+    )
+    np.testing.assert_allclose(
+        jl.squared_hinge_loss(s, pm, margin=0.5), [0, 0, 1.0, 0.04], rtol=1e-6, atol=1e-7
+    )
     np.testing.assert_allclose(jl.perceptron_loss(s, pm), [0.0, 0.0, 0.5, 0.0])
     # Keras's squared_hinge is the mean over the last axis.
-    np.testing.assert_allclose(jl.squared_hinge_loss(s, pm, reduction="mean"),
-                               np.mean(hinge**2), rtol=1e-6)
+    np.testing.assert_allclose(
+        jl.squared_hinge_loss(s, pm, reduction="mean"), np.mean(hinge**2), rtol=1e-6
+    )
 
 
 def test_multiclass_hinge_and_perceptron_hand_values():
@@ -75,15 +78,19 @@ def test_multiclass_hinge_and_perceptron_hand_values():
     cw = jnp.array([2.0, 1.0, 3.0])
     np.testing.assert_allclose(jl.multiclass_hinge_loss(s, y, class_weights=cw), [1.0, 8.0, 0.0])
     np.testing.assert_allclose(
-        jl.multiclass_hinge_loss(s, y, class_weights=cw, reduction="weighted_mean"), 9.0 / 7.0,
-        rtol=1e-6)
+        jl.multiclass_hinge_loss(s, y, class_weights=cw, reduction="weighted_mean"),
+        9.0 / 7.0,
+        rtol=1e-6,
+    )
     # ignore_index: excluded everywhere
     yi = jnp.array([0, -1, 2])
     np.testing.assert_allclose(jl.multiclass_hinge_loss(s, yi, ignore_index=-1), [0.5, 0.0, 0.0])
     np.testing.assert_allclose(
-        jl.multiclass_perceptron_loss(s, yi, ignore_index=-1, reduction="mean"), 0.0)
-    np.testing.assert_allclose(jl.multiclass_hinge_loss(s, yi, ignore_index=-1, reduction="mean"),
-                               0.25)
+        jl.multiclass_perceptron_loss(s, yi, ignore_index=-1, reduction="mean"), 0.0
+    )
+    np.testing.assert_allclose(
+        jl.multiclass_hinge_loss(s, yi, ignore_index=-1, reduction="mean"), 0.25
+    )
 
 
 def test_multi_margin_loss_pytorch_literals():
@@ -95,19 +102,25 @@ def test_multi_margin_loss_pytorch_literals():
     # p=2: (0.09 + 0.16 + 0.36) / 4, (0.09 + 0.01) / 4
     np.testing.assert_allclose(jl.multi_margin_loss(x, y, p=2), [0.1525, 0.025], rtol=1e-5)
     # margin=0.5: row 0 only 0.5 - 0.8 + 0.4 = 0.1 survives; row 1 nothing.
-    np.testing.assert_allclose(jl.multi_margin_loss(x, y, margin=0.5), [0.025, 0.0],
-                               rtol=1e-5, atol=1e-8)
-    w = jnp.array([2.0, 1.0, 1.0, 0.5])
-    np.testing.assert_allclose(jl.multi_margin_loss(x, y, class_weights=w), [0.1625, 0.2],
-                               rtol=1e-6)
-    # PyTorch's reduction="mean" divides by N even with weight (0.1625 + 0.2) / 2.
-    np.testing.assert_allclose(jl.multi_margin_loss(x, y, class_weights=w, reduction="mean"),
-                               0.18125, rtol=1e-6)
-    np.testing.assert_allclose(jl.multi_margin_loss(x, y, class_weights=w, reduction="sum"),
-                               0.3625, rtol=1e-6)
     np.testing.assert_allclose(
-        jl.multi_margin_loss(x, y, class_weights=w, reduction="weighted_mean"), 0.3625 / 2.5,
-        rtol=1e-6)
+        jl.multi_margin_loss(x, y, margin=0.5), [0.025, 0.0], rtol=1e-5, atol=1e-8
+    )
+    w = jnp.array([2.0, 1.0, 1.0, 0.5])
+    np.testing.assert_allclose(
+        jl.multi_margin_loss(x, y, class_weights=w), [0.1625, 0.2], rtol=1e-6
+    )
+    # PyTorch's reduction="mean" divides by N even with weight (0.1625 + 0.2) / 2.
+    np.testing.assert_allclose(
+        jl.multi_margin_loss(x, y, class_weights=w, reduction="mean"), 0.18125, rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        jl.multi_margin_loss(x, y, class_weights=w, reduction="sum"), 0.3625, rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        jl.multi_margin_loss(x, y, class_weights=w, reduction="weighted_mean"),
+        0.3625 / 2.5,
+        rtol=1e-6,
+    )
 
 
 def test_multi_margin_loss_random_vs_numpy_formula(rng):
@@ -118,7 +131,10 @@ def test_multi_margin_loss_random_vs_numpy_formula(rng):
         for margin in (1.0, 0.3):
             np.testing.assert_allclose(
                 jl.multi_margin_loss(x, y, p=p, margin=margin, class_weights=w),
-                np_multi_margin(x, y, margin, p, w), rtol=1e-5, atol=1e-7)
+                np_multi_margin(x, y, margin, p, w),
+                rtol=1e-5,
+                atol=1e-7,
+            )
 
 
 def test_gradients_match_finite_differences(rng):
@@ -132,8 +148,9 @@ def test_gradients_match_finite_differences(rng):
             num = numeric_grad(lambda z, p=p: np_multi_margin(z, y, 0.7, p).sum(), x)
             np.testing.assert_allclose(g, num, rtol=1e-6, atol=1e-8)
         g = jax.grad(lambda z: jl.multiclass_hinge_loss(z, y).sum())(x)
-        num = numeric_grad(lambda z: np.sum(np.max(z + 1 - np.eye(5)[y], -1)
-                                            - z[np.arange(4), y]), x)
+        num = numeric_grad(
+            lambda z: np.sum(np.max(z + 1 - np.eye(5)[y], -1) - z[np.arange(4), y]), x
+        )
         np.testing.assert_allclose(g, num, rtol=1e-6, atol=1e-8)
         g = jax.grad(lambda z: jl.squared_hinge_loss(z, t, margin=0.8).sum())(s)
         num = numeric_grad(lambda z: np.sum(np.maximum(0, 0.8 - z * t) ** 2), s)
@@ -158,8 +175,10 @@ def test_contract_where_weights_and_nan_isolation():
     where = jnp.array([True, False, True])
     for fn in (jl.multiclass_hinge_loss, jl.multiclass_perceptron_loss, jl.multi_margin_loss):
         val, g = jax.value_and_grad(
-            lambda z, fn=fn: fn(z, y, where=where, weights=jnp.array([2.0, 1.0, 1.0]),
-                                reduction="weighted_mean"))(s)
+            lambda z, fn=fn: fn(
+                z, y, where=where, weights=jnp.array([2.0, 1.0, 1.0]), reduction="weighted_mean"
+            )
+        )(s)
         per = fn(s, y, where=where)
         np.testing.assert_allclose(val, (2 * per[0] + per[2]) / 3, rtol=1e-6)
         assert np.all(np.isfinite(g)) and np.all(g[1] == 0), fn.__name__
@@ -174,19 +193,27 @@ def test_jit_vmap_grad_compose(rng):
     s = jnp.asarray(rng.normal(size=(4, 5)).astype(np.float32))
     y = jnp.asarray(rng.integers(0, 5, size=4))
     pm = jnp.asarray(np.where(rng.random((4, 5)) > 0.5, 1.0, -1.0).astype(np.float32))
-    multi = {"multiclass_hinge_loss": jl.multiclass_hinge_loss,
-             "multiclass_perceptron_loss": jl.multiclass_perceptron_loss,
-             "multi_margin_loss": jl.multi_margin_loss}
-    binary = {"hinge_loss": jl.hinge_loss, "perceptron_loss": jl.perceptron_loss,
-              "squared_hinge_loss": jl.squared_hinge_loss,
-              "binary_hinge_loss": lambda a, b: jl.binary_hinge_loss(a, (b + 1) / 2)}
+    multi = {
+        "multiclass_hinge_loss": jl.multiclass_hinge_loss,
+        "multiclass_perceptron_loss": jl.multiclass_perceptron_loss,
+        "multi_margin_loss": jl.multi_margin_loss,
+    }
+    binary = {
+        "hinge_loss": jl.hinge_loss,
+        "perceptron_loss": jl.perceptron_loss,
+        "squared_hinge_loss": jl.squared_hinge_loss,
+        "binary_hinge_loss": lambda a, b: jl.binary_hinge_loss(a, (b + 1) / 2),
+    }
 
     @jax.jit
     def run(s, y, pm):
         out = {}
         for n, f in multi.items():
-            out[n] = (f(s, y), jax.vmap(lambda a, b, f=f: f(a[None], b[None])[0])(s, y),
-                      jax.grad(lambda z, f=f: f(z, y, reduction="mean"))(s))
+            out[n] = (
+                f(s, y),
+                jax.vmap(lambda a, b, f=f: f(a[None], b[None])[0])(s, y),
+                jax.grad(lambda z, f=f: f(z, y, reduction="mean"))(s),
+            )
         for n, f in binary.items():
             out[n] = (f(s, pm), jax.vmap(f)(s, pm), jax.grad(lambda z, f=f: f(z, pm).sum())(s))
         return out

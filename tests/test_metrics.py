@@ -18,7 +18,7 @@ import jaxloss as jl
 
 from helpers import float64, numeric_grad
 
-B = 80           # random cases per comparison, one vmapped call each
+B = 80  # random cases per comparison, one vmapped call each
 
 
 @pytest.fixture(autouse=True)
@@ -45,7 +45,8 @@ def _cases(seed, n=16, c=4, ties=False):
 def _one_hot_or_zero(labels, c):
     """One-hot rows; label -1 becomes an all-zero (unlabeled) row."""
     return np.where(labels[..., None] >= 0, np.eye(c)[np.clip(labels, 0, None)], 0.0).astype(
-        np.float32)
+        np.float32
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -55,8 +56,9 @@ def _one_hot_or_zero(labels, c):
 def test_accuracy_matches_sklearn_masked_weighted_and_one_hot():
     logits, labels, weights, where = _cases(0)
     pred = logits.argmax(-1)
-    f_int = jax.jit(jax.vmap(lambda x, y, w, m: jl.accuracy(x, y, weights=w, where=m,
-                                                              ignore_index=-1)))
+    f_int = jax.jit(
+        jax.vmap(lambda x, y, w, m: jl.accuracy(x, y, weights=w, where=m, ignore_index=-1))
+    )
     f_hot = jax.jit(jax.vmap(lambda x, y, w, m: jl.accuracy(x, y, weights=w, where=m)))
     f_lab = jax.jit(jax.vmap(lambda p, y, m: jl.accuracy(p, y, where=m, ignore_index=-1)))
     got_int = np.asarray(f_int(logits, labels, weights, where))
@@ -73,7 +75,7 @@ def test_accuracy_matches_sklearn_masked_weighted_and_one_hot():
 
 def test_accuracy_unmasked_class_axis_and_edges():
     rng = np.random.default_rng(1)
-    logits = rng.normal(size=(3, 7, 5)).astype(np.float32)       # class axis 1
+    logits = rng.normal(size=(3, 7, 5)).astype(np.float32)  # class axis 1
     labels = rng.integers(0, 7, size=(3, 5))
     want = skm.accuracy_score(labels.ravel(), logits.argmax(1).ravel())
     np.testing.assert_allclose(jl.accuracy(logits, labels, axis=1), want, rtol=1e-6)
@@ -92,8 +94,10 @@ def test_accuracy_out_of_range_label_is_nan_and_checked_raises():
     labels = jnp.array([0, 9, -1])
     assert np.isnan(jl.accuracy(logits, labels, ignore_index=-1))
     # Excluded out-of-range labels are harmless.
-    assert float(jl.accuracy(logits, labels, ignore_index=-1,
-                             where=jnp.array([True, False, True]))) == 1.0
+    assert (
+        float(jl.accuracy(logits, labels, ignore_index=-1, where=jnp.array([True, False, True])))
+        == 1.0
+    )
     with pytest.raises(Exception, match="out-of-range"):
         jl.checked(jl.accuracy)(logits, labels, ignore_index=-1)
 
@@ -103,24 +107,35 @@ def test_top_k_accuracy_matches_sklearn_with_ties(ties):
     c = 5
     logits, labels, weights, where = _cases(2 + ties, n=20, c=c, ties=ties)
     ks = (1, 2, 3)
-    f = jax.jit(jax.vmap(lambda x, y, w, m: jnp.stack(
-        [jl.top_k_accuracy(x, y, k, weights=w, where=m, ignore_index=-1) for k in ks])))
+    f = jax.jit(
+        jax.vmap(
+            lambda x, y, w, m: jnp.stack(
+                [jl.top_k_accuracy(x, y, k, weights=w, where=m, ignore_index=-1) for k in ks]
+            )
+        )
+    )
     got = np.asarray(f(logits, labels, weights, where))
     checked = 0
     for b in range(B):
         keep = where[b] & (labels[b] >= 0)
-        if len(np.unique(labels[b][keep])) < 3:      # sklearn then treats y_true as binary
+        if len(np.unique(labels[b][keep])) < 3:  # sklearn then treats y_true as binary
             continue
         for j, k in enumerate(ks):
-            want = skm.top_k_accuracy_score(labels[b][keep], logits[b][keep], k=k,
-                                            labels=range(c), sample_weight=weights[b][keep])
+            want = skm.top_k_accuracy_score(
+                labels[b][keep],
+                logits[b][keep],
+                k=k,
+                labels=range(c),
+                sample_weight=weights[b][keep],
+            )
             np.testing.assert_allclose(got[b, j], want, rtol=1e-6, err_msg=f"case {b}, k={k}")
             checked += 1
     assert checked > 3 * B // 2
     # One-hot labels (all-zero rows unlabeled) give the same numbers.
     f_hot = jax.jit(jax.vmap(lambda x, y, w, m: jl.top_k_accuracy(x, y, 2, weights=w, where=m)))
-    np.testing.assert_allclose(f_hot(logits, _one_hot_or_zero(labels, c), weights, where),
-                               got[:, 1], rtol=1e-6)
+    np.testing.assert_allclose(
+        f_hot(logits, _one_hot_or_zero(labels, c), weights, where), got[:, 1], rtol=1e-6
+    )
 
 
 def test_top_k_accuracy_k_at_least_classes_and_errors():
@@ -140,16 +155,21 @@ def test_confusion_matrix_matches_sklearn():
     c = 5
     logits, labels, weights, where = _cases(4, n=24, c=c)
     pred = logits.argmax(-1)
-    f = jax.jit(jax.vmap(lambda y, p, w, m: jl.confusion_matrix(y, p, c, weights=w, where=m,
-                                                                 ignore_index=-1)))
-    f_logits = jax.jit(jax.vmap(lambda y, x, m: jl.confusion_matrix(y, x, c, where=m,
-                                                                     ignore_index=-1)))
+    f = jax.jit(
+        jax.vmap(
+            lambda y, p, w, m: jl.confusion_matrix(y, p, c, weights=w, where=m, ignore_index=-1)
+        )
+    )
+    f_logits = jax.jit(
+        jax.vmap(lambda y, x, m: jl.confusion_matrix(y, x, c, where=m, ignore_index=-1))
+    )
     got = np.asarray(f(labels, pred, weights, where))
     got_logits = np.asarray(f_logits(labels, logits, where))
     for b in range(B):
         keep = where[b] & (labels[b] >= 0)
-        want = skm.confusion_matrix(labels[b][keep], pred[b][keep], labels=range(c),
-                                    sample_weight=weights[b][keep])
+        want = skm.confusion_matrix(
+            labels[b][keep], pred[b][keep], labels=range(c), sample_weight=weights[b][keep]
+        )
         np.testing.assert_allclose(got[b], want, rtol=1e-5, atol=1e-6)
         want = skm.confusion_matrix(labels[b][keep], pred[b][keep], labels=range(c))
         np.testing.assert_array_equal(got_logits[b], want)
@@ -158,8 +178,9 @@ def test_confusion_matrix_matches_sklearn():
 def test_confusion_matrix_out_of_range_and_errors():
     m = jl.confusion_matrix(jnp.array([0, 1, 3]), jnp.array([0, 1, 1]), 3)
     assert np.all(np.isnan(m))
-    m = jl.confusion_matrix(jnp.array([0, 1, 3]), jnp.array([0, 1, 1]), 3,
-                            where=jnp.array([True, True, False]))
+    m = jl.confusion_matrix(
+        jnp.array([0, 1, 3]), jnp.array([0, 1, 1]), 3, where=jnp.array([True, True, False])
+    )
     np.testing.assert_array_equal(m, [[1, 0, 0], [0, 1, 0], [0, 0, 0]])
     with pytest.raises(Exception, match="out-of-range"):
         jl.checked(jl.confusion_matrix)(jnp.array([0, -2]), jnp.array([0, 1]), num_classes=3)
@@ -175,15 +196,18 @@ _AVERAGES = ("macro", "micro", "weighted", None)
 
 
 def test_precision_recall_fscore_matches_sklearn():
-    c = 6                          # few samples per case: absent classes and zero denominators
+    c = 6  # few samples per case: absent classes and zero denominators
     logits, labels, weights, where = _cases(5, n=12, c=c)
     pred = logits.argmax(-1)
     betas = (0.5, 1.0, 2.0)
 
     def all_averages(y, p, w, m):
         cm = jl.confusion_matrix(y, p, c, weights=w, where=m, ignore_index=-1)
-        return {(beta, str(a)): jl.precision_recall_fscore(cm, beta=beta, average=a)[:3]
-                for beta in betas for a in _AVERAGES}
+        return {
+            (beta, str(a)): jl.precision_recall_fscore(cm, beta=beta, average=a)[:3]
+            for beta in betas
+            for a in _AVERAGES
+        }
 
     got = jax.jit(jax.vmap(all_averages))(labels, pred, weights, where)
     pairs = [(beta, a) for beta in betas for a in _AVERAGES]
@@ -191,14 +215,20 @@ def test_precision_recall_fscore_matches_sklearn():
         keep = where[b] & (labels[b] >= 0)
         if not keep.any():
             continue
-        for beta, a in (pairs[b % len(pairs)], (1.0, "macro")):   # a cycled pair, and F1 macro
+        for beta, a in (pairs[b % len(pairs)], (1.0, "macro")):  # a cycled pair, and F1 macro
             want = skm.precision_recall_fscore_support(
-                labels[b][keep], pred[b][keep], beta=beta, average=a,
-                sample_weight=weights[b][keep], zero_division=0.0,
-                labels=range(c) if a is None else None)[:3]
+                labels[b][keep],
+                pred[b][keep],
+                beta=beta,
+                average=a,
+                sample_weight=weights[b][keep],
+                zero_division=0.0,
+                labels=range(c) if a is None else None,
+            )[:3]
             for g, w_ in zip(got[(beta, str(a))], want, strict=True):
-                np.testing.assert_allclose(np.asarray(g)[b], w_, rtol=1e-5, atol=1e-6,
-                                           err_msg=f"case {b}, average={a}")
+                np.testing.assert_allclose(
+                    np.asarray(g)[b], w_, rtol=1e-5, atol=1e-6, err_msg=f"case {b}, average={a}"
+                )
 
 
 def test_precision_recall_fscore_binary_and_support():
@@ -208,10 +238,11 @@ def test_precision_recall_fscore_binary_and_support():
     cm = jl.confusion_matrix(jnp.asarray(y), jnp.asarray(p), 2, weights=jnp.asarray(w))
     for pos in (0, 1):
         got = jl.precision_recall_fscore(cm, beta=2.0, average="binary", pos_label=pos)
-        want = skm.precision_recall_fscore_support(y, p, beta=2.0, pos_label=pos,
-                                                   sample_weight=w, average="binary")
+        want = skm.precision_recall_fscore_support(
+            y, p, beta=2.0, pos_label=pos, sample_weight=w, average="binary"
+        )
         np.testing.assert_allclose(got[:3], want[:3], rtol=1e-5)
-    assert isinstance(got, jl.PrecisionRecallFscore)        # a NamedTuple, so a pytree
+    assert isinstance(got, jl.PrecisionRecallFscore)  # a NamedTuple, so a pytree
     np.testing.assert_allclose(got.support, [w[y == 0].sum(), w[y == 1].sum()], rtol=1e-5)
     # Integer confusion matrices (e.g. from scikit-learn) are accepted.
     got = jl.precision_recall_fscore(skm.confusion_matrix(y, p), average="micro")
@@ -244,14 +275,14 @@ def test_precision_recall_fscore_zero_division_and_errors():
 
 def _binary_cases(seed, n=20):
     rng = np.random.default_rng(seed)
-    scores = np.round(rng.normal(size=(B, n)), 1).astype(np.float32)   # many ties
-    scores[: B // 4] = rng.integers(0, 3, size=(B // 4, n))            # heavy ties
+    scores = np.round(rng.normal(size=(B, n)), 1).astype(np.float32)  # many ties
+    scores[: B // 4] = rng.integers(0, 3, size=(B // 4, n))  # heavy ties
     labels = (rng.random((B, n)) < rng.uniform(0.2, 0.8, size=(B, 1))).astype(np.int32)
     weights = rng.uniform(0.1, 2.0, size=(B, n)).astype(np.float32)
-    weights[: B // 8, :3] = 0.0                                          # zero weights
+    weights[: B // 8, :3] = 0.0  # zero weights
     where = rng.random((B, n)) < 0.75
-    where[B - 3] = labels[B - 3] == 1                                    # one class only
-    where[B - 2] = False                                                 # nothing at all
+    where[B - 3] = labels[B - 3] == 1  # one class only
+    where[B - 2] = False  # nothing at all
     return scores, labels, weights, where
 
 
@@ -270,8 +301,11 @@ def test_roc_curve_auc_ap_match_sklearn(weighted):
 
     def all_three(s, y, w, m):
         kw = {"weights": w} if weighted else {}
-        return (jl.roc_curve(s, y, where=m, **kw), jl.roc_auc(s, y, where=m, **kw),
-                jl.average_precision(s, y, where=m, **kw))
+        return (
+            jl.roc_curve(s, y, where=m, **kw),
+            jl.roc_auc(s, y, where=m, **kw),
+            jl.average_precision(s, y, where=m, **kw),
+        )
 
     (fpr, tpr, thr, valid), auc, ap = jax.jit(jax.vmap(all_three))(scores, labels, weights, where)
     fpr, tpr, thr, valid = map(np.asarray, (fpr, tpr, thr, valid))
@@ -286,16 +320,26 @@ def test_roc_curve_auc_ap_match_sklearn(weighted):
             continue
         want = skm.roc_curve(y, s, sample_weight=sw, drop_intermediate=False)
         v = valid[b]
-        for g, w_, name in zip((fpr[b][v], tpr[b][v], thr[b][v]), want, ("fpr", "tpr", "thr"),
-                               strict=True):
-            np.testing.assert_allclose(g, w_, rtol=1e-5, atol=1e-6, equal_nan=True,
-                                       err_msg=f"case {b}: {name}")
+        for g, w_, name in zip(
+            (fpr[b][v], tpr[b][v], thr[b][v]), want, ("fpr", "tpr", "thr"), strict=True
+        ):
+            np.testing.assert_allclose(
+                g, w_, rtol=1e-5, atol=1e-6, equal_nan=True, err_msg=f"case {b}: {name}"
+            )
         # Invalid points repeat valid ones: the unmasked curve is the same polyline.
         pts = {(a, c) for a, c in zip(fpr[b][v].round(5), tpr[b][v].round(5), strict=True)}
-        assert all((a, c) in pts for a, c in zip(fpr[b].round(5), tpr[b].round(5), strict=True)
-                   ) or np.isnan(fpr[b]).any() or np.isnan(tpr[b]).any()
-        np.testing.assert_allclose(ap[b], skm.average_precision_score(y, s, sample_weight=sw),
-                                   rtol=1e-5, atol=1e-6, err_msg=f"case {b}: AP")
+        assert (
+            all((a, c) in pts for a, c in zip(fpr[b].round(5), tpr[b].round(5), strict=True))
+            or np.isnan(fpr[b]).any()
+            or np.isnan(tpr[b]).any()
+        )
+        np.testing.assert_allclose(
+            ap[b],
+            skm.average_precision_score(y, s, sample_weight=sw),
+            rtol=1e-5,
+            atol=1e-6,
+            err_msg=f"case {b}: AP",
+        )
         if len(np.unique(y)) < 2:
             assert np.isnan(auc[b])
             continue
@@ -309,18 +353,19 @@ def test_roc_curve_auc_ap_match_sklearn(weighted):
 def test_roc_drop_intermediate_same_area_and_pos_label():
     rng = np.random.default_rng(9)
     s = rng.normal(size=200).astype(np.float32)
-    y = np.where(rng.random(200) < 1 / (1 + np.exp(-2 * s)), 2, 5)    # positive label is 2
+    y = np.where(rng.random(200) < 1 / (1 + np.exp(-2 * s)), 2, 5)  # positive label is 2
     fpr, tpr, _, valid = jax.jit(jl.roc_curve, static_argnames="pos_label")(s, y, pos_label=2)
-    want_fpr, want_tpr, _ = skm.roc_curve(y, s, pos_label=2)          # drop_intermediate=True
+    want_fpr, want_tpr, _ = skm.roc_curve(y, s, pos_label=2)  # drop_intermediate=True
     assert valid.sum() == 201
-    np.testing.assert_allclose(np.trapezoid(tpr, fpr), np.trapezoid(want_tpr, want_fpr),
-                               rtol=1e-6)
+    np.testing.assert_allclose(np.trapezoid(tpr, fpr), np.trapezoid(want_tpr, want_fpr), rtol=1e-6)
     want_auc = skm.roc_auc_score(y == 2, s)
-    np.testing.assert_allclose(jax.jit(jl.roc_auc, static_argnames="pos_label")(s, y, pos_label=2),
-                               want_auc, rtol=1e-6)
+    np.testing.assert_allclose(
+        jax.jit(jl.roc_auc, static_argnames="pos_label")(s, y, pos_label=2), want_auc, rtol=1e-6
+    )
     # Any input shape is flattened; boolean labels work.
-    np.testing.assert_allclose(jax.jit(jl.roc_auc)(s.reshape(10, 20), (y == 2).reshape(10, 20)),
-                               want_auc, rtol=1e-6)
+    np.testing.assert_allclose(
+        jax.jit(jl.roc_auc)(s.reshape(10, 20), (y == 2).reshape(10, 20)), want_auc, rtol=1e-6
+    )
 
 
 def test_roc_and_ap_errors_and_no_positive():
@@ -360,10 +405,10 @@ _REGRESSION = {
 
 def test_regression_metrics_match_sklearn_masked_weighted():
     p, t, w, m = _regression_cases(10)
-    t[:5, :4] = 0.0                           # MAPE's epsilon floor
-    t[5] = 1.5                                # constant targets: r2 force_finite
-    p[6] = t[6]                               # perfect prediction
-    t[7], p[7] = 2.0, 2.0                     # constant and perfect: r2 = 1
+    t[:5, :4] = 0.0  # MAPE's epsilon floor
+    t[5] = 1.5  # constant targets: r2 force_finite
+    p[6] = t[6]  # perfect prediction
+    t[7], p[7] = 2.0, 2.0  # constant and perfect: r2 = 1
 
     def run(p, t, w, m):
         return {k: (f(p, t, weights=w, where=m), f(p, t)) for k, (f, _) in _REGRESSION.items()}
@@ -382,31 +427,39 @@ def test_regression_metrics_match_sklearn_masked_weighted():
                 want_w = float(np.all(p[b][keep] == t[b][keep]))
                 want = float(np.all(p[b] == t[b]))
             for g, want_, tag in ((got[k][0], want_w, "weighted"), (got[k][1], want, "plain")):
-                np.testing.assert_allclose(np.asarray(g)[b], want_, rtol=2e-5, atol=1e-6,
-                                           err_msg=f"case {b}: {k} {tag}")
+                np.testing.assert_allclose(
+                    np.asarray(g)[b], want_, rtol=2e-5, atol=1e-6, err_msg=f"case {b}: {k} {tag}"
+                )
 
 
 def test_multioutput_regression_matches_sklearn():
     p, t, _, _ = _regression_cases(11, shape=(25, 3))
     rng = np.random.default_rng(12)
-    w = rng.uniform(0.1, 2.0, size=(B, 25, 1)).astype(np.float32)   # per-row weights
+    w = rng.uniform(0.1, 2.0, size=(B, 25, 1)).astype(np.float32)  # per-row weights
 
     def run(p, t, w):
-        return (jl.r2_score(p, t, weights=w, multioutput="raw_values"),
-                jl.r2_score(p, t, weights=w), jl.mean_squared_error(p, t, weights=w),
-                jl.mean_absolute_error(p, t, weights=w))
+        return (
+            jl.r2_score(p, t, weights=w, multioutput="raw_values"),
+            jl.r2_score(p, t, weights=w),
+            jl.mean_squared_error(p, t, weights=w),
+            jl.mean_absolute_error(p, t, weights=w),
+        )
 
     raw, uniform, mse, mae = map(np.asarray, jax.jit(jax.vmap(run))(p, t, w))
     for b in range(B):
         sw = w[b, :, 0]
-        np.testing.assert_allclose(raw[b], skm.r2_score(t[b], p[b], sample_weight=sw,
-                                                        multioutput="raw_values"), rtol=2e-5)
-        np.testing.assert_allclose(uniform[b], skm.r2_score(t[b], p[b], sample_weight=sw),
-                                   rtol=2e-5)
-        np.testing.assert_allclose(mse[b], skm.mean_squared_error(t[b], p[b], sample_weight=sw),
-                                   rtol=2e-5)
-        np.testing.assert_allclose(mae[b], skm.mean_absolute_error(t[b], p[b], sample_weight=sw),
-                                   rtol=2e-5)
+        np.testing.assert_allclose(
+            raw[b], skm.r2_score(t[b], p[b], sample_weight=sw, multioutput="raw_values"), rtol=2e-5
+        )
+        np.testing.assert_allclose(
+            uniform[b], skm.r2_score(t[b], p[b], sample_weight=sw), rtol=2e-5
+        )
+        np.testing.assert_allclose(
+            mse[b], skm.mean_squared_error(t[b], p[b], sample_weight=sw), rtol=2e-5
+        )
+        np.testing.assert_allclose(
+            mae[b], skm.mean_absolute_error(t[b], p[b], sample_weight=sw), rtol=2e-5
+        )
     with pytest.raises(ValueError, match="multioutput"):
         jl.r2_score(p[0], t[0], multioutput="variance_weighted")
 
@@ -416,23 +469,36 @@ def test_mape_is_scale_invariant_while_rmse_and_mae_scale():
     p, t, w, m = _regression_cases(13)
     p, t = jnp.asarray(p[0]), jnp.asarray(t[0])
     kw = {"weights": jnp.asarray(w[0]), "where": jnp.asarray(m[0])}
-    fs = (jl.mean_absolute_percentage_error, jl.root_mean_squared_error, jl.mean_absolute_error,
-          jl.mean_squared_error, jl.r2_score)
+    fs = (
+        jl.mean_absolute_percentage_error,
+        jl.root_mean_squared_error,
+        jl.mean_absolute_error,
+        jl.mean_squared_error,
+        jl.r2_score,
+    )
     with float64():
         p, t = p.astype(jnp.float64), t.astype(jnp.float64)
         run = jax.jit(lambda a: [f(a * p, a * t, **kw) for f in fs])
         base = dict(zip(fs, map(float, run(1.0)), strict=True))
         for a in (1e-3, 7.0, -2.5, 1e4):
             scaled = dict(zip(fs, map(float, run(a)), strict=True))
-            np.testing.assert_allclose(scaled[jl.mean_absolute_percentage_error],
-                                       base[jl.mean_absolute_percentage_error], rtol=1e-12)
+            np.testing.assert_allclose(
+                scaled[jl.mean_absolute_percentage_error],
+                base[jl.mean_absolute_percentage_error],
+                rtol=1e-12,
+            )
             np.testing.assert_allclose(scaled[jl.r2_score], base[jl.r2_score], rtol=1e-10)
-            np.testing.assert_allclose(scaled[jl.root_mean_squared_error],
-                                       abs(a) * base[jl.root_mean_squared_error], rtol=1e-12)
-            np.testing.assert_allclose(scaled[jl.mean_absolute_error],
-                                       abs(a) * base[jl.mean_absolute_error], rtol=1e-12)
-            np.testing.assert_allclose(scaled[jl.mean_squared_error],
-                                       a * a * base[jl.mean_squared_error], rtol=1e-12)
+            np.testing.assert_allclose(
+                scaled[jl.root_mean_squared_error],
+                abs(a) * base[jl.root_mean_squared_error],
+                rtol=1e-12,
+            )
+            np.testing.assert_allclose(
+                scaled[jl.mean_absolute_error], abs(a) * base[jl.mean_absolute_error], rtol=1e-12
+            )
+            np.testing.assert_allclose(
+                scaled[jl.mean_squared_error], a * a * base[jl.mean_squared_error], rtol=1e-12
+            )
 
 
 def test_regression_gradients_match_finite_differences():
@@ -443,11 +509,11 @@ def test_regression_gradients_match_finite_differences():
     m = np.array([1, 1, 0, 1, 1, 1, 1], bool)
     with float64():
         for name, (f, _) in _REGRESSION.items():
-            fn = jax.jit(lambda p, f=f: f(p, jnp.asarray(t), weights=jnp.asarray(w),
-                                          where=jnp.asarray(m)))
+            fn = jax.jit(
+                lambda p, f=f: f(p, jnp.asarray(t), weights=jnp.asarray(w), where=jnp.asarray(m))
+            )
             g = np.asarray(jax.grad(fn)(jnp.asarray(p0)))
-            np.testing.assert_allclose(g, numeric_grad(fn, p0), rtol=1e-5, atol=1e-8,
-                                       err_msg=name)
+            np.testing.assert_allclose(g, numeric_grad(fn, p0), rtol=1e-5, atol=1e-8, err_msg=name)
             assert g[2] == 0.0
 
 
@@ -482,14 +548,18 @@ def test_soft_metrics_equal_hard_metrics_on_hard_binary_probabilities():
 
     def run(p, y, w, m):
         kw = {"weights": w, "where": m}
-        return (jl.soft_precision(p, y, **kw), jl.soft_recall(p, y, **kw),
-                1.0 - jl.soft_f1_loss(p, y, **kw))
+        return (
+            jl.soft_precision(p, y, **kw),
+            jl.soft_recall(p, y, **kw),
+            1.0 - jl.soft_f1_loss(p, y, **kw),
+        )
 
     got = np.asarray(jax.jit(jax.vmap(run))(pred.astype(np.float32), y, w, m))
     for b in range(B):
         k = m[b]
-        want = skm.precision_recall_fscore_support(y[b][k], pred[b][k], sample_weight=w[b][k],
-                                                   average="binary", zero_division=0.0)[:3]
+        want = skm.precision_recall_fscore_support(
+            y[b][k], pred[b][k], sample_weight=w[b][k], average="binary", zero_division=0.0
+        )[:3]
         np.testing.assert_allclose(got[:, b], want, rtol=1e-5, atol=1e-7, err_msg=f"case {b}")
 
 
@@ -502,17 +572,25 @@ def test_soft_metrics_equal_hard_metrics_on_one_hot_multiclass(average):
 
     def run(p, y, w, m):
         kw = {"weights": w, "where": m, "average": average, "ignore_index": -1}
-        return (jl.soft_precision(p, y, **kw), jl.soft_recall(p, y, **kw),
-                1.0 - jl.soft_f1_loss(p, y, **kw))
+        return (
+            jl.soft_precision(p, y, **kw),
+            jl.soft_recall(p, y, **kw),
+            1.0 - jl.soft_f1_loss(p, y, **kw),
+        )
 
     got = [np.asarray(g) for g in jax.jit(jax.vmap(run))(hard, labels, weights, where)]
     for b in range(B):
         k = where[b] & (labels[b] >= 0)
         if not k.any():
             continue
-        want = skm.precision_recall_fscore_support(labels[b][k], pred[b][k], labels=range(c),
-                                                   sample_weight=weights[b][k], average=average,
-                                                   zero_division=0.0)[:3]
+        want = skm.precision_recall_fscore_support(
+            labels[b][k],
+            pred[b][k],
+            labels=range(c),
+            sample_weight=weights[b][k],
+            average=average,
+            zero_division=0.0,
+        )[:3]
         for g, w_ in zip(got, want, strict=True):
             np.testing.assert_allclose(g[b], w_, rtol=1e-5, atol=1e-7, err_msg=f"case {b}")
 
@@ -525,14 +603,16 @@ def test_soft_metrics_one_hot_labels_and_class_axis():
     hot = _one_hot_or_zero(labels, 3)
     a = jl.soft_f1_loss(probs, labels, average="macro", ignore_index=-1)
     np.testing.assert_allclose(jl.soft_f1_loss(probs, hot, average="macro"), a, rtol=1e-6)
-    np.testing.assert_allclose(jl.soft_f1_loss(probs.T, hot.T, average="macro", axis=0), a,
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        jl.soft_f1_loss(probs.T, hot.T, average="macro", axis=0), a, rtol=1e-6
+    )
     # Hand computation of the macro soft F1 on the labeled rows.
     p, y = np.asarray(probs)[2:], np.eye(3)[labels[2:]]
     tp, fp, fn = (p * y).sum(0), (p * (1 - y)).sum(0), ((1 - p) * y).sum(0)
     np.testing.assert_allclose(a, 1 - np.mean(2 * tp / (2 * tp + fp + fn)), rtol=1e-5)
-    assert np.isnan(jl.soft_f1_loss(probs, jnp.asarray(labels).at[5].set(7), average="macro",
-                                    ignore_index=-1))
+    assert np.isnan(
+        jl.soft_f1_loss(probs, jnp.asarray(labels).at[5].set(7), average="macro", ignore_index=-1)
+    )
     with pytest.raises(ValueError, match="average='macro'"):
         jl.soft_f1_loss(probs, labels)
     with pytest.raises(ValueError, match="average must be one of"):
@@ -555,20 +635,22 @@ def test_soft_f1_gradient_matches_finite_differences(average):
 
             def probs(x):
                 return jax.nn.softmax(x, axis=-1)
+
         w = jnp.asarray(rng.uniform(0.5, 2.0, 9))
         for f in (jl.soft_f1_loss, jl.soft_precision, jl.soft_recall):
             fn = jax.jit(lambda x, f=f: f(probs(x), y, average=average, weights=w))
             g = jax.jit(jax.grad(fn))(jnp.asarray(x0))
-            np.testing.assert_allclose(g, numeric_grad(fn, x0), rtol=1e-5, atol=1e-8,
-                                       err_msg=f.__name__)
+            np.testing.assert_allclose(
+                g, numeric_grad(fn, x0), rtol=1e-5, atol=1e-8, err_msg=f.__name__
+            )
 
 
 def test_soft_f1_loss_trains_toward_better_f1():
     """A few gradient steps on soft F1 raise the hard F1 of an imbalanced problem."""
     rng = np.random.default_rng(19)
     x = rng.normal(size=(200, 2)).astype(np.float32)
-    y = (x[:, 0] + 0.5 * x[:, 1] > 1.2).astype(np.int32)      # ~14 % positives
-    params = (jnp.zeros(2), jnp.asarray(-3.0))                # starts predicting all negative
+    y = (x[:, 0] + 0.5 * x[:, 1] > 1.2).astype(np.int32)  # ~14 % positives
+    params = (jnp.zeros(2), jnp.asarray(-3.0))  # starts predicting all negative
 
     def loss(params):
         return jl.soft_f1_loss(jax.nn.sigmoid(x @ params[0] + params[1]), y)
@@ -593,8 +675,10 @@ _mse = jax.jit(lambda p, t, w, m: jl.mean_squared_error(p, t, weights=w, where=m
 _mse_plain = jax.jit(lambda p, t: jl.mean_squared_error(p, t))
 
 
-@given(st.lists(st.integers(0, 5), min_size=N_PROP, max_size=N_PROP),
-       st.lists(st.integers(0, 1), min_size=N_PROP, max_size=N_PROP))
+@given(
+    st.lists(st.integers(0, 5), min_size=N_PROP, max_size=N_PROP),
+    st.lists(st.integers(0, 1), min_size=N_PROP, max_size=N_PROP),
+)
 def test_roc_auc_properties_with_ties(scores, labels):
     s, y = np.asarray(scores, np.float32), np.asarray(labels, np.int32)
     hypothesis.assume(0 < y.sum() < N_PROP)
@@ -609,14 +693,19 @@ def test_roc_auc_properties_with_ties(scores, labels):
     np.testing.assert_allclose(_auc(s, y, ones, true), auc, rtol=1e-6)
     # An integer weight k equals repeating the element k times.
     k = np.arange(N_PROP) % 3 + 1
-    np.testing.assert_allclose(_auc(s, y, k.astype(np.float32), true),
-                               skm.roc_auc_score(np.repeat(y, k), np.repeat(s, k)), rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        _auc(s, y, k.astype(np.float32), true),
+        skm.roc_auc_score(np.repeat(y, k), np.repeat(s, k)),
+        rtol=1e-5,
+        atol=1e-6,
+    )
 
 
-@given(st.lists(st.integers(0, 2), min_size=N_PROP * 3, max_size=N_PROP * 3),
-       st.lists(st.integers(0, 2), min_size=N_PROP, max_size=N_PROP),
-       st.lists(st.floats(-3, 3, width=32), min_size=N_PROP, max_size=N_PROP))
+@given(
+    st.lists(st.integers(0, 2), min_size=N_PROP * 3, max_size=N_PROP * 3),
+    st.lists(st.integers(0, 2), min_size=N_PROP, max_size=N_PROP),
+    st.lists(st.floats(-3, 3, width=32), min_size=N_PROP, max_size=N_PROP),
+)
 def test_weights_one_and_all_true_where_change_nothing(logit_ints, labels, preds):
     x = np.asarray(logit_ints, np.float32).reshape(N_PROP, 3)
     y = np.asarray(labels, np.int32)
@@ -636,7 +725,7 @@ def test_weight_gradients_of_ranking_and_count_metrics_match_finite_differences(
     precision/recall/F in the confusion counts): those gradients match central differences."""
     rng = np.random.default_rng(20)
     s = np.round(rng.normal(size=10), 1)
-    s[3] = s[4]                                                   # a tie
+    s[3] = s[4]  # a tie
     y = np.array([0, 1, 1, 0, 1, 0, 0, 1, 1, 0])
     logits = rng.normal(size=(10, 3))
     labels = rng.integers(0, 3, 10)
@@ -650,18 +739,24 @@ def test_weight_gradients_of_ranking_and_count_metrics_match_finite_differences(
             "accuracy": lambda w: jl.accuracy(x_, l_, weights=w),
             "top_k_accuracy": lambda w: jl.top_k_accuracy(x_, l_, 2, weights=w),
             "confusion_matrix": lambda w: jnp.sum(
-                jl.confusion_matrix(l_, x_, 3, weights=w) * jnp.arange(9.0).reshape(3, 3)),
+                jl.confusion_matrix(l_, x_, 3, weights=w) * jnp.arange(9.0).reshape(3, 3)
+            ),
         }
         for name, fn in fns.items():
             fn = jax.jit(fn)
             g = jax.grad(fn)(jnp.asarray(w0))
-            np.testing.assert_allclose(g, numeric_grad(fn, w0), rtol=1e-5, atol=1e-9,
-                                       err_msg=name)
+            np.testing.assert_allclose(g, numeric_grad(fn, w0), rtol=1e-5, atol=1e-9, err_msg=name)
         for average in ("macro", "weighted", "micro"):
-            fn = jax.jit(lambda cm, a=average: sum(jl.precision_recall_fscore(
-                cm, beta=2.0, average=a)[:3]))
-            np.testing.assert_allclose(jax.grad(fn)(jnp.asarray(cm0)), numeric_grad(fn, cm0),
-                                       rtol=1e-5, atol=1e-9, err_msg=average)
+            fn = jax.jit(
+                lambda cm, a=average: sum(jl.precision_recall_fscore(cm, beta=2.0, average=a)[:3])
+            )
+            np.testing.assert_allclose(
+                jax.grad(fn)(jnp.asarray(cm0)),
+                numeric_grad(fn, cm0),
+                rtol=1e-5,
+                atol=1e-9,
+                err_msg=average,
+            )
 
 
 def test_half_precision_inputs_give_float32_results():

@@ -33,7 +33,8 @@ import jaxloss
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 OPTAX_NAMES = sorted(
-    name for name in dir(optax.losses)
+    name
+    for name in dir(optax.losses)
     if not name.startswith("_") and callable(getattr(optax.losses, name))
 )
 
@@ -75,7 +76,7 @@ def _ctc_inputs(rng, shape):
     frame_lengths = rng.integers(frames - 1, frames + 1, size=batch)
     logit_paddings = (np.arange(frames)[None] >= frame_lengths[:, None]).astype(np.float32)
     labels = rng.integers(1, classes, size=(batch, max_labels)).astype(np.int32)
-    labels[0, 1] = labels[0, 0]                                   # a repeated label
+    labels[0, 1] = labels[0, 0]  # a repeated label
     label_lengths = rng.integers(1, max_labels + 1, size=batch)
     label_paddings = (np.arange(max_labels)[None] >= label_lengths[:, None]).astype(np.float32)
     return logits, logit_paddings, labels, label_paddings
@@ -92,8 +93,8 @@ def _ntxent_inputs(rng, shape):
 @dataclass
 class Case:
     make: Callable[[np.random.Generator, tuple[int, ...]], tuple[np.ndarray, ...]]
-    shapes: tuple[tuple[int, ...] | None, tuple[int, ...]]   # (plain, vmapped); None: skip
-    call: Callable[..., Any] | None = None   # call(lib, *inputs); default lib.<name>(*inputs)
+    shapes: tuple[tuple[int, ...] | None, tuple[int, ...]]  # (plain, vmapped); None: skip
+    call: Callable[..., Any] | None = None  # call(lib, *inputs); default lib.<name>(*inputs)
     grad_argnums: tuple[int, ...] = (0,)
     kwargs: dict[str, Any] = field(default_factory=dict)
 
@@ -104,32 +105,45 @@ def _pair(first, second):
 
 CASES: dict[str, Case] = {
     # cross-entropies and label smoothing (the lead's)
-    "softmax_cross_entropy": Case(_pair(_normal, _probs), ((4, 5), (2, 3, 6)),
-                                  grad_argnums=(0, 1)),
-    "safe_softmax_cross_entropy": Case(_pair(_normal, _probs), ((4, 5), (2, 3, 6)),
-                                       grad_argnums=(0, 1)),
-    "softmax_cross_entropy_with_integer_labels": Case(_pair(_normal, _int_labels),
-                                                      ((4, 5), (2, 3, 6))),
+    "softmax_cross_entropy": Case(_pair(_normal, _probs), ((4, 5), (2, 3, 6)), grad_argnums=(0, 1)),
+    "safe_softmax_cross_entropy": Case(
+        _pair(_normal, _probs), ((4, 5), (2, 3, 6)), grad_argnums=(0, 1)
+    ),
+    "softmax_cross_entropy_with_integer_labels": Case(
+        _pair(_normal, _int_labels), ((4, 5), (2, 3, 6))
+    ),
     "sigmoid_binary_cross_entropy": Case(
         lambda rng, s: (_normal(rng, s, 3.0), (rng.random(s) < 0.5).astype(np.float32)),
-        ((6,), (3, 4))),
+        ((6,), (3, 4)),
+    ),
     "sigmoid_focal_loss": Case(
         lambda rng, s: (_normal(rng, s, 3.0), (rng.random(s) < 0.5).astype(np.float32)),
-        ((6,), (3, 4)), kwargs={"alpha": 0.25}),
-    "smooth_labels": Case(lambda rng, s: (_one_hot(rng, s),), ((4, 5), (2, 3, 6)),
-                          call=lambda lib, y: lib.smooth_labels(y, 0.1)),
-    "poly_loss_cross_entropy": Case(_pair(_normal, _probs), ((4, 5), (2, 3, 6)),
-                                    grad_argnums=(0, 1)),
+        ((6,), (3, 4)),
+        kwargs={"alpha": 0.25},
+    ),
+    "smooth_labels": Case(
+        lambda rng, s: (_one_hot(rng, s),),
+        ((4, 5), (2, 3, 6)),
+        call=lambda lib, y: lib.smooth_labels(y, 0.1),
+    ),
+    "poly_loss_cross_entropy": Case(
+        _pair(_normal, _probs), ((4, 5), (2, 3, 6)), grad_argnums=(0, 1)
+    ),
     # divergences
     "kl_divergence": Case(_pair(_log_probs, _probs), ((4, 5), (2, 3, 6)), grad_argnums=(0, 1)),
-    "kl_divergence_with_log_targets": Case(_pair(_log_probs, _log_probs), ((4, 5), (2, 3, 6)),
-                                           grad_argnums=(0, 1)),
+    "kl_divergence_with_log_targets": Case(
+        _pair(_log_probs, _log_probs), ((4, 5), (2, 3, 6)), grad_argnums=(0, 1)
+    ),
     "generalized_kl_divergence": Case(
         lambda rng, s: (_normal(rng, s, 0.5), np.exp(_normal(rng, s, 0.5))),
-        ((4, 5), (2, 3, 6)), grad_argnums=(0, 1)),
+        ((4, 5), (2, 3, 6)),
+        grad_argnums=(0, 1),
+    ),
     "convex_kl_divergence": Case(
         lambda rng, s: (_normal(rng, s, 0.5), np.exp(_normal(rng, s, 0.5))),
-        ((4, 5), (2, 3, 6)), grad_argnums=(0, 1)),
+        ((4, 5), (2, 3, 6)),
+        grad_argnums=(0, 1),
+    ),
     # margin and sparse losses
     "hinge_loss": Case(_pair(_normal, _signs), ((6,), (3, 4))),
     "perceptron_loss": Case(_pair(_normal, _signs), ((6,), (3, 4))),
@@ -137,38 +151,47 @@ CASES: dict[str, Case] = {
     "multiclass_perceptron_loss": Case(_pair(_normal, _int_labels), ((4, 5), (6, 3))),
     "sparsemax_loss": Case(
         lambda rng, s: (_normal(rng, s, 2.0), rng.integers(0, 2, size=s).astype(np.int32)),
-        ((6,), (3, 4))),
+        ((6,), (3, 4)),
+    ),
     "multiclass_sparsemax_loss": Case(
-        lambda rng, s: (_normal(rng, s, 2.0), _int_labels(rng, s)), ((4, 5), (6, 3))),
+        lambda rng, s: (_normal(rng, s, 2.0), _int_labels(rng, s)), ((4, 5), (6, 3))
+    ),
     "make_fenchel_young_loss": Case(
-        _pair(_normal, _probs), ((4, 5), (2, 3, 6)),
+        _pair(_normal, _probs),
+        ((4, 5), (2, 3, 6)),
         call=lambda lib, s, t: lib.make_fenchel_young_loss(logsumexp)(s, t),
-        grad_argnums=(0, 1)),
+        grad_argnums=(0, 1),
+    ),
     # regression (issue 3)
     "squared_error": Case(_pair(_normal, _normal), ((6,), (3, 4)), grad_argnums=(0, 1)),
     "l2_loss": Case(_pair(_normal, _normal), ((6,), (3, 4)), grad_argnums=(0, 1)),
-    "huber_loss": Case(lambda rng, s: (_normal(rng, s, 2.0), _normal(rng, s)), ((6,), (3, 4)),
-                       grad_argnums=(0, 1)),
-    "log_cosh": Case(lambda rng, s: (_normal(rng, s, 3.0), _normal(rng, s)), ((6,), (3, 4)),
-                     grad_argnums=(0, 1)),
+    "huber_loss": Case(
+        lambda rng, s: (_normal(rng, s, 2.0), _normal(rng, s)), ((6,), (3, 4)), grad_argnums=(0, 1)
+    ),
+    "log_cosh": Case(
+        lambda rng, s: (_normal(rng, s, 3.0), _normal(rng, s)), ((6,), (3, 4)), grad_argnums=(0, 1)
+    ),
     # segmentation (issue 3)
     "dice_loss": Case(_pair(_normal, _one_hot), ((2, 4, 4, 3), (3, 5, 2))),
     "binary_dice_loss": Case(
         lambda rng, s: (_normal(rng, s), (rng.random(s) < 0.5).astype(np.float32)),
-        ((2, 4, 4), (3, 5, 1))),
-    "multiclass_generalized_dice_loss": Case(_pair(_normal, _one_hot),
-                                             ((2, 4, 4, 3), (3, 5, 2))),
+        ((2, 4, 4), (3, 5, 1)),
+    ),
+    "multiclass_generalized_dice_loss": Case(_pair(_normal, _one_hot), ((2, 4, 4, 3), (3, 5, 2))),
     # embeddings
     "cosine_similarity": Case(_pair(_normal, _normal), ((4, 3), (2, 3, 5)), grad_argnums=(0, 1)),
     "cosine_distance": Case(_pair(_normal, _normal), ((4, 3), (2, 3, 5)), grad_argnums=(0, 1)),
     "ntxent": Case(_ntxent_inputs, ((6, 3), (8, 4))),
     "triplet_margin_loss": Case(
         lambda rng, s: (_normal(rng, s), _normal(rng, s), _normal(rng, s)),
-        ((4, 3), (2, 3, 5)), grad_argnums=(0, 1, 2)),
+        ((4, 3), (2, 3, 5)),
+        grad_argnums=(0, 1, 2),
+    ),
     # ranking
     "ranking_softmax_loss": Case(
         lambda rng, s: (_normal(rng, s), rng.integers(0, 3, size=s).astype(np.float32)),
-        ((5,), (3, 6))),
+        ((5,), (3, 6)),
+    ),
     # sequences
     # CTC's scan is slow to compile: one (vmapped) shape only.
     "ctc_loss": Case(_ctc_inputs, (None, (3, 8, 5, 3))),
@@ -219,8 +242,10 @@ _FAST_COMPILE = {"xla_backend_optimization_level": 0}
 
 def _fast_jit(fn: Callable[..., Any]) -> Callable[..., Any]:
     """``jax.jit(fn)``, compiled with XLA's backend optimisations off (faster to compile)."""
+
     def run(*args):
         return jax.jit(fn).lower(*args).compile(compiler_options=_FAST_COMPILE)(*args)
+
     return run
 
 
@@ -236,11 +261,16 @@ def _inputs_and_reference(name: str) -> tuple[list[tuple], Any]:
     """Random inputs (bfloat16-representable, so both dtypes share them) and optax's results."""
     case = CASES[name]
     rng = np.random.default_rng(zlib.crc32(name.encode()))
-    inputs = [None if shape is None else tuple(_to_bf16(x) for x in case.make(rng, shape))
-              for shape in case.shapes]
-    reference = _evaluate(optax.losses, name, case,
-                          [None if xs is None else tuple(jnp.asarray(x) for x in xs)
-                           for xs in inputs])
+    inputs = [
+        None if shape is None else tuple(_to_bf16(x) for x in case.make(rng, shape))
+        for shape in case.shapes
+    ]
+    reference = _evaluate(
+        optax.losses,
+        name,
+        case,
+        [None if xs is None else tuple(jnp.asarray(x) for x in xs) for xs in inputs],
+    )
     return inputs, jax.device_get(reference)
 
 
@@ -264,9 +294,15 @@ def test_parity_with_optax(name, dtype):
     # compile time down): the same values in bfloat16 for jaxloss, against optax on their
     # float32 upcast.
     to = jnp.float32 if dtype == "float32" else jnp.bfloat16
-    ours_in = [None if xs is None else
-               tuple(jnp.asarray(x).astype(to) if np.issubdtype(x.dtype, np.floating)
-                     else jnp.asarray(x) for x in xs) for xs in inputs]
+    ours_in = [
+        None
+        if xs is None
+        else tuple(
+            jnp.asarray(x).astype(to) if np.issubdtype(x.dtype, np.floating) else jnp.asarray(x)
+            for x in xs
+        )
+        for xs in inputs
+    ]
     if dtype == "bfloat16":
         ours_in[0] = None
     # Losses are accumulated in float32, so they must equal optax's float32 values to float32
@@ -275,8 +311,12 @@ def test_parity_with_optax(name, dtype):
     grad_tol = 2e-5 if dtype == "float32" else 1e-2
     ours = _evaluate(jaxloss, name, case, ours_in)
     for where, xs, result, ref in zip(
-            (f"shape {case.shapes[0]}", f"vmap, shape {case.shapes[1]}"), ours_in, ours,
-            reference, strict=True):
+        (f"shape {case.shapes[0]}", f"vmap, shape {case.shapes[1]}"),
+        ours_in,
+        ours,
+        reference,
+        strict=True,
+    ):
         if xs is None:
             continue
         (_, out), grads = result
@@ -290,9 +330,9 @@ def test_parity_with_optax(name, dtype):
             _assert_close(a, b, f"{name} value, {where}, {dtype}", tol, tol)
         for argnum, g, ref_g in zip(case.grad_argnums, grads, ref_grads, strict=True):
             assert g.dtype == xs[argnum].dtype, (
-                f"{name}: gradient dtype {g.dtype} is not the input's {xs[argnum].dtype}")
-            _assert_close(g, ref_g, f"{name} grad[{argnum}], {where}, {dtype}", grad_tol,
-                          grad_tol)
+                f"{name}: gradient dtype {g.dtype} is not the input's {xs[argnum].dtype}"
+            )
+            _assert_close(g, ref_g, f"{name} grad[{argnum}], {where}, {dtype}", grad_tol, grad_tol)
 
 
 def test_every_optax_name_exists():
@@ -332,11 +372,14 @@ def test_signature_is_a_superset(name):
             assert our_default is default, f"{name}: default of {pname} differs"
         else:
             assert our_default == default, (
-                f"{name}: default of {pname} is {our_default!r}, optax's is {default!r}")
+                f"{name}: default of {pname} is {our_default!r}, optax's is {default!r}"
+            )
     # Anything jaxloss adds must be optional, so optax's calls keep working.
     for pname, mine in ours.items():
-        if pname not in theirs and mine.kind not in (inspect.Parameter.VAR_POSITIONAL,
-                                                     inspect.Parameter.VAR_KEYWORD):
+        if pname not in theirs and mine.kind not in (
+            inspect.Parameter.VAR_POSITIONAL,
+            inspect.Parameter.VAR_KEYWORD,
+        ):
             assert mine.default is not inspect.Parameter.empty, f"{name}: {pname} is required"
 
 
@@ -352,12 +395,16 @@ def test_fenchel_young_loss_from_max_is_the_perceptron_loss():
 
 def _check_call(name, *args, rtol=1e-5, atol=1e-6, **kwargs):
     """jaxloss.<name> and optax.losses.<name> on the same call (jitted) give the same arrays."""
+
     def run(lib):
         return _fast_jit(lambda *xs: getattr(lib, name)(*xs, **kwargs))(*args)
-    for ours, theirs in zip(jax.tree.leaves(run(jaxloss)), jax.tree.leaves(run(optax.losses)),
-                            strict=True):
-        np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=atol,
-                                   err_msg=f"{name} {sorted(kwargs)}")
+
+    for ours, theirs in zip(
+        jax.tree.leaves(run(jaxloss)), jax.tree.leaves(run(optax.losses)), strict=True
+    ):
+        np.testing.assert_allclose(
+            ours, theirs, rtol=rtol, atol=atol, err_msg=f"{name} {sorted(kwargs)}"
+        )
 
 
 def test_parity_with_masks_and_axes():
@@ -378,11 +425,26 @@ def test_parity_with_masks_and_axes():
     relevance = jnp.asarray(rng.integers(0, 3, (3, 5)).astype(np.float32))
     item_weights = jnp.asarray(rng.random((3, 5)).astype(np.float32))
     for reduce_fn in (jnp.mean, None):
-        _check_call("ranking_softmax_loss", x[:, 0], relevance, where=items,
-                    weights=item_weights, reduce_fn=reduce_fn)
+        _check_call(
+            "ranking_softmax_loss",
+            x[:, 0],
+            relevance,
+            where=items,
+            weights=item_weights,
+            reduce_fn=reduce_fn,
+        )
     a, p, n = (jnp.asarray(_normal(rng, (3, 4))) for _ in range(3))
     _check_call("triplet_margin_loss", a, p, n, axis=0, norm_degree=4, margin=0.1, eps=0.0)
     logits, logit_pad, labels, label_pad = _ctc_inputs(rng, (2, 8, 4, 3))
-    labels = np.where(labels == 3, 1, labels)                     # class 3 is the blank here
-    _check_call("ctc_loss_with_forward_probs", logits, logit_pad, labels, label_pad, blank_id=3,
-                log_epsilon=-1e4, rtol=1e-5, atol=1e-4)
+    labels = np.where(labels == 3, 1, labels)  # class 3 is the blank here
+    _check_call(
+        "ctc_loss_with_forward_probs",
+        logits,
+        logit_pad,
+        labels,
+        label_pad,
+        blank_id=3,
+        log_epsilon=-1e4,
+        rtol=1e-5,
+        atol=1e-4,
+    )

@@ -32,7 +32,7 @@ def lists(rng):
     scores = rng.normal(size=(4, 6))
     labels = rng.integers(0, 3, size=(4, 6)).astype(float)
     where = rng.random((4, 6)) < 0.7
-    where[2] = False                                  # a list with no valid item
+    where[2] = False  # a list with no valid item
     weights = rng.random((4, 6))
     return scores, labels, where, weights
 
@@ -42,21 +42,26 @@ def test_values_masks_weights_and_reduce_fn(lists):
     s, y = jnp.float32(scores), jnp.float32(labels)
     per = np_ranking(scores, labels)
     np.testing.assert_allclose(jl.ranking_softmax_loss(s, y), per.mean(), rtol=1e-5)
-    np.testing.assert_allclose(jl.ranking_softmax_loss(s, y, reduce_fn=jnp.sum), per.sum(),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        jl.ranking_softmax_loss(s, y, reduce_fn=jnp.sum), per.sum(), rtol=1e-5
+    )
     per = np_ranking(scores, labels, where, weights)
     kw = {"where": jnp.asarray(where), "weights": jnp.float32(weights)}
-    np.testing.assert_allclose(jl.ranking_softmax_loss(s, y, reduce_fn=None, **kw), per,
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        jl.ranking_softmax_loss(s, y, reduce_fn=None, **kw), per, rtol=1e-5, atol=1e-6
+    )
     # The mean is over lists with at least one valid item.
-    np.testing.assert_allclose(jl.ranking_softmax_loss(s, y, **kw), np.delete(per, 2).mean(),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        jl.ranking_softmax_loss(s, y, **kw), np.delete(per, 2).mean(), rtol=1e-5
+    )
+
     # A custom reduce_fn is called with where= (optax's convention).
     def largest(v, where):
         return jnp.max(v, where=where, initial=-jnp.inf)
 
-    np.testing.assert_allclose(jl.ranking_softmax_loss(s, y, reduce_fn=largest, **kw),
-                               np.delete(per, 2).max(), rtol=1e-5)
+    np.testing.assert_allclose(
+        jl.ranking_softmax_loss(s, y, reduce_fn=largest, **kw), np.delete(per, 2).max(), rtol=1e-5
+    )
 
 
 def test_contract_reduction_and_list_weights(lists):
@@ -64,8 +69,9 @@ def test_contract_reduction_and_list_weights(lists):
     s, y = jnp.float32(scores), jnp.float32(labels)
     per = np_ranking(scores, labels, where)
     lw = np.array([1.0, 2.0, 5.0, 0.5])
-    got = jl.ranking_softmax_loss(s, y, where=jnp.asarray(where), reduction="weighted_mean",
-                                  list_weights=jnp.float32(lw))
+    got = jl.ranking_softmax_loss(
+        s, y, where=jnp.asarray(where), reduction="weighted_mean", list_weights=jnp.float32(lw)
+    )
     keep = np.array([True, True, False, True])
     np.testing.assert_allclose(got, np.sum((lw * per)[keep]) / lw[keep].sum(), rtol=1e-5)
     with pytest.raises(ValueError, match="not both"):
@@ -86,7 +92,8 @@ def test_gradient_and_masked_items(lists):
     # NaN scores of masked items do not leak.
     bad = jnp.float32(scores).at[~where].set(jnp.nan)
     value, g = jax.value_and_grad(
-        lambda v: jl.ranking_softmax_loss(v, jnp.float32(labels), where=jnp.asarray(where)))(bad)
+        lambda v: jl.ranking_softmax_loss(v, jnp.float32(labels), where=jnp.asarray(where))
+    )(bad)
     assert np.isfinite(value) and np.all(np.isfinite(g))
 
 

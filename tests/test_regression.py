@@ -31,17 +31,24 @@ REFERENCES = {
     "squared_error": (jl.squared_error, lambda p, t: (p - t) ** 2),
     "l2_loss": (jl.l2_loss, lambda p, t: 0.5 * (p - t) ** 2),
     "absolute_error": (jl.absolute_error, lambda p, t: np.abs(p - t)),
-    "huber_loss": (lambda p, t: jl.huber_loss(p, t, delta=0.7),
-                   lambda p, t: np_huber(p - t, 0.7)),
-    "smooth_l1_loss": (lambda p, t: jl.smooth_l1_loss(p, t, beta=0.7),
-                       lambda p, t: np_huber(p - t, 0.7) / 0.7),
+    "huber_loss": (lambda p, t: jl.huber_loss(p, t, delta=0.7), lambda p, t: np_huber(p - t, 0.7)),
+    "smooth_l1_loss": (
+        lambda p, t: jl.smooth_l1_loss(p, t, beta=0.7),
+        lambda p, t: np_huber(p - t, 0.7) / 0.7,
+    ),
     "log_cosh": (jl.log_cosh, lambda p, t: np.log(np.cosh(p - t))),
-    "quantile_loss": (lambda p, t: jl.quantile_loss(p, t, 0.8),
-                      lambda p, t: np.maximum(0.8 * (t - p), -0.2 * (t - p))),
-    "absolute_percentage_error": (jl.absolute_percentage_error,
-                                  lambda p, t: np.abs(p - t) / np.abs(t)),
-    "squared_log_error": (lambda p, t: jl.squared_log_error(jnp.abs(p), jnp.abs(t)),
-                          lambda p, t: (np.log1p(np.abs(p)) - np.log1p(np.abs(t))) ** 2),
+    "quantile_loss": (
+        lambda p, t: jl.quantile_loss(p, t, 0.8),
+        lambda p, t: np.maximum(0.8 * (t - p), -0.2 * (t - p)),
+    ),
+    "absolute_percentage_error": (
+        jl.absolute_percentage_error,
+        lambda p, t: np.abs(p - t) / np.abs(t),
+    ),
+    "squared_log_error": (
+        lambda p, t: jl.squared_log_error(jnp.abs(p), jnp.abs(t)),
+        lambda p, t: (np.log1p(np.abs(p)) - np.log1p(np.abs(t))) ** 2,
+    ),
     "poisson_loss": (jl.poisson_loss, lambda p, t: np.exp(p) - t * p),
 }
 
@@ -55,11 +62,13 @@ def _inputs():
 def test_values_and_gradients_match_numpy(name):
     fn, ref = REFERENCES[name]
     p, t = _inputs()
-    np.testing.assert_allclose(fn(p.astype(np.float32), t.astype(np.float32)), ref(p, t),
-                               rtol=2e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        fn(p.astype(np.float32), t.astype(np.float32)), ref(p, t), rtol=2e-5, atol=1e-6
+    )
     with float64():
         g = jax.grad(lambda q: jnp.sum(fn(q, jnp.asarray(t)) * jnp.arange(1.0, 8.0)))(
-            jnp.asarray(p))
+            jnp.asarray(p)
+        )
         num = numeric_grad(lambda q: np.sum(ref(q, t) * np.arange(1.0, 8.0)), p)
         np.testing.assert_allclose(g, num, rtol=1e-6, atol=1e-8)
 
@@ -67,11 +76,13 @@ def test_values_and_gradients_match_numpy(name):
 def test_optax_parity_values_and_gradients(rng):
     p = rng.normal(size=(3, 5)).astype(np.float32) * 2
     t = rng.normal(size=(3, 5)).astype(np.float32)
-    cases = [(jl.squared_error, optax.losses.squared_error, {}),
-             (jl.l2_loss, optax.losses.l2_loss, {}),
-             (jl.huber_loss, optax.losses.huber_loss, {}),
-             (jl.huber_loss, optax.losses.huber_loss, {"delta": 0.3}),
-             (jl.log_cosh, optax.losses.log_cosh, {})]
+    cases = [
+        (jl.squared_error, optax.losses.squared_error, {}),
+        (jl.l2_loss, optax.losses.l2_loss, {}),
+        (jl.huber_loss, optax.losses.huber_loss, {}),
+        (jl.huber_loss, optax.losses.huber_loss, {"delta": 0.3}),
+        (jl.log_cosh, optax.losses.log_cosh, {}),
+    ]
     for ours, theirs, kw in cases:
         np.testing.assert_allclose(ours(p, t, **kw), theirs(p, t, **kw), rtol=1e-6, atol=1e-7)
         np.testing.assert_allclose(ours(p, **kw), theirs(p, **kw), rtol=1e-6, atol=1e-7)
@@ -95,8 +106,9 @@ def test_pytorch_huber_and_smooth_l1_literals():
     np.testing.assert_allclose(jax.jit(lambda b: jl.smooth_l1_loss(d, beta=b))(0.0), np.abs(d))
     np.testing.assert_allclose(jl.smooth_l1_loss(d), jl.huber_loss(d))
     # Mean reduction as PyTorch's default reduction="mean".
-    np.testing.assert_allclose(jl.huber_loss(d, delta=1.5, reduction="mean"), np.mean(huber),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        jl.huber_loss(d, delta=1.5, reduction="mean"), np.mean(huber), rtol=1e-6
+    )
 
 
 def test_gradients_at_kinks_are_finite_subgradients():
@@ -108,15 +120,17 @@ def test_gradients_at_kinks_are_finite_subgradients():
         (jl.huber_loss, {"delta": 2.0}, [2.0, -2.0], [2.0, -2.0]),
         (jl.smooth_l1_loss, {"beta": 0.5}, [0.5, 0.0, -0.5], [1.0, 0.0, -1.0]),
         (jl.smooth_l1_loss, {"beta": 0.0}, [0.0, 1.0], [0.0, 1.0]),
-        (jl.quantile_loss, {"targets": 0.0, "quantile": 0.9}, [0.0, 1.0, -1.0],
-         [0.0, 0.1, -0.9]),
+        (jl.quantile_loss, {"targets": 0.0, "quantile": 0.9}, [0.0, 1.0, -1.0], [0.0, 0.1, -0.9]),
         (jl.absolute_percentage_error, {"targets": 2.0}, [2.0], [0.0]),
         # log_cosh at huge residuals: gradient tanh(d) = ±1, no overflow.
         (jl.log_cosh, {}, big, [1.0, -1.0, 1.0]),
     ]
-    grads = jax.jit(lambda xs: [jax.grad(lambda z, fn=fn, kw=kw: fn(z, **kw).sum())(x)
-                                for (fn, kw, _, _), x in zip(cases, xs, strict=True)])(
-        [jnp.asarray(c[2], jnp.float32) for c in cases])
+    grads = jax.jit(
+        lambda xs: [
+            jax.grad(lambda z, fn=fn, kw=kw: fn(z, **kw).sum())(x)
+            for (fn, kw, _, _), x in zip(cases, xs, strict=True)
+        ]
+    )([jnp.asarray(c[2], jnp.float32) for c in cases])
     for (fn, kw, _, expected), g in zip(cases, grads, strict=True):
         np.testing.assert_allclose(g, expected, rtol=1e-6, err_msg=f"{fn.__name__} {kw}")
     np.testing.assert_allclose(jl.log_cosh(big), np.abs(big) - np.log(2), rtol=1e-6)
@@ -126,26 +140,35 @@ def test_sklearn_parity_quantile_mape_msle(rng):
     y = rng.uniform(0.5, 5.0, size=40)
     p = y + rng.normal(size=40)
     for tau in (0.1, 0.5, 0.9):
-        np.testing.assert_allclose(jl.quantile_loss(p, y, tau, reduction="mean"),
-                                   mean_pinball_loss(y, p, alpha=tau), rtol=1e-5)
-    np.testing.assert_allclose(jl.absolute_percentage_error(p, y, reduction="mean"),
-                               mean_absolute_percentage_error(y, p), rtol=1e-5)
+        np.testing.assert_allclose(
+            jl.quantile_loss(p, y, tau, reduction="mean"),
+            mean_pinball_loss(y, p, alpha=tau),
+            rtol=1e-5,
+        )
+    np.testing.assert_allclose(
+        jl.absolute_percentage_error(p, y, reduction="mean"),
+        mean_absolute_percentage_error(y, p),
+        rtol=1e-5,
+    )
     pp = np.abs(p)
-    np.testing.assert_allclose(jl.squared_log_error(pp, y, reduction="mean"),
-                               mean_squared_log_error(y, pp), rtol=1e-5)
+    np.testing.assert_allclose(
+        jl.squared_log_error(pp, y, reduction="mean"), mean_squared_log_error(y, pp), rtol=1e-5
+    )
     # Multi-quantile regression: one column per quantile.
     taus = np.array([0.1, 0.5, 0.9])
     preds = rng.normal(size=(40, 3))
     per = jl.quantile_loss(preds, y[:, None], taus, reduction="none")
     for j, tau in enumerate(taus):
-        np.testing.assert_allclose(per[:, j].mean(), mean_pinball_loss(y, preds[:, j], alpha=tau),
-                                   rtol=1e-5)
+        np.testing.assert_allclose(
+            per[:, j].mean(), mean_pinball_loss(y, preds[:, j], alpha=tau), rtol=1e-5
+        )
 
 
 def test_percentage_and_log_edges():
     # Zero target: bounded by epsilon, large but finite.
-    np.testing.assert_allclose(jl.absolute_percentage_error(jnp.array([1.0]), jnp.array([0.0])),
-                               [1e7], rtol=1e-6)
+    np.testing.assert_allclose(
+        jl.absolute_percentage_error(jnp.array([1.0]), jnp.array([0.0])), [1e7], rtol=1e-6
+    )
     # Keras clipping: negative values count as 0, with zero gradient.
     np.testing.assert_allclose(jl.squared_log_error(jnp.array([-3.0]), jnp.array([0.0])), [0.0])
     g = jax.grad(lambda z: jl.squared_log_error(z, jnp.array([1.0])).sum())(jnp.array([-3.0]))
@@ -156,16 +179,18 @@ def test_poisson_variants_match_pytorch_formulas():
     x = np.array([0.2, 1.5, 3.0, 0.0])
     y = np.array([0.0, 1.0, 4.0, 2.0])
     np.testing.assert_allclose(jl.poisson_loss(x, y), np.exp(x) - y * x, rtol=1e-6)
-    np.testing.assert_allclose(jl.poisson_loss(x, y, log_input=False),
-                               x - y * np.log(x + 1e-8), rtol=1e-6)
-    stirling = np.where(y > 1, y * np.log(np.maximum(y, 1)) - y
-                        + 0.5 * np.log(2 * np.pi * np.maximum(y, 1)), 0.0)
-    np.testing.assert_allclose(jl.poisson_loss(x, y, full=True), np.exp(x) - y * x + stirling,
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        jl.poisson_loss(x, y, log_input=False), x - y * np.log(x + 1e-8), rtol=1e-6
+    )
+    stirling = np.where(
+        y > 1, y * np.log(np.maximum(y, 1)) - y + 0.5 * np.log(2 * np.pi * np.maximum(y, 1)), 0.0
+    )
+    np.testing.assert_allclose(
+        jl.poisson_loss(x, y, full=True), np.exp(x) - y * x + stirling, rtol=1e-6
+    )
     # Literal: PyTorch poisson_nll_loss(log(2), 2, full=True) = 2 - 2 log 2 + 2 log 2 - 2
     # + 0.5 log(4π) = 0.5 log(4π) ≈ 1.2655121.
-    np.testing.assert_allclose(jl.poisson_loss(jnp.log(2.0), 2.0, full=True), 1.2655121,
-                               rtol=1e-6)
+    np.testing.assert_allclose(jl.poisson_loss(jnp.log(2.0), 2.0, full=True), 1.2655121, rtol=1e-6)
 
 
 def test_contract_weights_where_reductions_and_nan_isolation():
@@ -176,25 +201,35 @@ def test_contract_weights_where_reductions_and_nan_isolation():
     sq = np.array([[1.0, 4.0, 0.0], [0.0, 9.0, 1.0]])
     included = np.asarray(where) & (np.asarray(w) != 0)
     num = np.sum(np.where(included, sq * np.asarray(w), 0))
-    np.testing.assert_allclose(jl.squared_error(p, t, where=where, reduction="none")[0],
-                               [1.0, 4.0, 0.0])
-    np.testing.assert_allclose(jl.squared_error(p, t, where=where, weights=w, reduction="sum"),
-                               num)
-    np.testing.assert_allclose(jl.squared_error(p, t, where=where, weights=w, reduction="mean"),
-                               num / included.sum(), rtol=1e-6)
+    np.testing.assert_allclose(
+        jl.squared_error(p, t, where=where, reduction="none")[0], [1.0, 4.0, 0.0]
+    )
+    np.testing.assert_allclose(jl.squared_error(p, t, where=where, weights=w, reduction="sum"), num)
+    np.testing.assert_allclose(
+        jl.squared_error(p, t, where=where, weights=w, reduction="mean"),
+        num / included.sum(),
+        rtol=1e-6,
+    )
     np.testing.assert_allclose(
         jl.squared_error(p, t, where=where, weights=w, reduction="weighted_mean"),
-        num / np.sum(np.where(included, w, 0)), rtol=1e-6)
+        num / np.sum(np.where(included, w, 0)),
+        rtol=1e-6,
+    )
     # A NaN in an excluded element leaks into neither value nor gradient, for every loss.
     names = sorted(REFERENCES)
-    results = jax.jit(lambda q: [jax.value_and_grad(
-        lambda z, n=n: _call(n, z, jnp.ones_like(z) * 1.5, where))(q) for n in names])(p)
+    results = jax.jit(
+        lambda q: [
+            jax.value_and_grad(lambda z, n=n: _call(n, z, jnp.ones_like(z) * 1.5, where))(q)
+            for n in names
+        ]
+    )(p)
     for name, (val, g) in zip(names, results, strict=True):
         assert np.isfinite(val), name
         assert np.all(np.isfinite(g)) and g[0, 2] == 0, name
     # All excluded: 0 with zero gradients, never NaN.
-    val, g = jax.value_and_grad(lambda q: jl.huber_loss(q, where=jnp.zeros((2, 3), bool),
-                                                         reduction="mean"))(p)
+    val, g = jax.value_and_grad(
+        lambda q: jl.huber_loss(q, where=jnp.zeros((2, 3), bool), reduction="mean")
+    )(p)
     assert val == 0 and np.all(g == 0)
 
 

@@ -36,8 +36,9 @@ def make_batch(rng):
     lengths = np.array([3, 2, 1, 2])
     logit_pad = (np.arange(5)[None] >= frames[:, None]).astype(np.float32)
     label_pad = (np.arange(3)[None] >= lengths[:, None]).astype(np.float32)
-    expected = np.array([brute_force_ctc(logits[b], frames[b], labels[b, :lengths[b]], 0)
-                         for b in range(4)])
+    expected = np.array(
+        [brute_force_ctc(logits[b], frames[b], labels[b, : lengths[b]], 0) for b in range(4)]
+    )
     return logits, logit_pad, labels, label_pad, expected
 
 
@@ -53,12 +54,18 @@ def test_ctc_matches_brute_force(rng):
 
 def test_ctc_other_blank_id(rng):
     logits, logit_pad, labels, label_pad, _ = make_batch(rng)
-    relabel = np.array([2, 0, 1])                   # blank 0 -> 2, 1 -> 0, 2 -> 1
+    relabel = np.array([2, 0, 1])  # blank 0 -> 2, 1 -> 0, 2 -> 1
     moved = np.empty_like(logits)
     moved[..., relabel] = logits
-    expected = [brute_force_ctc(moved[b], 5 - int(logit_pad[b].sum()),
-                                relabel[labels[b, :3 - int(label_pad[b].sum())]], 2)
-                for b in range(4)]
+    expected = [
+        brute_force_ctc(
+            moved[b],
+            5 - int(logit_pad[b].sum()),
+            relabel[labels[b, : 3 - int(label_pad[b].sum())]],
+            2,
+        )
+        for b in range(4)
+    ]
     got = ctc_loss(jnp.float32(moved), logit_pad, relabel[labels], label_pad, blank_id=2)
     np.testing.assert_allclose(got, expected, rtol=1e-5)
 
@@ -79,16 +86,21 @@ def test_ctc_contract(rng):
     x = jnp.float32(logits)
     keep = jnp.array([True, False, True, True])
     w = jnp.array([1.0, 5.0, 2.0, 0.5])
-    got = ctc_loss(x, logit_pad, labels, label_pad, where=keep, weights=w,
-                      reduction="weighted_mean")
+    got = ctc_loss(
+        x, logit_pad, labels, label_pad, where=keep, weights=w, reduction="weighted_mean"
+    )
     k, wn = np.asarray(keep), np.asarray(w)
     np.testing.assert_allclose(got, np.sum((wn * expected)[k]) / np.sum(wn[k]), rtol=1e-5)
-    np.testing.assert_allclose(ctc_loss(x, logit_pad, labels, label_pad, reduction="mean"),
-                               expected.mean(), rtol=1e-5)
+    np.testing.assert_allclose(
+        ctc_loss(x, logit_pad, labels, label_pad, reduction="mean"), expected.mean(), rtol=1e-5
+    )
     # Excluded sequences: NaN logits do not leak into the value or the gradient.
     bad = x.at[1].set(jnp.nan)
-    value, grad = jax.jit(jax.value_and_grad(
-        lambda v: jl.ctc_loss(v, logit_pad, labels, label_pad, where=keep, reduction="sum")))(bad)
+    value, grad = jax.jit(
+        jax.value_and_grad(
+            lambda v: jl.ctc_loss(v, logit_pad, labels, label_pad, where=keep, reduction="sum")
+        )
+    )(bad)
     assert np.isfinite(value) and np.all(np.isfinite(grad))
 
 
@@ -96,8 +108,9 @@ def test_ctc_out_of_range_labels(rng):
     logits, logit_pad, labels, label_pad, expected = make_batch(rng)
     x = jnp.float32(logits)
     padded_garbage = np.where(label_pad > 0, -1, labels)  # out of range, but padded: fine
-    np.testing.assert_allclose(ctc_loss(x, logit_pad, padded_garbage, label_pad), expected,
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        ctc_loss(x, logit_pad, padded_garbage, label_pad), expected, rtol=1e-5
+    )
     wrong = labels.copy()
     wrong[2, 0] = 7
     got = np.asarray(ctc_loss(x, logit_pad, wrong, label_pad))
@@ -109,15 +122,18 @@ def test_ctc_out_of_range_labels(rng):
 def test_ctc_jit_vmap_and_dtypes(rng):
     logits, logit_pad, labels, label_pad, expected = make_batch(rng)
     x = jnp.float32(logits)
-    stacked = [jnp.stack([a, a]) for a in (x, jnp.asarray(logit_pad), jnp.asarray(labels),
-                                           jnp.asarray(label_pad))]
+    stacked = [
+        jnp.stack([a, a])
+        for a in (x, jnp.asarray(logit_pad), jnp.asarray(labels), jnp.asarray(label_pad))
+    ]
     got = jax.jit(jax.vmap(jl.ctc_loss))(*stacked)
     np.testing.assert_allclose(got, np.stack([expected, expected]), rtol=1e-5)
     out = ctc_loss(x.astype(jnp.bfloat16), logit_pad, labels, label_pad)
     assert out.dtype == jnp.float32
     np.testing.assert_allclose(out, expected, rtol=3e-2)
     g = jax.jit(jax.grad(lambda v: ctc_loss(v, logit_pad, labels, label_pad, reduction="sum")))(
-        x.astype(jnp.bfloat16))
+        x.astype(jnp.bfloat16)
+    )
     assert g.dtype == jnp.bfloat16
 
 
