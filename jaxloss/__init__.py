@@ -18,15 +18,20 @@ from jaxloss._reduction import *  # noqa: F403
 from jaxloss.activations import *  # noqa: F403
 from jaxloss.classification import *  # noqa: F403
 from jaxloss.clustering import *  # noqa: F403
+from jaxloss.cost_sensitive import *  # noqa: F403
+from jaxloss.divergences import *  # noqa: F403
 from jaxloss.dropout import *  # noqa: F403
 from jaxloss.embedding import *  # noqa: F403
+from jaxloss.focal import *  # noqa: F403
 from jaxloss.gradients import *  # noqa: F403
+from jaxloss.margin import *  # noqa: F403
 from jaxloss.metrics import *  # noqa: F403
 from jaxloss.ranking import *  # noqa: F403
 from jaxloss.regression import *  # noqa: F403
 from jaxloss.segmentation import *  # noqa: F403
 from jaxloss.semi_supervised import *  # noqa: F403
 from jaxloss.sequence import *  # noqa: F403
+from jaxloss.sparse import *  # noqa: F403
 from jaxloss.weighting import *  # noqa: F403
 
 __version__ = "0.1.0"
@@ -39,15 +44,20 @@ _MODULES = (
     "activations",
     "classification",
     "clustering",
+    "cost_sensitive",
+    "divergences",
     "dropout",
     "embedding",
+    "focal",
     "gradients",
+    "margin",
     "metrics",
     "ranking",
     "regression",
     "segmentation",
     "semi_supervised",
     "sequence",
+    "sparse",
     "weighting",
 )
 

@@ -1,11 +1,11 @@
-"""Cross-entropy cores scheduled for XLA:CPU (private; used by ``classification``).
+"""Cross-entropy cores scheduled for XLA:CPU (private; used by the classification modules).
 
 Three ``custom_jvp`` functions compute the stable ``m + log Σ exp(x - m)`` family with ``m`` the
 row maximum under ``stop_gradient``, with the values and gradients of the plain formulas:
 
 * :func:`logsumexp_last` — log-sum-exp over the last axis, optionally with a row mask that
   zeroes excluded rows' gradients (integer-label cross-entropy on float32/64 logits, and every
-  unmasked ``_logsumexp_last`` in ``classification``);
+  unmasked ``logsumexp_classes`` in ``_class_axis``);
 * :func:`masked_label_cross_entropy` — probability-label cross-entropy with class weights and
   label smoothing expanded analytically, excluded rows masked;
 * :func:`integer_label_cross_entropy` — integer-label cross-entropy on 16-bit logits, upcast

@@ -1,0 +1,339 @@
+"""Margin losses: binary hinge, squared hinge and perceptron; multiclass hinge (Crammer–Singer),
+perceptron and PyTorch's ``multi_margin_loss`` (Weston–Watkins).
+
+Element-wise binary losses take ±1 (or 0/1) targets; the multiclass ones integer labels with
+``ignore_index`` and ``class_weights`` chosen by the true class. All take the contract arguments
+(see :func:`jaxloss.reduce`).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from jaxloss._checks import (
+    Array,
+    ArrayLike,
+    Axis,
+    canonical_axes,
+    check_broadcast,
+    float_array,
+    move_axes_last,
+    nan_if_out_of_range,
+    upcast,
+)
+from jaxloss._class_axis import (
+    apply_class_weights,
+    class_integer_labels,
+)
+from jaxloss._reduction import Reduction, element_mask, reduce_elements, sanitize
+
+__all__ = [
+    "hinge_loss",
+    "squared_hinge_loss",
+    "binary_hinge_loss",
+    "perceptron_loss",
+    "multiclass_hinge_loss",
+    "multiclass_perceptron_loss",
+    "multi_margin_loss",
+]
+
+
+def _binary_margin_inputs(
+    outputs: ArrayLike,
+    targets: ArrayLike,
+    outputs_name: str,
+    targets_name: str,
+    weights: ArrayLike | None,
+    where: ArrayLike | None,
+) -> tuple[Array, Array, Array | None]:
+    """Upcast scores, broadcast numeric targets to them, sanitise excluded elements."""
+    s = upcast(float_array(outputs, outputs_name))
+    t = jnp.asarray(targets)
+    if not (jnp.issubdtype(t.dtype, jnp.number) or t.dtype == jnp.bool_):
+        raise TypeError(f"{targets_name} must be a numeric array; got dtype {t.dtype}.")
+    check_broadcast(t, targets_name, s.shape, outputs_name)
+    t = jnp.broadcast_to(t.astype(s.dtype), s.shape)
+    mask = element_mask(s.shape, weights=weights, where=where)
+    return sanitize(s, mask), sanitize(t, mask), mask
+
+
+def hinge_loss(
+    predictor_outputs: ArrayLike,
+    targets: ArrayLike,
+    *,
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    reduction: Reduction = "none",
+) -> Array:
+    r"""Binary hinge loss with ±1 targets, optax's ``hinge_loss``.
+
+    .. math:: \ell = \max(0,\ 1 - s\,t), \qquad t \in \{-1, +1\}
+
+    Element-wise; targets must be -1 or +1 (use :func:`binary_hinge_loss` for {0, 1} labels).
+    At the kink ``s·t = 1`` the gradient is half the slope, as ``jnp.maximum`` (and optax) give.
+
+    Args:
+      predictor_outputs: decision-function values, any shape ``S``.
+      targets: ±1, broadcastable to ``S``.
+      weights, where, reduction: the contract (see :func:`jaxloss.reduce`), against ``S``.
+
+    >>> import jax.numpy as jnp
+    >>> hinge_loss(jnp.array([2.0, 0.5, 0.5]), jnp.array([1.0, 1.0, -1.0]))
+    Array([0. , 0.5, 1.5], dtype=float32)
+    """
+    s, t, mask = _binary_margin_inputs(
+        predictor_outputs, targets, "predictor_outputs", "targets", weights, where
+    )
+    per = jnp.maximum(0, 1 - s * t)
+    return reduce_elements(per, mask=mask, weights=weights, reduction=reduction)
+
+
+def squared_hinge_loss(
+    predictor_outputs: ArrayLike,
+    targets: ArrayLike,
+    *,
+    margin: float | ArrayLike = 1.0,
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    reduction: Reduction = "none",
+) -> Array:
+    r"""Squared hinge loss with ±1 targets (Keras's ``squared_hinge``, per element).
+
+    .. math:: \ell = \max(0,\ m - s\,t)^2, \qquad t \in \{-1, +1\}
+
+    Differentiable everywhere (the gradient is 0 at the kink). Keras averages over the last
+    axis; here the loss is per element: use ``reduction="mean"`` for Keras's value.
+
+    Args:
+      predictor_outputs: any shape ``S``.
+      targets: ±1, broadcastable to ``S``.
+      margin: ``m`` (1 in Keras).
+      weights, where, reduction: the contract.
+
+    >>> import jax.numpy as jnp
+    >>> squared_hinge_loss(jnp.array([2.0, 0.5, 0.5]), jnp.array([1.0, 1.0, -1.0]))
+    Array([0.  , 0.25, 2.25], dtype=float32)
+    """
+    s, t, mask = _binary_margin_inputs(
+        predictor_outputs, targets, "predictor_outputs", "targets", weights, where
+    )
+    per = jax.nn.relu(margin - s * t) ** 2
+    return reduce_elements(per, mask=mask, weights=weights, reduction=reduction)
+
+
+def binary_hinge_loss(
+    scores: ArrayLike,
+    labels01: ArrayLike,
+    *,
+    margin: float | ArrayLike = 1.0,
+    squared: bool = False,
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    reduction: Reduction = "none",
+) -> Array:
+    r"""Hinge loss for {0, 1} labels: the label is mapped to ``t = 2y - 1``.
+
+    .. math:: \ell = \max(0,\ m - s\,(2y - 1))^{\,1 \text{ or } 2}
+
+    For users whose labels are booleans or 0/1 (scikit-learn's and PyTorch's convention).
+    ``squared=True`` squares the hinge (:func:`squared_hinge_loss`). The gradient is 0 at the kink.
+
+    Args:
+      scores: any shape ``S``.
+      labels01: 0/1 (or boolean) labels broadcastable to ``S``.
+      margin: ``m``.
+      squared: square the hinge.
+      weights, where, reduction: the contract.
+
+    >>> import jax.numpy as jnp
+    >>> binary_hinge_loss(jnp.array([2.0, 0.5, 0.5]), jnp.array([1, 1, 0]))
+    Array([0. , 0.5, 1.5], dtype=float32)
+    """
+    s, y, mask = _binary_margin_inputs(scores, labels01, "scores", "labels01", weights, where)
+    per = jax.nn.relu(margin - s * (2 * y - 1))
+    if squared:
+        per = per**2
+    return reduce_elements(per, mask=mask, weights=weights, reduction=reduction)
+
+
+def perceptron_loss(
+    predictor_outputs: ArrayLike,
+    targets: ArrayLike,
+    *,
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    reduction: Reduction = "none",
+) -> Array:
+    r"""Binary perceptron loss with ±1 targets, optax's ``perceptron_loss``.
+
+    .. math:: \ell = \max(0,\ -s\,t), \qquad t \in \{-1, +1\}
+
+    A hinge with margin 0: correct predictions cost nothing, however close to the boundary.
+    Arguments as :func:`hinge_loss` (optax requires equal shapes; broadcasting is an addition).
+
+    >>> import jax.numpy as jnp
+    >>> perceptron_loss(jnp.array([2.0, -0.5, 0.5]), jnp.array([1.0, 1.0, -1.0]))
+    Array([0. , 0.5, 0.5], dtype=float32)
+    """
+    s, t, mask = _binary_margin_inputs(
+        predictor_outputs, targets, "predictor_outputs", "targets", weights, where
+    )
+    per = jnp.maximum(0, -s * t)
+    return reduce_elements(per, mask=mask, weights=weights, reduction=reduction)
+
+
+def _multiclass_margin_inputs(
+    scores: ArrayLike,
+    labels: ArrayLike,
+    axis: Axis,
+    weights: ArrayLike | None,
+    where: ArrayLike | None,
+    ignore_index: int | None,
+) -> tuple[Array, Array, Array, Array | None, int]:
+    """Scores with the class axis last (sanitised), safe labels, in-range flags, mask, C."""
+    s = upcast(float_array(scores, "scores"))
+    axes = canonical_axes(axis, s.ndim)
+    loss_shape = tuple(d for i, d in enumerate(s.shape) if i not in axes)
+    s = move_axes_last(s, axes)
+    num_classes = s.shape[-1]
+    safe_labels, in_range, include = class_integer_labels(
+        labels, loss_shape, num_classes, ignore_index
+    )
+    mask = element_mask(loss_shape, weights=weights, where=where, include=include)
+    return sanitize(s, mask), safe_labels, in_range, mask, num_classes
+
+
+def multiclass_hinge_loss(
+    scores: ArrayLike,
+    labels: ArrayLike,
+    *,
+    axis: Axis = -1,
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    class_weights: ArrayLike | None = None,
+    ignore_index: int | None = None,
+    reduction: Reduction = "none",
+) -> Array:
+    r"""Multiclass hinge loss (Crammer–Singer), optax's ``multiclass_hinge_loss``.
+
+    .. math:: \ell = \max_j \bigl(s_j + 1 - [j = y]\bigr) - s_y
+
+    The margin by which the best wrong class comes within 1 of the true class (0 once the true
+    score leads every other by at least 1). For PyTorch's ``multi_margin_loss`` (Weston–Watkins,
+    a sum over wrong classes) see :func:`multi_margin_loss`.
+
+    Args:
+      scores: ``[..., C]`` (class axis ``axis``).
+      labels: integer labels, ``scores.shape`` less ``axis``.
+      axis: class axis (an addition; optax uses the last).
+      weights, where: the contract, against the loss shape (``scores`` less ``axis``).
+      class_weights: ``[C]``; the element's loss and weight are scaled by ``class_weights[y]``.
+      ignore_index: label value whose elements are excluded.
+      reduction: see :func:`jaxloss.reduce`.
+
+    Edges: an out-of-range label that is not ``ignore_index`` gives NaN (optax treats it as
+    "no true class"); :func:`jaxloss.checked` raises instead.
+
+    >>> import jax.numpy as jnp
+    >>> multiclass_hinge_loss(jnp.array([[2.0, 1.5, 0.0], [0.0, 3.0, 1.0]]), jnp.array([0, 0]))
+    Array([0.5, 4. ], dtype=float32)
+    """
+    s, safe_labels, in_range, mask, num_classes = _multiclass_margin_inputs(
+        scores, labels, axis, weights, where, ignore_index
+    )
+    one_hot = jax.nn.one_hot(safe_labels, num_classes, dtype=s.dtype)
+    true_score = jnp.sum(s * one_hot, axis=-1)
+    per = jnp.max(s + 1.0 - one_hot, axis=-1) - true_score
+    per, element_weight = apply_class_weights(per, None, safe_labels, class_weights, num_classes)
+    per = nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
+    return reduce_elements(
+        per, mask=mask, weights=weights, element_weight=element_weight, reduction=reduction
+    )
+
+
+def multiclass_perceptron_loss(
+    scores: ArrayLike,
+    labels: ArrayLike,
+    *,
+    axis: Axis = -1,
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    class_weights: ArrayLike | None = None,
+    ignore_index: int | None = None,
+    reduction: Reduction = "none",
+) -> Array:
+    r"""Multiclass perceptron loss, optax's ``multiclass_perceptron_loss``.
+
+    .. math:: \ell = \max_j s_j - s_y
+
+    0 when the true class has the top score. Arguments and edges as
+    :func:`multiclass_hinge_loss`.
+
+    >>> import jax.numpy as jnp
+    >>> multiclass_perceptron_loss(jnp.array([[2.0, 1.5, 0.0], [0.0, 3.0, 1.0]]),
+    ...                            jnp.array([0, 0]))
+    Array([0., 3.], dtype=float32)
+    """
+    s, safe_labels, in_range, mask, num_classes = _multiclass_margin_inputs(
+        scores, labels, axis, weights, where, ignore_index
+    )
+    true_score = jnp.take_along_axis(s, safe_labels[..., None], axis=-1)[..., 0]
+    per = jnp.max(s, axis=-1) - true_score
+    per, element_weight = apply_class_weights(per, None, safe_labels, class_weights, num_classes)
+    per = nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
+    return reduce_elements(
+        per, mask=mask, weights=weights, element_weight=element_weight, reduction=reduction
+    )
+
+
+def multi_margin_loss(
+    scores: ArrayLike,
+    labels: ArrayLike,
+    *,
+    margin: float | ArrayLike = 1.0,
+    p: int = 1,
+    class_weights: ArrayLike | None = None,
+    axis: Axis = -1,
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    ignore_index: int | None = None,
+    reduction: Reduction = "none",
+) -> Array:
+    r"""Multi-class margin loss (Weston–Watkins averaged over C), PyTorch's ``multi_margin_loss``.
+
+    .. math:: \ell = \frac{w_y}{C} \sum_{j \ne y} \max(0,\ m - s_y + s_j)^p
+
+    PyTorch's ``multi_margin_loss(scores, labels, p, margin, weight)`` with ``reduction="none"``;
+    PyTorch's ``reduction="mean"`` (divide by the number of examples, even with ``weight``) is
+    ``reduction="mean"`` here, and ``"weighted_mean"`` divides by ``Σ w_y`` instead. The
+    gradient is 0 at the kink, as in PyTorch.
+
+    Args:
+      scores: ``[..., C]`` (class axis ``axis``).
+      labels: integer labels, ``scores.shape`` less ``axis``.
+      margin: ``m``.
+      p: 1 or 2, as in PyTorch.
+      class_weights: ``[C]`` (PyTorch's ``weight``), chosen by the true class.
+      axis, weights, where, ignore_index, reduction: as :func:`multiclass_hinge_loss`.
+
+    >>> import jax.numpy as jnp
+    >>> multi_margin_loss(jnp.array([[0.1, 0.2, 0.4, 0.8]]), jnp.array([3]))  # PyTorch's example
+    Array([0.325], dtype=float32)
+    """
+    if p not in (1, 2) or isinstance(p, bool):
+        raise ValueError(f"p must be 1 or 2, as in PyTorch's multi_margin_loss; got {p!r}.")
+    s, safe_labels, in_range, mask, num_classes = _multiclass_margin_inputs(
+        scores, labels, axis, weights, where, ignore_index
+    )
+    true_score = jnp.take_along_axis(s, safe_labels[..., None], axis=-1)
+    terms = jax.nn.relu(margin - true_score + s)
+    if p == 2:
+        terms = terms**2
+    wrong = jnp.arange(num_classes) != safe_labels[..., None]
+    per = jnp.sum(jnp.where(wrong, terms, 0), axis=-1) / num_classes
+    per, element_weight = apply_class_weights(per, None, safe_labels, class_weights, num_classes)
+    per = nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
+    return reduce_elements(
+        per, mask=mask, weights=weights, element_weight=element_weight, reduction=reduction
+    )
