@@ -51,7 +51,14 @@ from jaxloss._fused import (
     masked_label_cross_entropy,
     sigmoid_terms,
 )
-from jaxloss._reduction import Reduction, element_mask, reduce_elements, sanitize, where_mask
+from jaxloss._reduction import (
+    AxisName,
+    Reduction,
+    element_mask,
+    reduce_elements,
+    sanitize,
+    where_mask,
+)
 
 __all__ = [
     "softmax_cross_entropy",
@@ -75,6 +82,7 @@ def softmax_cross_entropy(
     class_weights: ArrayLike | None = None,
     label_smoothing: float | ArrayLike = 0.0,
     reduction: Reduction = "none",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""Softmax cross-entropy with probability (or one-hot) labels.
 
@@ -97,7 +105,7 @@ def softmax_cross_entropy(
       class_weights: ``[C]`` weights inside the sum (PyTorch's definition); the element's
         weight for ``"weighted_mean"`` is ``Σ_c w_c y_c`` (before smoothing).
       label_smoothing: ``ε`` in [0, 1], optax's :func:`smooth_labels` applied to labeled rows.
-      reduction: see :func:`jaxloss.reduce`.
+      reduction, axis_name: see :func:`jaxloss.reduce`.
 
     Returns:
       The loss, shape ``logits.shape`` less ``axis`` (or a scalar when reduced), float32 for
@@ -123,6 +131,7 @@ def softmax_cross_entropy(
         class_weights=class_weights,
         label_smoothing=label_smoothing,
         reduction=reduction,
+        axis_name=axis_name,
         zero_label_is_zero=False,
     )
 
@@ -137,6 +146,7 @@ def safe_softmax_cross_entropy(
     class_weights: ArrayLike | None = None,
     label_smoothing: float | ArrayLike = 0.0,
     reduction: Reduction = "none",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""Softmax cross-entropy where ``0 · log 0 = 0``: ``-inf`` logits with label 0 are safe.
 
@@ -159,6 +169,7 @@ def safe_softmax_cross_entropy(
         class_weights=class_weights,
         label_smoothing=label_smoothing,
         reduction=reduction,
+        axis_name=axis_name,
         zero_label_is_zero=True,
     )
 
@@ -173,6 +184,7 @@ def _probability_cross_entropy(
     class_weights: ArrayLike | None,
     label_smoothing: float | ArrayLike,
     reduction: Reduction,
+    axis_name: AxisName | None = None,
     zero_label_is_zero: bool,
 ) -> Array:
     x, axes, loss_shape, class_mask, element_where = class_inputs(logits, axis, where)
@@ -203,7 +215,12 @@ def _probability_cross_entropy(
             shift=eps / x.shape[-1],
         )
         return reduce_elements(
-            per, mask=mask, weights=weights, element_weight=element_weight, reduction=reduction
+            per,
+            mask=mask,
+            weights=weights,
+            element_weight=element_weight,
+            reduction=reduction,
+            axis_name=axis_name,
         )
     if not is_zero(label_smoothing):
         k = num_classes_in_row(x, class_mask)
@@ -218,7 +235,12 @@ def _probability_cross_entropy(
         terms = jnp.where(class_mask, terms, 0)
     per = -jnp.sum(terms, axis=-1)
     return reduce_elements(
-        per, mask=mask, weights=weights, element_weight=element_weight, reduction=reduction
+        per,
+        mask=mask,
+        weights=weights,
+        element_weight=element_weight,
+        reduction=reduction,
+        axis_name=axis_name,
     )
 
 
@@ -233,6 +255,7 @@ def softmax_cross_entropy_with_integer_labels(
     ignore_index: int | None = None,
     label_smoothing: float | ArrayLike = 0.0,
     reduction: Reduction = "none",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""Softmax cross-entropy with integer labels; no one-hot is materialised.
 
@@ -254,7 +277,7 @@ def softmax_cross_entropy_with_integer_labels(
       class_weights: ``[C]``; the element's weight is ``class_weights[label]``.
       ignore_index: a label value (e.g. -1 or -100) whose elements act as ``where=False``.
       label_smoothing: ``ε`` in [0, 1]; mass ``ε`` spread uniformly over the classes.
-      reduction: see :func:`jaxloss.reduce`.
+      reduction, axis_name: see :func:`jaxloss.reduce`.
 
     Edges: an out-of-range label that is not ``ignore_index`` gives NaN for its element only
     (optax silently wraps -1 to the last class); :func:`jaxloss.checked` raises instead.
@@ -310,7 +333,12 @@ def softmax_cross_entropy_with_integer_labels(
         per = (1.0 - label_smoothing) * per + label_smoothing / k * smooth
     per = nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
     return reduce_elements(
-        per, mask=mask, weights=weights, element_weight=element_weight, reduction=reduction
+        per,
+        mask=mask,
+        weights=weights,
+        element_weight=element_weight,
+        reduction=reduction,
+        axis_name=axis_name,
     )
 
 
@@ -322,6 +350,7 @@ def sigmoid_binary_cross_entropy(
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
     reduction: Reduction = "none",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""Element-wise sigmoid (logistic) cross-entropy from logits, in the stable log-sigmoid form.
 
@@ -335,7 +364,7 @@ def sigmoid_binary_cross_entropy(
       logits: any shape.
       labels: broadcastable to ``logits``.
       pos_weight: weight of the positive term, broadcastable to ``logits`` (per class).
-      weights, where, reduction: the contract, against ``logits.shape``.
+      weights, where, reduction, axis_name: the contract, against ``logits.shape``.
 
     >>> import jax.numpy as jnp
     >>> sigmoid_binary_cross_entropy(jnp.array([0.0, 1e4, -1e4]), jnp.array([1.0, 1.0, 1.0]))
@@ -355,7 +384,9 @@ def sigmoid_binary_cross_entropy(
         check_broadcast(pw, "pos_weight", x.shape, "logits")
         pos = pw * pos
     per = pos + (1.0 - y) * softplus_x
-    return reduce_elements(per, mask=mask, weights=weights, reduction=reduction)
+    return reduce_elements(
+        per, mask=mask, weights=weights, reduction=reduction, axis_name=axis_name
+    )
 
 
 def binary_cross_entropy(
@@ -366,6 +397,7 @@ def binary_cross_entropy(
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
     reduction: Reduction = "none",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""Binary cross-entropy from probabilities, clipped to ``[ε, 1 - ε]`` (Keras semantics).
 
@@ -390,7 +422,9 @@ def binary_cross_entropy(
     p, y = sanitize(p, mask, 0.5), sanitize(y, mask)
     p = jnp.clip(p, epsilon, 1.0 - epsilon)
     per = -(y * jnp.log(p) + (1.0 - y) * jnp.log1p(-p))
-    return reduce_elements(per, mask=mask, weights=weights, reduction=reduction)
+    return reduce_elements(
+        per, mask=mask, weights=weights, reduction=reduction, axis_name=axis_name
+    )
 
 
 def categorical_cross_entropy(
@@ -403,6 +437,7 @@ def categorical_cross_entropy(
     where: ArrayLike | None = None,
     class_weights: ArrayLike | None = None,
     reduction: Reduction = "none",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""Categorical cross-entropy from probabilities (Keras semantics).
 
@@ -435,7 +470,12 @@ def categorical_cross_entropy(
         y = y * cw
     per = -jnp.sum(y * jnp.log(p), axis=-1)
     return reduce_elements(
-        per, mask=mask, weights=weights, element_weight=element_weight, reduction=reduction
+        per,
+        mask=mask,
+        weights=weights,
+        element_weight=element_weight,
+        reduction=reduction,
+        axis_name=axis_name,
     )
 
 
@@ -479,6 +519,7 @@ def poly_loss_cross_entropy(
     weights: ArrayLike | None = None,
     class_weights: ArrayLike | None = None,
     reduction: Reduction = "none",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""Poly-1 loss (Leng et al. 2022): cross-entropy plus ``ε`` times ``1 - p_t``.
 
@@ -499,7 +540,7 @@ def poly_loss_cross_entropy(
       weights: per-element weights broadcastable to the loss shape.
       class_weights: ``[C]`` weights inside both sums; the element's weight for
         ``"weighted_mean"`` is ``Σ_c w_c y_c``.
-      reduction: see :func:`jaxloss.reduce`.
+      reduction, axis_name: see :func:`jaxloss.reduce`.
 
     >>> import jax.numpy as jnp
     >>> poly_loss_cross_entropy(jnp.array([[0.0, 0.0]]), jnp.array([[1.0, 0.0]]))  # log 2 + 1
@@ -525,5 +566,10 @@ def poly_loss_cross_entropy(
     one_minus_pt = jnp.sum(y * -jnp.expm1(log_p), axis=-1)
     per = cross_entropy + jnp.asarray(epsilon, x.dtype) * one_minus_pt
     return reduce_elements(
-        per, mask=mask, weights=weights, element_weight=element_weight, reduction=reduction
+        per,
+        mask=mask,
+        weights=weights,
+        element_weight=element_weight,
+        reduction=reduction,
+        axis_name=axis_name,
     )

@@ -41,7 +41,14 @@ from jaxloss._checks import (
     nan_if_out_of_range,
     static_float,
 )
-from jaxloss._reduction import Reduction, element_mask, reduce_elements, sanitize, weight_array
+from jaxloss._reduction import (
+    AxisName,
+    Reduction,
+    element_mask,
+    reduce_elements,
+    sanitize,
+    weight_array,
+)
 
 __all__ = [
     "pairwise_sq_distances",
@@ -150,6 +157,7 @@ def kmeans_loss(
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
     reduction: Reduction = "sum",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""The k-means objective: squared distance of each point to its nearest centroid.
 
@@ -218,7 +226,9 @@ def kmeans_loss(
     assignment = _assign(x, c)
     diff = x - jnp.take(c, assignment, axis=0)
     per = jnp.sum(diff * diff, axis=-1)
-    return reduce_elements(per, mask=mask, weights=weights, reduction=reduction)
+    return reduce_elements(
+        per, mask=mask, weights=weights, reduction=reduction, axis_name=axis_name
+    )
 
 
 def soft_kmeans_loss(
@@ -229,6 +239,7 @@ def soft_kmeans_loss(
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
     reduction: Reduction = "sum",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""Soft k-means: the log-sum-exp relaxation of :func:`kmeans_loss` at temperature ``T``.
 
@@ -253,7 +264,7 @@ def soft_kmeans_loss(
       points: ``[..., D]``.
       centroids: ``[K, D]``.
       temperature: ``T > 0`` (a Python float is range-checked; a traced scalar is not).
-      weights, where, reduction: the contract, against ``points.shape[:-1]``; default
+      weights, where, reduction, axis_name: the contract, against ``points.shape[:-1]``; default
         ``"sum"``, as :func:`kmeans_loss`.
 
     >>> import jax.numpy as jnp
@@ -269,7 +280,9 @@ def soft_kmeans_loss(
     x = sanitize(x, mask)
     d = _sq_distances(x, c)
     per = -temperature * jax.nn.logsumexp(-d / temperature, axis=-1)
-    return reduce_elements(per.astype(d.dtype), mask=mask, weights=weights, reduction=reduction)
+    return reduce_elements(
+        per.astype(d.dtype), mask=mask, weights=weights, reduction=reduction, axis_name=axis_name
+    )
 
 
 def lloyd_step(
@@ -386,6 +399,7 @@ def center_loss(
     class_weights: ArrayLike | None = None,
     ignore_index: int | None = None,
     reduction: Reduction = "none",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""Center loss (Wen et al. 2016): half the squared distance of a feature to its class center.
 
@@ -402,7 +416,7 @@ def center_loss(
       features: ``[..., D]``.
       labels: integer ``[...]``.
       centroids: ``[C, D]``.
-      weights, where, reduction: the contract, against ``labels.shape``.
+      weights, where, reduction, axis_name: the contract, against ``labels.shape``.
       class_weights: ``[C]``, the element's weight is ``class_weights[label]``.
       ignore_index: a label value whose elements act as ``where=False``.
 
@@ -428,7 +442,12 @@ def center_loss(
         per = element_weight * per
     per = nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
     return reduce_elements(
-        per, mask=mask, weights=weights, element_weight=element_weight, reduction=reduction
+        per,
+        mask=mask,
+        weights=weights,
+        element_weight=element_weight,
+        reduction=reduction,
+        axis_name=axis_name,
     )
 
 
@@ -492,6 +511,7 @@ def centroid_hinge_loss(
     class_weights: ArrayLike | None = None,
     ignore_index: int | None = None,
     reduction: Reduction = "mean",
+    axis_name: AxisName | None = None,
     stop_centroid_gradient: bool = False,
 ) -> Array:
     r"""Hinge around each class centroid: the "pull" (variance) term of the discriminative loss.
@@ -563,7 +583,9 @@ def centroid_hinge_loss(
     if class_weights is not None:
         class_weights = class_weight_vector(class_weights, num_classes, per_class.dtype)
     class_mask = element_mask((num_classes,), weights=class_weights, include=present)
-    return reduce_elements(per_class, mask=class_mask, weights=class_weights, reduction=reduction)
+    return reduce_elements(
+        per_class, mask=class_mask, weights=class_weights, reduction=reduction, axis_name=axis_name
+    )
 
 
 # ---------------------------------------------------------------------------------------------

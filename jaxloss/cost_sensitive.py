@@ -27,7 +27,7 @@ from jaxloss._class_axis import (
     labels_last,
     log_softmax_last,
 )
-from jaxloss._reduction import Reduction, element_mask, reduce_elements, sanitize
+from jaxloss._reduction import AxisName, Reduction, element_mask, reduce_elements, sanitize
 
 __all__ = [
     "expected_cost_loss",
@@ -65,6 +65,7 @@ def expected_cost_loss(
     class_weights: ArrayLike | None = None,
     ignore_index: int | None = None,
     reduction: Reduction = "none",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""Expected misclassification cost under the softmax: differentiable cost-sensitive loss.
 
@@ -103,7 +104,12 @@ def expected_cost_loss(
     if integer:
         per = nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
     return reduce_elements(
-        per, mask=mask, weights=weights, element_weight=element_weight, reduction=reduction
+        per,
+        mask=mask,
+        weights=weights,
+        element_weight=element_weight,
+        reduction=reduction,
+        axis_name=axis_name,
     )
 
 
@@ -118,6 +124,7 @@ def confusion_weighted_cross_entropy(
     class_weights: ArrayLike | None = None,
     ignore_index: int | None = None,
     reduction: Reduction = "none",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""Cross-entropy scaled by the cost of the current mistake, ``C[y, argmax x]``.
 
@@ -164,5 +171,10 @@ def confusion_weighted_cross_entropy(
     if in_range is not None:
         per = nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
     return reduce_elements(
-        per, mask=mask, weights=weights, element_weight=element_weight, reduction=reduction
+        per,
+        mask=mask,
+        weights=weights,
+        element_weight=element_weight,
+        reduction=reduction,
+        axis_name=axis_name,
     )

@@ -17,7 +17,14 @@ from jaxloss._checks import (
     move_axes_last,
     upcast,
 )
-from jaxloss._reduction import Reduction, element_mask, reduce_elements, sanitize, where_mask
+from jaxloss._reduction import (
+    AxisName,
+    Reduction,
+    element_mask,
+    reduce_elements,
+    sanitize,
+    where_mask,
+)
 
 __all__ = [
     "kl_divergence",
@@ -76,6 +83,7 @@ def _summed_divergence(
     where: ArrayLike | None,
     weights: ArrayLike | None,
     reduction: Reduction,
+    axis_name: AxisName | None,
 ) -> Array:
     """``Σ_axis terms_fn(a, b)`` under the contract; masked components contribute exactly 0."""
     a, b, loss_shape, component_mask, element_where = _pair_inputs(
@@ -91,7 +99,9 @@ def _summed_divergence(
     if component_mask is not None:
         terms = jnp.where(component_mask, terms, 0)
     per = jnp.sum(terms, axis=-1)
-    return reduce_elements(per, mask=mask, weights=weights, reduction=reduction)
+    return reduce_elements(
+        per, mask=mask, weights=weights, reduction=reduction, axis_name=axis_name
+    )
 
 
 def _xlogx_terms(targets: Array, log_predictions: Array) -> Array:
@@ -109,6 +119,7 @@ def kl_divergence(
     *,
     weights: ArrayLike | None = None,
     reduction: Reduction = "none",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""Kullback-Leibler divergence ``KL(targets ‖ predictions)`` with predictions in log space.
 
@@ -127,7 +138,7 @@ def kl_divergence(
         left out of the sum; a row with none left is excluded from means); of lower rank, an
         element mask on the loss shape.
       weights: per-element weights broadcastable to the loss shape (inputs less ``axis``).
-      reduction: see :func:`jaxloss.reduce`.
+      reduction, axis_name: see :func:`jaxloss.reduce`.
 
     Returns:
       Shape of the inputs less ``axis`` (or a scalar when reduced); float32 for 16-bit inputs.
@@ -146,6 +157,7 @@ def kl_divergence(
         where,
         weights,
         reduction,
+        axis_name,
     )
 
 
@@ -157,6 +169,7 @@ def kl_divergence_with_log_targets(
     *,
     weights: ArrayLike | None = None,
     reduction: Reduction = "none",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""Kullback-Leibler divergence with both distributions in log space.
 
@@ -181,6 +194,7 @@ def kl_divergence_with_log_targets(
         where,
         weights,
         reduction,
+        axis_name,
     )
 
 
@@ -192,6 +206,7 @@ def generalized_kl_divergence(
     *,
     weights: ArrayLike | None = None,
     reduction: Reduction = "none",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""Generalized KL divergence between unnormalised positive measures.
 
@@ -216,6 +231,7 @@ def generalized_kl_divergence(
         where,
         weights,
         reduction,
+        axis_name,
     )
 
 
@@ -227,6 +243,7 @@ def convex_kl_divergence(
     *,
     weights: ArrayLike | None = None,
     reduction: Reduction = "none",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""The former name of :func:`generalized_kl_divergence`; identical results.
 
@@ -240,5 +257,11 @@ def convex_kl_divergence(
     Array(0.30685282, dtype=float32)
     """
     return generalized_kl_divergence(
-        log_predictions, targets, axis, where, weights=weights, reduction=reduction
+        log_predictions,
+        targets,
+        axis,
+        where,
+        weights=weights,
+        reduction=reduction,
+        axis_name=axis_name,
     )

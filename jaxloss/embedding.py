@@ -21,7 +21,14 @@ from jaxloss._checks import (
     move_axes_last,
     upcast,
 )
-from jaxloss._reduction import Reduction, element_mask, reduce_elements, sanitize, where_mask
+from jaxloss._reduction import (
+    AxisName,
+    Reduction,
+    element_mask,
+    reduce_elements,
+    sanitize,
+    where_mask,
+)
 
 __all__ = ["cosine_similarity", "cosine_distance", "ntxent", "triplet_margin_loss"]
 
@@ -35,6 +42,7 @@ def cosine_similarity(
     where: ArrayLike | None = None,
     weights: ArrayLike | None = None,
     reduction: Reduction = "none",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""Cosine of the angle between ``predictions`` and ``targets`` along ``axis``.
 
@@ -54,7 +62,7 @@ def cosine_similarity(
         left out of the norms and the dot product); of lower rank, an element mask of the
         result.
       weights: per-element weights broadcastable to the result shape.
-      reduction: see :func:`jaxloss.reduce`.
+      reduction, axis_name: see :func:`jaxloss.reduce`.
 
     Returns:
       The inputs' shape less ``axis`` (or a scalar when reduced).
@@ -64,7 +72,9 @@ def cosine_similarity(
     Array([0., 1.], dtype=float32)
     """
     cos, mask, _ = _cosine(predictions, targets, epsilon, axis, where, weights)
-    return reduce_elements(cos, mask=mask, weights=weights, reduction=reduction)
+    return reduce_elements(
+        cos, mask=mask, weights=weights, reduction=reduction, axis_name=axis_name
+    )
 
 
 def cosine_distance(
@@ -76,6 +86,7 @@ def cosine_distance(
     where: ArrayLike | None = None,
     weights: ArrayLike | None = None,
     reduction: Reduction = "none",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""Cosine distance ``1 - cos(predictions, targets)``, in [0, 2].
 
@@ -89,7 +100,9 @@ def cosine_distance(
     Array(2., dtype=float32)
     """
     cos, mask, _ = _cosine(predictions, targets, epsilon, axis, where, weights)
-    return reduce_elements(1.0 - cos, mask=mask, weights=weights, reduction=reduction)
+    return reduce_elements(
+        1.0 - cos, mask=mask, weights=weights, reduction=reduction, axis_name=axis_name
+    )
 
 
 def _cosine(
@@ -144,6 +157,7 @@ def ntxent(
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
     reduction: Reduction = "mean",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""NT-Xent, the normalised temperature-scaled cross-entropy of SimCLR (Chen et al. 2020).
 
@@ -217,7 +231,9 @@ def ntxent(
     )
     log_negatives = top + jnp.log(jnp.where(has_negative, total, 1))
     per = jnp.where(has_negative, jax.nn.softplus(log_negatives - s), 0)
-    return reduce_elements(per, mask=mask, weights=weights, reduction=reduction)
+    return reduce_elements(
+        per, mask=mask, weights=weights, reduction=reduction, axis_name=axis_name
+    )
 
 
 def triplet_margin_loss(
@@ -232,6 +248,7 @@ def triplet_margin_loss(
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
     reduction: Reduction = "none",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""Triplet margin loss (Balntas et al. 2016): the positive nearer than the negative by ``m``.
 
@@ -249,7 +266,8 @@ def triplet_margin_loss(
       norm_degree: ``q``.
       margin: ``m``.
       eps: added inside the root, keeping the gradient finite when two points coincide.
-      weights, where, reduction: the contract over the per-triplet loss (inputs less ``axis``).
+      weights, where, reduction, axis_name: the contract over the per-triplet loss (inputs
+        less ``axis``).
 
     >>> import jax.numpy as jnp
     >>> a, p, n = jnp.array([[0.0, 0.0]]), jnp.array([[0.0, 0.5]]), jnp.array([[0.0, 1.0]])
@@ -284,4 +302,6 @@ def triplet_margin_loss(
         return jnp.power(jnp.sum(jnp.power(d, norm_degree), axis=-1) + eps, 1.0 / norm_degree)
 
     per = jnp.maximum(distance(a, p) - distance(a, n) + margin, 0)
-    return reduce_elements(per, mask=mask, weights=weights, reduction=reduction)
+    return reduce_elements(
+        per, mask=mask, weights=weights, reduction=reduction, axis_name=axis_name
+    )

@@ -33,7 +33,7 @@ from jaxloss._fused import (
     label_sums,
     sigmoid_terms,
 )
-from jaxloss._reduction import Reduction, element_mask, reduce_elements, sanitize
+from jaxloss._reduction import AxisName, Reduction, element_mask, reduce_elements, sanitize
 
 __all__ = [
     "sigmoid_focal_loss",
@@ -60,6 +60,7 @@ def sigmoid_focal_loss(
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
     reduction: Reduction = "none",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""Sigmoid focal loss (Lin et al. 2017), optax's signature and results.
 
@@ -98,7 +99,9 @@ def sigmoid_focal_loss(
         per = ce * _focal_factor(log_one_minus_pt, gamma)
     if alpha is not None:
         per = (alpha * y + (1.0 - alpha) * (1.0 - y)) * per
-    return reduce_elements(per, mask=mask, weights=weights, reduction=reduction)
+    return reduce_elements(
+        per, mask=mask, weights=weights, reduction=reduction, axis_name=axis_name
+    )
 
 
 def softmax_focal_loss(
@@ -113,6 +116,7 @@ def softmax_focal_loss(
     class_weights: ArrayLike | None = None,
     ignore_index: int | None = None,
     reduction: Reduction = "none",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""Multi-class focal loss: cross-entropy scaled by ``(1 - p_c)^γ`` per class.
 
@@ -167,5 +171,10 @@ def softmax_focal_loss(
         per = jnp.sum(jnp.where(yw != 0, yw * terms, 0), axis=-1)
         element_weight = None if cw is None else label_sums(y, cw)[0]
     return reduce_elements(
-        per, mask=mask, weights=weights, element_weight=element_weight, reduction=reduction
+        per,
+        mask=mask,
+        weights=weights,
+        element_weight=element_weight,
+        reduction=reduction,
+        axis_name=axis_name,
     )

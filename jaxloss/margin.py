@@ -26,7 +26,7 @@ from jaxloss._class_axis import (
     apply_class_weights,
     class_integer_labels,
 )
-from jaxloss._reduction import Reduction, element_mask, reduce_elements, sanitize
+from jaxloss._reduction import AxisName, Reduction, element_mask, reduce_elements, sanitize
 
 __all__ = [
     "hinge_loss",
@@ -65,6 +65,7 @@ def hinge_loss(
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
     reduction: Reduction = "none",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""Binary hinge loss with ±1 targets, optax's ``hinge_loss``.
 
@@ -76,7 +77,8 @@ def hinge_loss(
     Args:
       predictor_outputs: decision-function values, any shape ``S``.
       targets: ±1, broadcastable to ``S``.
-      weights, where, reduction: the contract (see :func:`jaxloss.reduce`), against ``S``.
+      weights, where, reduction, axis_name: the contract (see :func:`jaxloss.reduce`),
+        against ``S``.
 
     >>> import jax.numpy as jnp
     >>> hinge_loss(jnp.array([2.0, 0.5, 0.5]), jnp.array([1.0, 1.0, -1.0]))
@@ -86,7 +88,9 @@ def hinge_loss(
         predictor_outputs, targets, "predictor_outputs", "targets", weights, where
     )
     per = jnp.maximum(0, 1 - s * t)
-    return reduce_elements(per, mask=mask, weights=weights, reduction=reduction)
+    return reduce_elements(
+        per, mask=mask, weights=weights, reduction=reduction, axis_name=axis_name
+    )
 
 
 def squared_hinge_loss(
@@ -97,6 +101,7 @@ def squared_hinge_loss(
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
     reduction: Reduction = "none",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""Squared hinge loss with ±1 targets (Keras's ``squared_hinge``, per element).
 
@@ -109,7 +114,7 @@ def squared_hinge_loss(
       predictor_outputs: any shape ``S``.
       targets: ±1, broadcastable to ``S``.
       margin: ``m`` (1 in Keras).
-      weights, where, reduction: the contract.
+      weights, where, reduction, axis_name: the contract.
 
     >>> import jax.numpy as jnp
     >>> squared_hinge_loss(jnp.array([2.0, 0.5, 0.5]), jnp.array([1.0, 1.0, -1.0]))
@@ -119,7 +124,9 @@ def squared_hinge_loss(
         predictor_outputs, targets, "predictor_outputs", "targets", weights, where
     )
     per = jax.nn.relu(margin - s * t) ** 2
-    return reduce_elements(per, mask=mask, weights=weights, reduction=reduction)
+    return reduce_elements(
+        per, mask=mask, weights=weights, reduction=reduction, axis_name=axis_name
+    )
 
 
 def binary_hinge_loss(
@@ -131,6 +138,7 @@ def binary_hinge_loss(
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
     reduction: Reduction = "none",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""Hinge loss for {0, 1} labels: the label is mapped to ``t = 2y - 1``.
 
@@ -144,7 +152,7 @@ def binary_hinge_loss(
       labels01: 0/1 (or boolean) labels broadcastable to ``S``.
       margin: ``m``.
       squared: square the hinge.
-      weights, where, reduction: the contract.
+      weights, where, reduction, axis_name: the contract.
 
     >>> import jax.numpy as jnp
     >>> binary_hinge_loss(jnp.array([2.0, 0.5, 0.5]), jnp.array([1, 1, 0]))
@@ -154,7 +162,9 @@ def binary_hinge_loss(
     per = jax.nn.relu(margin - s * (2 * y - 1))
     if squared:
         per = per**2
-    return reduce_elements(per, mask=mask, weights=weights, reduction=reduction)
+    return reduce_elements(
+        per, mask=mask, weights=weights, reduction=reduction, axis_name=axis_name
+    )
 
 
 def perceptron_loss(
@@ -164,6 +174,7 @@ def perceptron_loss(
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
     reduction: Reduction = "none",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""Binary perceptron loss with ±1 targets, optax's ``perceptron_loss``.
 
@@ -180,7 +191,9 @@ def perceptron_loss(
         predictor_outputs, targets, "predictor_outputs", "targets", weights, where
     )
     per = jnp.maximum(0, -s * t)
-    return reduce_elements(per, mask=mask, weights=weights, reduction=reduction)
+    return reduce_elements(
+        per, mask=mask, weights=weights, reduction=reduction, axis_name=axis_name
+    )
 
 
 def _multiclass_margin_inputs(
@@ -214,6 +227,7 @@ def multiclass_hinge_loss(
     class_weights: ArrayLike | None = None,
     ignore_index: int | None = None,
     reduction: Reduction = "none",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""Multiclass hinge loss (Crammer–Singer), optax's ``multiclass_hinge_loss``.
 
@@ -230,7 +244,7 @@ def multiclass_hinge_loss(
       weights, where: the contract, against the loss shape (``scores`` less ``axis``).
       class_weights: ``[C]``; the element's loss and weight are scaled by ``class_weights[y]``.
       ignore_index: label value whose elements are excluded.
-      reduction: see :func:`jaxloss.reduce`.
+      reduction, axis_name: see :func:`jaxloss.reduce`.
 
     Edges: an out-of-range label that is not ``ignore_index`` gives NaN (optax treats it as
     "no true class"); :func:`jaxloss.checked` raises instead.
@@ -248,7 +262,12 @@ def multiclass_hinge_loss(
     per, element_weight = apply_class_weights(per, None, safe_labels, class_weights, num_classes)
     per = nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
     return reduce_elements(
-        per, mask=mask, weights=weights, element_weight=element_weight, reduction=reduction
+        per,
+        mask=mask,
+        weights=weights,
+        element_weight=element_weight,
+        reduction=reduction,
+        axis_name=axis_name,
     )
 
 
@@ -262,6 +281,7 @@ def multiclass_perceptron_loss(
     class_weights: ArrayLike | None = None,
     ignore_index: int | None = None,
     reduction: Reduction = "none",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""Multiclass perceptron loss, optax's ``multiclass_perceptron_loss``.
 
@@ -283,7 +303,12 @@ def multiclass_perceptron_loss(
     per, element_weight = apply_class_weights(per, None, safe_labels, class_weights, num_classes)
     per = nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
     return reduce_elements(
-        per, mask=mask, weights=weights, element_weight=element_weight, reduction=reduction
+        per,
+        mask=mask,
+        weights=weights,
+        element_weight=element_weight,
+        reduction=reduction,
+        axis_name=axis_name,
     )
 
 
@@ -299,6 +324,7 @@ def multi_margin_loss(
     where: ArrayLike | None = None,
     ignore_index: int | None = None,
     reduction: Reduction = "none",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""Multi-class margin loss (Weston–Watkins averaged over C), PyTorch's ``multi_margin_loss``.
 
@@ -315,7 +341,7 @@ def multi_margin_loss(
       margin: ``m``.
       p: 1 or 2, as in PyTorch.
       class_weights: ``[C]`` (PyTorch's ``weight``), chosen by the true class.
-      axis, weights, where, ignore_index, reduction: as :func:`multiclass_hinge_loss`.
+      axis, weights, where, ignore_index, reduction, axis_name: as :func:`multiclass_hinge_loss`.
 
     >>> import jax.numpy as jnp
     >>> multi_margin_loss(jnp.array([[0.1, 0.2, 0.4, 0.8]]), jnp.array([3]))  # PyTorch's example
@@ -335,5 +361,10 @@ def multi_margin_loss(
     per, element_weight = apply_class_weights(per, None, safe_labels, class_weights, num_classes)
     per = nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
     return reduce_elements(
-        per, mask=mask, weights=weights, element_weight=element_weight, reduction=reduction
+        per,
+        mask=mask,
+        weights=weights,
+        element_weight=element_weight,
+        reduction=reduction,
+        axis_name=axis_name,
     )

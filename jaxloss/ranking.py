@@ -13,6 +13,7 @@ import jax.numpy as jnp
 
 from jaxloss._checks import Array, ArrayLike, check_broadcast, float_array, upcast
 from jaxloss._reduction import (
+    AxisName,
     Reduction,
     check_reduction,
     element_mask,
@@ -33,6 +34,7 @@ def ranking_softmax_loss(
     weights: ArrayLike | None = None,
     reduce_fn: Callable[..., ArrayLike] | None = jnp.mean,
     reduction: Reduction | None = None,
+    axis_name: AxisName | None = None,
     list_weights: ArrayLike | None = None,
 ) -> Array:
     r"""Listwise softmax cross-entropy between item scores and relevance labels.
@@ -101,7 +103,9 @@ def ranking_softmax_loss(
     per = -jnp.sum(y * log_p, axis=-1)
 
     if reduction is not None:
-        return reduce_elements(per, mask=mask, weights=list_weights, reduction=reduction)
+        return reduce_elements(
+            per, mask=mask, weights=list_weights, reduction=reduction, axis_name=axis_name
+        )
     if reduce_fn is None:
         return reduce_elements(per, mask=mask, reduction="none")
     if reduce_fn is jnp.mean:

@@ -19,7 +19,7 @@ import math
 import jax.numpy as jnp
 
 from jaxloss._checks import Array, ArrayLike, difference, float_array, static_float, upcast
-from jaxloss._reduction import Reduction, element_mask, reduce_elements, sanitize
+from jaxloss._reduction import AxisName, Reduction, element_mask, reduce_elements, sanitize
 
 __all__ = [
     "squared_error",
@@ -69,6 +69,7 @@ def squared_error(
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
     reduction: Reduction = "none",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""Element-wise squared error, optax's ``squared_error``.
 
@@ -78,7 +79,8 @@ def squared_error(
       predictions: any shape ``S``, floating point.
       targets: broadcastable to ``S`` (optax requires equal shapes; broadcasting is an
         addition); ``None`` means zeros.
-      weights, where, reduction: the contract (see :func:`jaxloss.reduce`), against ``S``.
+      weights, where, reduction, axis_name: the contract (see :func:`jaxloss.reduce`),
+        against ``S``.
 
     Returns:
       Shape ``S`` for ``reduction="none"``, else a scalar. ``reduction="mean"`` is the MSE.
@@ -90,7 +92,9 @@ def squared_error(
     Array(4.3333335, dtype=float32)
     """
     d, mask = _residual(predictions, targets, weights, where)
-    return reduce_elements(d**2, mask=mask, weights=weights, reduction=reduction)
+    return reduce_elements(
+        d**2, mask=mask, weights=weights, reduction=reduction, axis_name=axis_name
+    )
 
 
 def l2_loss(
@@ -100,6 +104,7 @@ def l2_loss(
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
     reduction: Reduction = "none",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""Half the squared error, optax's ``l2_loss``.
 
@@ -112,7 +117,9 @@ def l2_loss(
     Array([0.5, 4.5], dtype=float32)
     """
     d, mask = _residual(predictions, targets, weights, where)
-    return reduce_elements(0.5 * d**2, mask=mask, weights=weights, reduction=reduction)
+    return reduce_elements(
+        0.5 * d**2, mask=mask, weights=weights, reduction=reduction, axis_name=axis_name
+    )
 
 
 def absolute_error(
@@ -122,6 +129,7 @@ def absolute_error(
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
     reduction: Reduction = "none",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""Element-wise absolute error (L1); ``reduction="mean"`` is the MAE.
 
@@ -137,7 +145,9 @@ def absolute_error(
     Array([0., 1.], dtype=float32)
     """
     d, mask = _residual(predictions, targets, weights, where)
-    return reduce_elements(_abs(d), mask=mask, weights=weights, reduction=reduction)
+    return reduce_elements(
+        _abs(d), mask=mask, weights=weights, reduction=reduction, axis_name=axis_name
+    )
 
 
 def huber_loss(
@@ -148,6 +158,7 @@ def huber_loss(
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
     reduction: Reduction = "none",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""Huber loss: quadratic within ``delta`` of the target, linear beyond.
 
@@ -163,7 +174,7 @@ def huber_loss(
     Args:
       predictions, targets: as :func:`squared_error`.
       delta: ``δ > 0``, a scalar or an array broadcastable to the loss.
-      weights, where, reduction: the contract.
+      weights, where, reduction, axis_name: the contract.
 
     >>> import jax.numpy as jnp
     >>> huber_loss(jnp.array([0.5, 3.0, -1.0]))
@@ -177,7 +188,9 @@ def huber_loss(
     # is the same function with more operations in value and gradient (1.5× slower on CPU).
     abs_d = jnp.abs(d)
     per = jnp.where(abs_d <= delta, 0.5 * d * d, delta * (abs_d - 0.5 * delta))
-    return reduce_elements(per, mask=mask, weights=weights, reduction=reduction)
+    return reduce_elements(
+        per, mask=mask, weights=weights, reduction=reduction, axis_name=axis_name
+    )
 
 
 def smooth_l1_loss(
@@ -188,6 +201,7 @@ def smooth_l1_loss(
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
     reduction: Reduction = "none",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""Smooth L1 loss, PyTorch's ``smooth_l1_loss(beta=β)``: Huber divided by ``β``.
 
@@ -202,7 +216,7 @@ def smooth_l1_loss(
     Args:
       predictions, targets: as :func:`squared_error`.
       beta: ``β ≥ 0``, scalar or broadcastable to the loss.
-      weights, where, reduction: the contract.
+      weights, where, reduction, axis_name: the contract.
 
     >>> import jax.numpy as jnp
     >>> smooth_l1_loss(jnp.array([0.5, 3.0]), beta=2.0)   # 0.5·0.5²/2, 3 - 1
@@ -219,7 +233,9 @@ def smooth_l1_loss(
     quadratic = jnp.minimum(abs_d, beta)
     smooth = 0.5 * quadratic**2 / safe_beta + (abs_d - quadratic)
     per = jnp.where(positive, smooth, abs_d)
-    return reduce_elements(per, mask=mask, weights=weights, reduction=reduction)
+    return reduce_elements(
+        per, mask=mask, weights=weights, reduction=reduction, axis_name=axis_name
+    )
 
 
 def log_cosh(
@@ -229,6 +245,7 @@ def log_cosh(
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
     reduction: Reduction = "none",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""Log-cosh loss, optax's: a twice-differentiable Huber-like loss.
 
@@ -244,7 +261,9 @@ def log_cosh(
     """
     d, mask = _residual(predictions, targets, weights, where)
     per = jnp.logaddexp(d, -d) - jnp.log(2.0).astype(d.dtype)
-    return reduce_elements(per, mask=mask, weights=weights, reduction=reduction)
+    return reduce_elements(
+        per, mask=mask, weights=weights, reduction=reduction, axis_name=axis_name
+    )
 
 
 def quantile_loss(
@@ -255,6 +274,7 @@ def quantile_loss(
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
     reduction: Reduction = "none",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""Pinball (quantile) loss: its minimiser is the ``quantile``-th quantile of the target.
 
@@ -268,7 +288,7 @@ def quantile_loss(
       predictions, targets: as :func:`squared_error`.
       quantile: ``τ`` in [0, 1], a scalar or an array broadcastable to the loss (e.g. ``[Q]``
         for predictions of shape ``[N, Q]``, one column per quantile).
-      weights, where, reduction: the contract.
+      weights, where, reduction, axis_name: the contract.
 
     >>> import jax.numpy as jnp
     >>> quantile_loss(jnp.array([1.0, 3.0]), jnp.array([2.0, 2.0]), 0.9)
@@ -279,7 +299,9 @@ def quantile_loss(
     tau = jnp.asarray(quantile, d.dtype)
     under, over = jnp.where(d < 0, -d, 0), jnp.where(d > 0, d, 0)
     per = tau * under + (1.0 - tau) * over
-    return reduce_elements(per, mask=mask, weights=weights, reduction=reduction)
+    return reduce_elements(
+        per, mask=mask, weights=weights, reduction=reduction, axis_name=axis_name
+    )
 
 
 def absolute_percentage_error(
@@ -290,6 +312,7 @@ def absolute_percentage_error(
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
     reduction: Reduction = "none",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""Absolute percentage error as a fraction; ``reduction="mean"`` is the MAPE.
 
@@ -303,7 +326,7 @@ def absolute_percentage_error(
       predictions: any shape ``S``.
       targets: broadcastable to ``S`` (required).
       epsilon: lower bound of the denominator, > 0.
-      weights, where, reduction: the contract.
+      weights, where, reduction, axis_name: the contract.
 
     >>> import jax.numpy as jnp
     >>> absolute_percentage_error(jnp.array([110.0, 1.0]), jnp.array([100.0, -2.0]))
@@ -312,7 +335,9 @@ def absolute_percentage_error(
     static_float(epsilon, "epsilon", low=0.0, low_open=True)
     p, t, mask = _pair(predictions, targets, weights, where)
     per = _abs(p - t) / jnp.maximum(jnp.abs(t), epsilon)
-    return reduce_elements(per, mask=mask, weights=weights, reduction=reduction)
+    return reduce_elements(
+        per, mask=mask, weights=weights, reduction=reduction, axis_name=axis_name
+    )
 
 
 def squared_log_error(
@@ -322,6 +347,7 @@ def squared_log_error(
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
     reduction: Reduction = "none",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""Squared logarithmic error; ``reduction="mean"`` is the MSLE.
 
@@ -338,7 +364,9 @@ def squared_log_error(
     """
     p, t, mask = _pair(predictions, targets, weights, where)
     per = (jnp.log1p(jnp.where(p > 0, p, 0)) - jnp.log1p(jnp.where(t > 0, t, 0))) ** 2
-    return reduce_elements(per, mask=mask, weights=weights, reduction=reduction)
+    return reduce_elements(
+        per, mask=mask, weights=weights, reduction=reduction, axis_name=axis_name
+    )
 
 
 def poisson_loss(
@@ -351,6 +379,7 @@ def poisson_loss(
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
     reduction: Reduction = "none",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""Poisson negative log-likelihood, PyTorch's ``poisson_nll_loss`` (same defaults).
 
@@ -370,7 +399,7 @@ def poisson_loss(
       predictions: log-rates (``log_input=True``) or rates ≥ 0, any shape ``S``.
       targets: counts ≥ 0, broadcastable to ``S``.
       log_input, full, epsilon: as in PyTorch; ``epsilon`` only enters ``log_input=False``.
-      weights, where, reduction: the contract.
+      weights, where, reduction, axis_name: the contract.
 
     >>> import jax.numpy as jnp
     >>> poisson_loss(jnp.array([0.0, jnp.log(2.0)]), jnp.array([1.0, 2.0]))  # 1 - 0, 2 - 2 log 2
@@ -387,4 +416,6 @@ def poisson_loss(
         safe_y = jnp.where(big, y, 1.0)
         stirling = safe_y * jnp.log(safe_y) - safe_y + 0.5 * jnp.log(2 * math.pi * safe_y)
         per = per + jnp.where(big, stirling, 0.0)
-    return reduce_elements(per, mask=mask, weights=weights, reduction=reduction)
+    return reduce_elements(
+        per, mask=mask, weights=weights, reduction=reduction, axis_name=axis_name
+    )

@@ -43,6 +43,7 @@ from jaxloss._checks import (
 )
 from jaxloss._reduction import (
     REDUCTIONS,
+    AxisName,
     Reduction,
     check_reduction,
     element_mask,
@@ -216,6 +217,7 @@ def _reduce_region(
     zero_empty_targets: bool,
     target_sum: Array,
     reduction: Reduction,
+    axis_name: AxisName | None = None,
 ) -> Array:
     """Class weights, inclusion of (image, class) pairs, NaN for bad labels, then the contract."""
     check_reduction(reduction)
@@ -241,7 +243,9 @@ def _reduce_region(
             "ignore_index; got an out-of-range label.",
         )
         per = jnp.where(bad, jnp.nan, per)
-    return reduce_elements(per, mask=include, element_weight=element_weight, reduction=reduction)
+    return reduce_elements(
+        per, mask=include, element_weight=element_weight, reduction=reduction, axis_name=axis_name
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -505,6 +509,7 @@ def soft_dice_loss(
     where: ArrayLike | None = None,
     weights: ArrayLike | None = None,
     reduction: Reduction = "mean",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""Soft Dice loss with MONAI's and segmentation_models_pytorch's options.
 
@@ -585,6 +590,7 @@ def soft_dice_loss(
         zero_empty_targets=zero_empty_targets,
         target_sum=target_sum,
         reduction=reduction,
+        axis_name=axis_name,
     )
 
 
@@ -612,6 +618,7 @@ def tversky_loss(
     where: ArrayLike | None = None,
     weights: ArrayLike | None = None,
     reduction: Reduction = "mean",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""Tversky loss (Salehi et al. 2017): Dice with separate costs for FP and FN.
 
@@ -651,6 +658,7 @@ def tversky_loss(
         zero_empty_targets=False,
         target_sum=target_sum,
         reduction=reduction,
+        axis_name=axis_name,
     )
 
 
@@ -671,6 +679,7 @@ def focal_tversky_loss(
     where: ArrayLike | None = None,
     weights: ArrayLike | None = None,
     reduction: Reduction = "mean",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""Focal Tversky loss (Abraham & Khan 2019): the Tversky loss raised to ``γ``.
 
@@ -712,6 +721,7 @@ def focal_tversky_loss(
         zero_empty_targets=False,
         target_sum=target_sum,
         reduction=reduction,
+        axis_name=axis_name,
     )
 
 
@@ -731,6 +741,7 @@ def jaccard_loss(
     where: ArrayLike | None = None,
     weights: ArrayLike | None = None,
     reduction: Reduction = "mean",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""Soft Jaccard (IoU) loss.
 
@@ -769,6 +780,7 @@ def jaccard_loss(
         zero_empty_targets=zero_empty_targets,
         target_sum=target_sum,
         reduction=reduction,
+        axis_name=axis_name,
     )
 
 
@@ -800,6 +812,7 @@ def lovasz_hinge_loss(
     where: ArrayLike | None = None,
     weights: ArrayLike | None = None,
     reduction: Reduction = "mean",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""Binary Lovász hinge loss (Berman et al. 2018): a convex surrogate of 1 - IoU.
 
@@ -861,7 +874,9 @@ def lovasz_hinge_loss(
         per.shape, weights=weights, include=None if pixel_mask is None else jnp.any(ms, axis=1)
     )
     per = sanitize(per, image_mask)
-    return reduce_elements(per, mask=image_mask, weights=weights, reduction=reduction)
+    return reduce_elements(
+        per, mask=image_mask, weights=weights, reduction=reduction, axis_name=axis_name
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -871,12 +886,13 @@ def lovasz_hinge_loss(
 def _check_mix(dice_weight: Any, reduction: str) -> None:
     static_float(dice_weight, "dice_weight", low=0.0, high=1.0)
     check_reduction(reduction)
-    if reduction == "none":
+    if reduction in ("none", "parts"):
         raise ValueError(
-            "reduction='none' is not available for a combined loss (the Dice part "
-            "is per image and class, the cross-entropy per pixel); choose one of "
-            f"{', '.join(repr(x) for x in REDUCTIONS if x != 'none')}, or call the "
-            "two losses yourself."
+            f"reduction={reduction!r} is not available for a combined loss (the Dice part "
+            "is per image and class, the cross-entropy per pixel, each with its own "
+            "denominator); choose one of "
+            f"{', '.join(repr(x) for x in REDUCTIONS if x not in ('none', 'parts'))}, or call "
+            "the two losses yourself."
         )
 
 
@@ -893,6 +909,7 @@ def dice_bce_loss(
     where: ArrayLike | None = None,
     weights: ArrayLike | None = None,
     reduction: Reduction = "mean",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""Dice + binary cross-entropy on sigmoid channels, in one call.
 
@@ -944,6 +961,7 @@ def dice_bce_loss(
         where=where,
         weights=weights,
         reduction=reduction,
+        axis_name=axis_name,
     )
     pixel_weights = None if weights is None else jnp.asarray(weights)[..., None]
     pixel_where = None if mask is None else mask[..., None]
@@ -953,7 +971,13 @@ def dice_bce_loss(
         check_broadcast(pw, "pos_weight", jnp.shape(logits), "logits")
         pw = jnp.moveaxis(jnp.broadcast_to(pw, jnp.shape(logits)), ax, -1)
     bce = sigmoid_binary_cross_entropy(
-        x, y, pos_weight=pw, weights=pixel_weights, where=pixel_where, reduction=reduction
+        x,
+        y,
+        pos_weight=pw,
+        weights=pixel_weights,
+        where=pixel_where,
+        reduction=reduction,
+        axis_name=axis_name,
     )
     return dice_weight * dice + (1.0 - dice_weight) * bce
 
@@ -973,6 +997,7 @@ def dice_ce_loss(
     where: ArrayLike | None = None,
     weights: ArrayLike | None = None,
     reduction: Reduction = "mean",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""Dice + softmax cross-entropy for multi-class segmentation, in one call.
 
@@ -1031,6 +1056,7 @@ def dice_ce_loss(
         where=where,
         weights=weights,
         reduction=reduction,
+        axis_name=axis_name,
     )
     y = jnp.asarray(labels)
     if jnp.issubdtype(y.dtype, jnp.integer):
@@ -1043,11 +1069,19 @@ def dice_ce_loss(
             class_weights=class_weights,
             ignore_index=ignore_index,
             reduction=reduction,
+            axis_name=axis_name,
         )
     else:
         if ignore_index is not None:
             raise ValueError("ignore_index needs integer labels; use where= with one-hot labels.")
         ce = softmax_cross_entropy(
-            x, y, axis, where, weights=weights, class_weights=class_weights, reduction=reduction
+            x,
+            y,
+            axis,
+            where,
+            weights=weights,
+            class_weights=class_weights,
+            reduction=reduction,
+            axis_name=axis_name,
         )
     return dice_weight * dice + (1.0 - dice_weight) * ce

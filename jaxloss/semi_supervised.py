@@ -43,7 +43,7 @@ from jaxloss._checks import (
     static_float,
     upcast,
 )
-from jaxloss._reduction import Reduction, element_mask, reduce_elements, sanitize
+from jaxloss._reduction import AxisName, Reduction, element_mask, reduce_elements, sanitize
 
 __all__ = [
     "labeled_mask",
@@ -114,15 +114,6 @@ def _logits(x: ArrayLike, name: str) -> Array:
     return x
 
 
-def _mask_rate(confident: Array, mask: Array | None) -> Array:
-    """Fraction of the included elements that are confident (0 when none is included)."""
-    conf = confident.astype(jnp.float32)
-    if mask is None:
-        return jnp.mean(conf) if conf.size else jnp.zeros((), jnp.float32)
-    n = jnp.sum(mask, dtype=jnp.float32)
-    return jnp.sum(jnp.where(mask, conf, 0)) / jnp.maximum(n, 1.0)
-
-
 def _kl_rows(log_q: Array, log_p: Array) -> Array:
     """``Σ_c q_c (log q_c - log p_c)`` with ``0 log 0 = 0`` (target ``q``, prediction ``p``)."""
     q = jnp.exp(log_q)
@@ -145,6 +136,7 @@ def pseudo_label_loss(
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
     reduction: Reduction = "none",
+    axis_name: AxisName | None = None,
 ) -> tuple[Array, Array]:
     r"""Pseudo-Label / FixMatch loss: confident targets from the weak view, CE on the strong view.
 
@@ -171,11 +163,12 @@ def pseudo_label_loss(
         none, never NaN).
       weights, where: the contract, against the loss shape ``logits.shape[:-1]``; use ``where``
         to pick the unlabeled rows of a mixed batch.
-      reduction: see :func:`jaxloss.reduce` (``"none"`` by default).
+      reduction, axis_name: see :func:`jaxloss.reduce` (``"none"`` by default).
 
     Returns:
       ``(loss, mask_rate)``: the loss (per example, or reduced) and the fraction of included
-      examples whose confidence reaches ``τ`` (0 when none is included), for logging.
+      examples whose confidence reaches ``τ`` (0 when none is included; over the whole batch
+      with ``axis_name``), for logging.
 
     Edges: when no example is confident the loss is 0 with zero gradients in both modes.
 
@@ -212,8 +205,15 @@ def pseudo_label_loss(
         include=confident if normalize == "selected" else None,
     )
     per = jnp.where(confident, per, 0)
-    loss = reduce_elements(per, mask=mask, weights=weights, reduction=reduction)
-    return loss, jax.lax.stop_gradient(_mask_rate(confident, outer))
+    loss = reduce_elements(
+        per, mask=mask, weights=weights, reduction=reduction, axis_name=axis_name
+    )
+    # The fraction of included examples that are confident (0 when none is), global over
+    # ``axis_name`` like the loss.
+    rate = reduce_elements(
+        confident.astype(jnp.float32), mask=outer, reduction="mean", axis_name=axis_name
+    )
+    return loss, jax.lax.stop_gradient(rate)
 
 
 def consistency_loss(
@@ -228,6 +228,7 @@ def consistency_loss(
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
     reduction: Reduction = "none",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""Consistency between a student and a teacher prediction: Π-model, Mean Teacher, UDA.
 
@@ -253,7 +254,7 @@ def consistency_loss(
         default). ``False`` lets the gradient flow into both branches (the original Π-model).
       normalize: with ``threshold``, whether unconfident examples count in means (``"all"``,
         UDA's code) or are left out (``"selected"``); see :func:`pseudo_label_loss`.
-      weights, where, reduction: the contract, against ``logits.shape[:-1]``.
+      weights, where, reduction, axis_name: the contract, against ``logits.shape[:-1]``.
 
     Returns:
       The loss, per example (``reduction="none"``) or reduced.
@@ -296,7 +297,9 @@ def consistency_loss(
         per = jnp.where(confident, per, 0)
         include = confident if normalize == "selected" else None
     mask = element_mask(loss_shape, weights=weights, where=where, include=include)
-    return reduce_elements(per, mask=mask, weights=weights, reduction=reduction)
+    return reduce_elements(
+        per, mask=mask, weights=weights, reduction=reduction, axis_name=axis_name
+    )
 
 
 def entropy_loss(
@@ -305,6 +308,7 @@ def entropy_loss(
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
     reduction: Reduction = "none",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""Entropy of the predicted distribution (entropy minimisation, Grandvalet & Bengio 2004).
 
@@ -315,7 +319,7 @@ def entropy_loss(
 
     Args:
       logits: ``[..., C]``.
-      weights, where, reduction: the contract, against ``logits.shape[:-1]``.
+      weights, where, reduction, axis_name: the contract, against ``logits.shape[:-1]``.
 
     >>> import jax.numpy as jnp
     >>> entropy_loss(jnp.array([[0.0, 0.0], [jnp.log(3.0), 0.0]]))  # log 2, -(¾ log ¾ + ¼ log ¼)
@@ -328,7 +332,9 @@ def entropy_loss(
     log_p = jax.nn.log_softmax(x, axis=-1)
     p = jnp.exp(log_p)
     per = -jnp.sum(jnp.where(p > 0, p * jnp.where(p > 0, log_p, 0), 0), axis=-1)
-    return reduce_elements(per, mask=mask, weights=weights, reduction=reduction)
+    return reduce_elements(
+        per, mask=mask, weights=weights, reduction=reduction, axis_name=axis_name
+    )
 
 
 def _unit_per_example(d: Array) -> Array:
@@ -351,6 +357,7 @@ def vat_loss(
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
     reduction: Reduction = "none",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""Virtual adversarial training loss (Miyato et al. 2018).
 
@@ -378,7 +385,7 @@ def vat_loss(
       power_iterations: number of power-method steps (1 in the paper).
       logits: the clean logits ``apply_fn(params, x)`` if you already have them (saves a
         forward pass); they are used under ``stop_gradient``.
-      weights, where, reduction: the contract, against the per-example loss ``[B]``.
+      weights, where, reduction, axis_name: the contract, against the per-example loss ``[B]``.
 
     Returns:
       The loss, per example (``[B]``) or reduced.
@@ -421,7 +428,9 @@ def vat_loss(
     r_adv = jax.lax.stop_gradient(epsilon * _unit_per_example(d))
     log_q = jax.nn.log_softmax(upcast(apply_fn(params, x + r_adv)), axis=-1)
     per = _kl_rows(log_p, log_q)
-    return reduce_elements(per, mask=mask, weights=weights, reduction=reduction)
+    return reduce_elements(
+        per, mask=mask, weights=weights, reduction=reduction, axis_name=axis_name
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxloss._checks import Array, ArrayLike, float_array, integer_array, upcast, value_check
-from jaxloss._reduction import Reduction, element_mask, reduce_elements, sanitize
+from jaxloss._reduction import AxisName, Reduction, element_mask, reduce_elements, sanitize
 
 __all__ = ["ctc_loss", "ctc_loss_with_forward_probs"]
 
@@ -29,6 +29,7 @@ def ctc_loss(
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
     reduction: Reduction = "none",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""CTC loss (Graves et al. 2006) of a padded batch: ``-log p(labels | logits)``.
 
@@ -71,6 +72,7 @@ def ctc_loss(
         weights=weights,
         where=where,
         reduction=reduction,
+        axis_name=axis_name,
     )
     return loss
 
@@ -86,6 +88,7 @@ def ctc_loss_with_forward_probs(
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
     reduction: Reduction = "none",
+    axis_name: AxisName | None = None,
 ) -> tuple[Array, Array, Array]:
     r"""CTC loss and the log forward variables of the CTC recursion.
 
@@ -118,7 +121,7 @@ def ctc_loss_with_forward_probs(
     Args:
       logits, logit_paddings, labels, label_paddings, blank_id, log_epsilon: as in
         :func:`ctc_loss`.
-      weights, where, reduction: the contract, applied to the loss only.
+      weights, where, reduction, axis_name: the contract, applied to the loss only.
 
     Returns:
       ``(loss, log_alpha_blank, log_alpha_label)``: the loss ``[B]`` (or reduced), and the
@@ -207,7 +210,9 @@ def ctc_loss_with_forward_probs(
         "length; got an out-of-range label.",
     )
     per = jnp.where(ok, per, jnp.nan)
-    loss = reduce_elements(per, mask=mask, weights=weights, reduction=reduction)
+    loss = reduce_elements(
+        per, mask=mask, weights=weights, reduction=reduction, axis_name=axis_name
+    )
     return loss, alpha_blank, alpha_label
 
 

@@ -21,7 +21,7 @@ from jaxloss._class_axis import (
     apply_class_weights,
     class_integer_labels,
 )
-from jaxloss._reduction import Reduction, element_mask, reduce_elements, sanitize
+from jaxloss._reduction import AxisName, Reduction, element_mask, reduce_elements, sanitize
 from jaxloss.activations import sparsemax
 
 __all__ = [
@@ -44,6 +44,7 @@ def sparsemax_loss(
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
     reduction: Reduction = "none",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""Binary sparsemax loss: the Fenchel-Young loss of the sparse sigmoid.
 
@@ -59,7 +60,7 @@ def sparsemax_loss(
     Args:
       logits: any shape.
       labels: broadcastable to ``logits``.
-      weights, where, reduction: the contract, against ``logits.shape``.
+      weights, where, reduction, axis_name: the contract, against ``logits.shape``.
 
     >>> import jax.numpy as jnp
     >>> sparsemax_loss(jnp.array([0.0, 2.0, 2.0]), jnp.array([1, 1, 0]))
@@ -72,7 +73,9 @@ def sparsemax_loss(
     mask = element_mask(x.shape, weights=weights, where=where)
     x = sanitize(x, mask)
     per = _sparse_plus(jnp.where(y != 0, -x, x))
-    return reduce_elements(per, mask=mask, weights=weights, reduction=reduction)
+    return reduce_elements(
+        per, mask=mask, weights=weights, reduction=reduction, axis_name=axis_name
+    )
 
 
 def multiclass_sparsemax_loss(
@@ -84,6 +87,7 @@ def multiclass_sparsemax_loss(
     class_weights: ArrayLike | None = None,
     ignore_index: int | None = None,
     reduction: Reduction = "none",
+    axis_name: AxisName | None = None,
 ) -> Array:
     r"""Multiclass sparsemax loss (Martins & Astudillo 2016), integer labels.
 
@@ -101,7 +105,7 @@ def multiclass_sparsemax_loss(
       weights, where: the contract, against the loss shape ``[...]``.
       class_weights: ``[C]``; the element's weight is ``class_weights[label]``.
       ignore_index: a label value whose elements act as ``where=False``.
-      reduction: see :func:`jaxloss.reduce`.
+      reduction, axis_name: see :func:`jaxloss.reduce`.
 
     Edges: an out-of-range label that is not ``ignore_index`` gives NaN for its element
     (optax indexes out of bounds instead); :func:`jaxloss.checked` raises.
@@ -126,7 +130,12 @@ def multiclass_sparsemax_loss(
     per, element_weight = apply_class_weights(per, None, safe_labels, class_weights, num_classes)
     per = nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
     return reduce_elements(
-        per, mask=mask, weights=weights, element_weight=element_weight, reduction=reduction
+        per,
+        mask=mask,
+        weights=weights,
+        element_weight=element_weight,
+        reduction=reduction,
+        axis_name=axis_name,
     )
 
 
@@ -163,6 +172,7 @@ def make_fenchel_young_loss(max_fun: Callable[..., ArrayLike]) -> Callable[..., 
         weights: ArrayLike | None = None,
         where: ArrayLike | None = None,
         reduction: Reduction = "none",
+        axis_name: AxisName | None = None,
         **kwargs: Any,
     ) -> Array:
         s = upcast(float_array(scores, "scores"))
@@ -182,7 +192,11 @@ def make_fenchel_young_loss(max_fun: Callable[..., ArrayLike]) -> Callable[..., 
         s, t = sanitize(s, mask), sanitize(t, mask)
         per = max_last(s, *args, **kwargs) - jnp.sum(t * s, axis=-1)
         return reduce_elements(
-            jnp.asarray(per, s.dtype), mask=mask, weights=weights, reduction=reduction
+            jnp.asarray(per, s.dtype),
+            mask=mask,
+            weights=weights,
+            reduction=reduction,
+            axis_name=axis_name,
         )
 
     fenchel_young_loss.__doc__ = (

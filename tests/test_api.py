@@ -11,7 +11,7 @@ import pytest
 import jaxloss
 
 TESTS = pathlib.Path(__file__).resolve().parent
-NON_FUNCTIONS = {"Reduction"}  # type aliases
+NON_FUNCTIONS = {"Reduction", "AxisName"}  # type aliases
 PUBLIC = [n for n in jaxloss.__all__ if n not in NON_FUNCTIONS]
 FUNCTIONS = [n for n in PUBLIC if not inspect.isclass(getattr(jaxloss, n))]
 CLASSES = [n for n in PUBLIC if inspect.isclass(getattr(jaxloss, n))]

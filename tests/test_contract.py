@@ -292,6 +292,53 @@ def test_excluded_elements_with_nan_inputs_contribute_exactly_zero(case):
         assert np.all(grad[~m] == 0.0), reduction
 
 
+def _mask_halves():
+    """The contract mask split in two disjoint halves (a stand-in for two devices' shards)."""
+    _, m = _contract_inputs()
+    first = np.zeros(SHAPE, bool)
+    first[0] = True  # image 0 on one "device", image 1 on the other
+    return m & first, m & ~first
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_parts_of_a_split_batch_add_up_to_every_reduction(case):
+    """``reduction="parts"`` over two disjoint halves, added, divides to the full reduction."""
+    w, m = _contract_inputs()
+    halves = _mask_halves()
+
+    def parts_of(x, where):
+        return case.fn(x, weights=w, where=where, reduction="parts")
+
+    total = parts_of(case.x, halves[0]) + parts_of(case.x, halves[1])
+    for reduction in ("sum", "mean", "weighted_mean", "sum_by_nonzero_weights"):
+        full = case.fn(case.x, weights=w, where=m, reduction=reduction)
+        np.testing.assert_allclose(total.value(reduction), full, rtol=2e-5, atol=1e-6)
+    # The gradient: summed gradients of the totals over the summed denominator.
+    grads = [jax.grad(lambda x, h=h: parts_of(x, h).total)(case.x) for h in halves]
+    full_grad = jax.grad(lambda x: case.fn(x, weights=w, where=m, reduction="weighted_mean"))(
+        case.x
+    )
+    np.testing.assert_allclose(
+        total.normalize(grads[0] + grads[1], "weighted_mean"), full_grad, rtol=2e-4, atol=1e-6
+    )
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_axis_name_reduces_over_the_named_axis(case):
+    """Each member of a ``vmap(axis_name=)`` sees one half: every result is the global one."""
+    w, m = _contract_inputs()
+    halves = np.stack(_mask_halves())
+    for reduction in ("mean", "weighted_mean", "sum_by_nonzero_weights"):
+        got = jax.vmap(
+            lambda where, r=reduction: case.fn(
+                case.x, weights=w, where=where, reduction=r, axis_name="devices"
+            ),
+            axis_name="devices",
+        )(halves)
+        full = case.fn(case.x, weights=w, where=m, reduction=reduction)
+        np.testing.assert_allclose(got, np.stack([full, full]), rtol=2e-5, atol=1e-6)
+
+
 INTEGER_CASES = [c for c in CASES if c.integer_labels is not None]
 
 
