@@ -26,6 +26,7 @@ from jaxloss.focal import *  # noqa: F403
 from jaxloss.gradients import *  # noqa: F403
 from jaxloss.margin import *  # noqa: F403
 from jaxloss.metrics import *  # noqa: F403
+from jaxloss.penalties import *  # noqa: F403
 from jaxloss.ranking import *  # noqa: F403
 from jaxloss.regression import *  # noqa: F403
 from jaxloss.segmentation import *  # noqa: F403
@@ -52,6 +53,7 @@ _MODULES = (
     "gradients",
     "margin",
     "metrics",
+    "penalties",
     "ranking",
     "regression",
     "segmentation",

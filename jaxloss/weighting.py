@@ -1,5 +1,5 @@
 """Class-weighting schemes: counts, weights (balanced, inverse, median frequency, effective
-number) and per-pixel weight maps.
+number), per-pixel weight maps, and weighted sampling (the alternative to weighting the loss).
 
 The weight of an example is a property of its **true** class: build weight maps from the ground
 truth (:func:`class_weight_map`, or pass ``class_weights=`` to a loss, which does the same),
@@ -35,7 +35,13 @@ from jaxloss._checks import (
 )
 from jaxloss._reduction import element_mask
 
-__all__ = ["class_counts", "class_image_counts", "class_weights", "class_weight_map"]
+__all__ = [
+    "class_counts",
+    "class_image_counts",
+    "class_weights",
+    "class_weight_map",
+    "weighted_sample",
+]
 
 Method = Literal["balanced", "inverse", "median_frequency", "effective_number"]
 _METHODS = ("balanced", "inverse", "median_frequency", "effective_number")
@@ -332,3 +338,74 @@ def class_weight_map(
             f"entries (class_weights' length); got shape {tuple(y.shape)}."
         )
     return jnp.sum(upcast(y) * w, axis=-1)
+
+
+def weighted_sample(
+    key: Array,
+    weights: ArrayLike,
+    num_samples: int,
+    replace: bool = True,
+) -> Array:
+    r"""Indices drawn with probability proportional to ``weights``: PyTorch's
+    ``WeightedRandomSampler``, as a pure function of a PRNG key.
+
+    .. math:: P(\text{index} = i) = \frac{w_i}{\sum_j w_j}
+
+    With ``replace=True`` the ``num_samples`` draws are independent (``jax.random.categorical``
+    over ``log w``). With ``replace=False`` they are distinct, drawn one after another from
+    what is left (the Gumbel-top-k form of that sequential draw: the ``num_samples`` largest
+    ``log w_i + G_i``, ``G_i`` standard Gumbel), as ``torch.multinomial(w, n, False)``.
+
+    **Sampling or weighting?** A batch drawn this way has, in expectation, the gradient of the
+    ``weights``-weighted mean loss over the data (``reduction="weighted_mean"`` with
+    ``weights=w``), so the two target the same objective. Weighting the loss is exact and adds
+    no sampling noise, and every example is seen once per epoch; prefer it for moderate
+    imbalance. Sampling shows rare examples more often — each batch then has some — which
+    lowers the gradient variance of rare classes and helps batch statistics when a class is so
+    rare that most batches would miss it; but it repeats rare examples (they can be
+    memorised) and the expectation holds only across batches. Do not do both: weighting the
+    loss of a weighted sample counts the weights twice.
+
+    Args:
+      key: a PRNG key (``jax.random.key`` or a legacy ``PRNGKey``).
+      weights: ``[N]`` non-negative weights (need not sum to 1), e.g. ``class_weights[labels]``
+        for a class-balanced sampler.
+      num_samples: how many indices to draw (a Python int, static under ``jit``).
+      replace: draw with replacement (default, as PyTorch's sampler) or without.
+
+    Returns:
+      ``[num_samples]`` int32 indices into ``weights``.
+
+    Edges: a zero weight is never drawn with replacement; without replacement it is drawn only
+    once every positive weight has been (in index order), so ``num_samples`` must not exceed
+    ``N`` (checked at trace time). Negative, NaN or all-zero weights have no meaning; inside
+    :func:`jaxloss.checked` they raise.
+
+    >>> import jax, jax.numpy as jnp
+    >>> idx = weighted_sample(jax.random.key(0), jnp.array([1.0, 0.0, 3.0]), 1000)
+    >>> bool(jnp.all(idx != 1)), round(float(jnp.mean(idx == 2)), 2)   # never 1; about 3/4 are 2
+    (True, 0.76)
+    >>> sorted(weighted_sample(jax.random.key(0), jnp.ones(5), 5, replace=False).tolist())
+    [0, 1, 2, 3, 4]
+    """
+    w = upcast(float_array(weights, "weights"))
+    if w.ndim != 1:
+        raise ValueError(f"weights must be 1-D, [N]; got shape {tuple(w.shape)}.")
+    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 0:
+        raise ValueError(f"num_samples must be a non-negative Python int; got {num_samples!r}.")
+    if not isinstance(replace, bool):
+        raise TypeError(f"replace must be a Python bool; got {replace!r}.")
+    if not replace and num_samples > w.shape[0]:
+        raise ValueError(
+            f"num_samples={num_samples} exceeds the {w.shape[0]} weights; without replacement "
+            "each index is drawn at most once (pass replace=True to draw more)."
+        )
+    value_check(
+        jnp.all(w >= 0) & jnp.any(w > 0),
+        "weights must be non-negative and finite with a positive sum.",
+    )
+    log_w = jnp.where(w > 0, jnp.log(jnp.where(w > 0, w, 1)), -jnp.inf)
+    if replace:
+        return jax.random.categorical(key, log_w, shape=(num_samples,)).astype(jnp.int32)
+    keys = log_w + jax.random.gumbel(key, w.shape, w.dtype)
+    return jax.lax.top_k(keys, num_samples)[1].astype(jnp.int32)

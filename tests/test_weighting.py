@@ -200,3 +200,99 @@ def test_errors():
         jl.class_counts(jnp.array([0, 1]), 0)
     with pytest.raises(ValueError, match="class axis last"):
         jl.class_counts(jnp.ones((4, 3)), 5)
+
+
+# --- weighted_sample ---------------------------------------------------------------------------
+
+
+def test_weighted_sample_frequencies_follow_the_weights():
+    from scipy.stats import chi2
+
+    w = np.array([1.0, 0.0, 3.0, 0.5, 5.5], np.float32)
+    n = 40_000
+    idx = np.asarray(jl.weighted_sample(jax.random.key(0), w, n))
+    assert idx.dtype == np.int32 and idx.shape == (n,)
+    counts = np.bincount(idx, minlength=5)
+    assert counts[1] == 0  # a zero weight is never drawn
+    p = w / w.sum()
+    nz = p > 0
+    stat = np.sum((counts[nz] - n * p[nz]) ** 2 / (n * p[nz]))
+    assert stat < chi2.ppf(1 - 1e-6, df=nz.sum() - 1)  # fails by chance with p < 1e-6
+    # Legacy keys and jit give the same draws as typed keys without jit.
+    np.testing.assert_array_equal(
+        jax.jit(jl.weighted_sample, static_argnums=(2, 3))(jax.random.PRNGKey(0), w, 64, True),
+        jl.weighted_sample(jax.random.PRNGKey(0), w, 64),
+    )
+
+
+def test_weighted_sample_without_replacement_is_sequential_sampling():
+    from scipy.stats import chi2
+
+    w = np.array([2.0, 1.0, 0.0, 4.0, 1.0], np.float32)
+    keys = jax.random.split(jax.random.key(1), 20_000)
+    draws = np.asarray(jax.vmap(lambda k: jl.weighted_sample(k, w, 3, replace=False))(keys))
+    assert all(len(set(row)) == 3 for row in draws[:500])  # distinct indices
+    assert not np.any(draws == 2)  # three positive weights suffice: the zero one never comes
+    # The first draw is categorical(w); the second, given the first i, is w without i.
+    n = len(draws)
+    p = w / w.sum()
+    counts = np.bincount(draws[:, 0], minlength=5)
+    nz = p > 0
+    stat = np.sum((counts[nz] - n * p[nz]) ** 2 / (n * p[nz]))
+    assert stat < chi2.ppf(1 - 1e-6, df=nz.sum() - 1)
+    second_given_3 = draws[draws[:, 0] == 3, 1]
+    q = np.where(np.arange(5) == 3, 0.0, w) / (w.sum() - w[3])
+    counts = np.bincount(second_given_3, minlength=5)
+    m = len(second_given_3)
+    nz = q > 0
+    stat = np.sum((counts[nz] - m * q[nz]) ** 2 / (m * q[nz]))
+    assert stat < chi2.ppf(1 - 1e-6, df=nz.sum() - 1)
+    with pytest.raises(ValueError, match="exceeds the 5 weights"):
+        jl.weighted_sample(jax.random.key(0), w, 6, replace=False)
+    with pytest.raises(ValueError, match="weights must be 1-D"):
+        jl.weighted_sample(jax.random.key(0), np.ones((2, 2)), 3)
+    with pytest.raises(ValueError, match="num_samples must be a non-negative Python int"):
+        jl.weighted_sample(jax.random.key(0), w, 2.5)
+    with pytest.raises(Exception, match="weights must be non-negative"):
+        jl.checked(jl.weighted_sample)(jax.random.key(0), np.array([1.0, -1.0]), 2)
+
+
+def test_sampled_batch_gradients_converge_to_the_weighted_loss_gradient():
+    """E[mean gradient of a batch sampled ∝ w] = gradient of the w-weighted mean loss.
+
+    The bound: the average over K batches of m draws has, per coordinate, the standard error
+    σ/√(K·m) with σ² = Σ p_i (g_i − g*)² computed exactly; we allow 5 standard errors.
+    """
+    rng = np.random.default_rng(3)
+    n, d = 200, 3
+    x = jnp.asarray(rng.normal(size=(n, d)), jnp.float32)
+    y = x @ jnp.array([1.0, -2.0, 0.5]) + jnp.asarray(rng.normal(size=n), jnp.float32)
+    # Very uneven weights, heaviest on one region of the inputs: the weighted objective
+    # differs from the plain one.
+    w = (rng.gamma(0.5, size=n) * (1 + 20 * (np.asarray(x[:, 0]) > 0.8))).astype(np.float32)
+    theta = np.zeros(d, np.float32)
+
+    def per_example(t, xs, ys):
+        return jl.squared_error(xs @ t, ys)
+
+    target = jax.grad(
+        lambda t: jl.reduce(per_example(t, x, y), weights=w, reduction="weighted_mean")
+    )(theta)
+    per_grads = np.asarray(
+        jax.vmap(jax.grad(lambda t, xi, yi: per_example(t, xi, yi)), (None, 0, 0))(theta, x, y)
+    )
+    p = w / w.sum()
+    sigma = np.sqrt(np.sum(p[:, None] * (per_grads - np.asarray(target)) ** 2, axis=0))
+
+    k, m = 1600, 32
+
+    def batch_gradient(key):
+        idx = jl.weighted_sample(key, w, m)
+        return jax.grad(lambda t: jnp.mean(per_example(t, x[idx], y[idx])))(theta)
+
+    mean_grad = np.mean(jax.vmap(batch_gradient)(jax.random.split(jax.random.key(7), k)), axis=0)
+    bound = 5 * sigma / np.sqrt(k * m)
+    assert np.all(np.abs(mean_grad - np.asarray(target)) <= bound), (mean_grad, target, bound)
+    # The unweighted batch mean is far from it: the test can tell the two apart.
+    plain = np.asarray(jax.grad(lambda t: jnp.mean(per_example(t, x, y)))(theta))
+    assert np.any(np.abs(plain - np.asarray(target)) > 3 * bound)
