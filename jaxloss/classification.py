@@ -69,6 +69,7 @@ __all__ = [
     "categorical_cross_entropy",
     "smooth_labels",
     "poly_loss_cross_entropy",
+    "negative_log_likelihood",
 ]
 
 
@@ -565,6 +566,71 @@ def poly_loss_cross_entropy(
     cross_entropy = -jnp.sum(y * log_p, axis=-1)
     one_minus_pt = jnp.sum(y * -jnp.expm1(log_p), axis=-1)
     per = cross_entropy + jnp.asarray(epsilon, x.dtype) * one_minus_pt
+    return reduce_elements(
+        per,
+        mask=mask,
+        weights=weights,
+        element_weight=element_weight,
+        reduction=reduction,
+        axis_name=axis_name,
+    )
+
+
+def negative_log_likelihood(
+    log_probs: ArrayLike,
+    labels: ArrayLike,
+    axis: Axis = -1,
+    *,
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    class_weights: ArrayLike | None = None,
+    ignore_index: int | None = None,
+    reduction: Reduction = "none",
+    axis_name: AxisName | None = None,
+) -> Array:
+    r"""Negative log-likelihood of integer labels under given log-probabilities.
+
+    .. math:: \ell = -w_y \log p_y
+
+    PyTorch's ``nll_loss`` (``reduction="none"``; its ``"mean"`` is ``"weighted_mean"`` here,
+    dividing by ``Σ w_y`` over included elements). The input is *not* normalised here:
+    ``log_probs`` are taken as given (e.g. from :func:`jaxloss.log_softmax`), so for logits use
+    :func:`softmax_cross_entropy_with_integer_labels`, which equals this on
+    ``log_softmax(logits)``. The label's entry is picked by comparing with the class index
+    inside a sum (no gather), so NaN or ``-inf`` in other classes does not reach the loss or
+    its gradient.
+
+    Args:
+      log_probs: ``[..., C, ...]`` log-probabilities (class axis ``axis``).
+      labels: integer labels, the shape of ``log_probs`` less ``axis``.
+      axis: the class axis (or axes, flattened in the order given).
+      weights, where: the contract against the loss shape (``where`` is an element mask).
+      class_weights: ``[C]``; the element's weight is ``class_weights[label]``.
+      ignore_index: a label value whose elements act as ``where=False`` (PyTorch: -100).
+      reduction, axis_name: see :func:`jaxloss.reduce`.
+
+    Edges: an out-of-range label that is not ``ignore_index`` gives NaN for its element;
+    :func:`jaxloss.checked` raises.
+
+    >>> import jax.numpy as jnp
+    >>> log_p = jnp.log(jnp.array([[0.25, 0.75], [0.5, 0.5]]))
+    >>> negative_log_likelihood(log_p, jnp.array([1, -100]), ignore_index=-100)   # -log 0.75
+    Array([0.2876821, 0.       ], dtype=float32)
+    """
+    x, _, loss_shape, _, _ = class_inputs(log_probs, axis, None)
+    num_classes = x.shape[-1]
+    safe_labels, in_range, include = class_integer_labels(
+        labels, loss_shape, num_classes, ignore_index
+    )
+    mask = element_mask(loss_shape, weights=weights, where=where, include=include)
+    onehot = jnp.arange(num_classes) == safe_labels[..., None]
+    per = -jnp.sum(jnp.where(onehot, x, jnp.zeros((), x.dtype)), axis=-1)
+    element_weight = None
+    if class_weights is not None:
+        cw = class_weight_vector(class_weights, num_classes, x.dtype)
+        element_weight = jnp.sum(jnp.where(onehot, cw, jnp.zeros((), x.dtype)), axis=-1)
+        per = element_weight * per
+    per = nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
     return reduce_elements(
         per,
         mask=mask,

@@ -1,4 +1,5 @@
-"""Embedding losses: cosine similarity and distance, NT-Xent (SimCLR), triplet margin.
+"""Embedding losses: cosine similarity and distance, NT-Xent (SimCLR), triplet margin, and
+PyTorch's cosine embedding loss.
 
 optax's functions of the same names, with the same arguments, defaults and results, plus the
 jaxloss contract (``weights``, ``where``, ``reduction``). 16-bit inputs are accumulated in
@@ -30,7 +31,13 @@ from jaxloss._reduction import (
     where_mask,
 )
 
-__all__ = ["cosine_similarity", "cosine_distance", "ntxent", "triplet_margin_loss"]
+__all__ = [
+    "cosine_similarity",
+    "cosine_distance",
+    "ntxent",
+    "triplet_margin_loss",
+    "cosine_embedding_loss",
+]
 
 
 def cosine_similarity(
@@ -302,6 +309,59 @@ def triplet_margin_loss(
         return jnp.power(jnp.sum(jnp.power(d, norm_degree), axis=-1) + eps, 1.0 / norm_degree)
 
     per = jnp.maximum(distance(a, p) - distance(a, n) + margin, 0)
+    return reduce_elements(
+        per, mask=mask, weights=weights, reduction=reduction, axis_name=axis_name
+    )
+
+
+def cosine_embedding_loss(
+    inputs1: ArrayLike,
+    inputs2: ArrayLike,
+    targets: ArrayLike,
+    *,
+    margin: float | ArrayLike = 0.0,
+    epsilon: float | ArrayLike = 0.0,
+    axis: Axis = -1,
+    where: ArrayLike | None = None,
+    weights: ArrayLike | None = None,
+    reduction: Reduction = "none",
+    axis_name: AxisName | None = None,
+) -> Array:
+    r"""Cosine embedding loss: similar pairs toward cosine 1, dissimilar below ``margin``.
+
+    .. math:: \ell = \begin{cases} 1 - \cos(a, b) & t = 1 \\
+              \max(0,\ \cos(a, b) - m) & t = -1 \end{cases}
+
+    PyTorch's ``cosine_embedding_loss`` with ``reduction="none"`` (PyTorch's ``"mean"`` is
+    ``"mean"`` here). The cosine is :func:`cosine_similarity`'s (a zero vector has cosine 0
+    with a finite gradient; PyTorch adds ``1e-12`` to the squared norms instead, which differs
+    only for vectors of norm below ~1e-6).
+
+    Args:
+      inputs1, inputs2: ``[..., D]`` embeddings, broadcastable together.
+      targets: ±1 per pair, the loss shape (inputs less ``axis``); any value other than 1
+        counts as -1, as in PyTorch.
+      margin: ``m`` in [-1, 1] (PyTorch suggests 0 to 0.5).
+      epsilon: lower bound of the squared norms, as in :func:`cosine_similarity`.
+      axis: the vector axis (or axes).
+      where, weights, reduction, axis_name: the contract over the per-pair loss.
+
+    >>> import jax.numpy as jnp
+    >>> a = jnp.array([[1.0, 0.0], [1.0, 0.0]])
+    >>> b = jnp.array([[1.0, 1.0], [1.0, 1.0]])
+    >>> cosine_embedding_loss(a, b, jnp.array([1, -1]), margin=0.5)   # 1 - 0.7071, 0.7071 - 0.5
+    Array([0.29289323, 0.20710677], dtype=float32)
+    """
+    cos, mask, loss_shape = _cosine(inputs1, inputs2, epsilon, axis, where, weights)
+    t = jnp.asarray(targets)
+    if not (jnp.issubdtype(t.dtype, jnp.number) or t.dtype == jnp.bool_):
+        raise TypeError(f"targets must be a numeric array; got dtype {t.dtype}.")
+    if tuple(t.shape) != tuple(loss_shape) and t.ndim != 0:
+        raise ValueError(
+            f"targets has shape {tuple(t.shape)}; expected {tuple(loss_shape)}, the inputs' "
+            "shape less axis (one ±1 per pair)."
+        )
+    per = jnp.where(t == 1, 1.0 - cos, jnp.maximum(0.0, cos - margin))
     return reduce_elements(
         per, mask=mask, weights=weights, reduction=reduction, axis_name=axis_name
     )

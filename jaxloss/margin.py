@@ -36,6 +36,8 @@ __all__ = [
     "multiclass_hinge_loss",
     "multiclass_perceptron_loss",
     "multi_margin_loss",
+    "hinge_embedding_loss",
+    "multilabel_margin_loss",
 ]
 
 
@@ -367,4 +369,96 @@ def multi_margin_loss(
         element_weight=element_weight,
         reduction=reduction,
         axis_name=axis_name,
+    )
+
+
+def hinge_embedding_loss(
+    scores: ArrayLike,
+    targets: ArrayLike,
+    *,
+    margin: float | ArrayLike = 1.0,
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    reduction: Reduction = "none",
+    axis_name: AxisName | None = None,
+) -> Array:
+    r"""Hinge embedding loss: the score itself for similar pairs, a hinge for dissimilar ones.
+
+    .. math:: \ell = \begin{cases} x & t = 1 \\ \max(0,\ m - x) & t = -1 \end{cases}
+
+    PyTorch's ``hinge_embedding_loss`` with ``reduction="none"``: ``x`` is usually a distance
+    between two embeddings (e.g. the L1 distance), ``t = 1`` marks a similar pair (pulled
+    together), ``t = -1`` a dissimilar one (pushed beyond the margin). Element-wise; PyTorch's
+    ``reduction="mean"`` is ``"mean"`` here.
+
+    Args:
+      scores: any shape ``S`` (distances).
+      targets: ±1, broadcastable to ``S`` (any value other than 1 counts as -1, as in PyTorch).
+      margin: ``m``.
+      weights, where, reduction, axis_name: the contract (see :func:`jaxloss.reduce`).
+
+    The gradient at the kink ``x = m`` (for ``t = -1``) is half the slope (``jnp.maximum``).
+
+    >>> import jax.numpy as jnp
+    >>> hinge_embedding_loss(jnp.array([0.3, 0.3, 2.0]), jnp.array([1, -1, -1]))
+    Array([0.3, 0.7, 0. ], dtype=float32)
+    """
+    x, t, mask = _binary_margin_inputs(scores, targets, "scores", "targets", weights, where)
+    per = jnp.where(t == 1, x, jnp.maximum(0.0, margin - x))
+    return reduce_elements(
+        per, mask=mask, weights=weights, reduction=reduction, axis_name=axis_name
+    )
+
+
+def multilabel_margin_loss(
+    scores: ArrayLike,
+    label_sets: ArrayLike,
+    *,
+    margin: float | ArrayLike = 1.0,
+    axis: int = -1,
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    reduction: Reduction = "none",
+    axis_name: AxisName | None = None,
+) -> Array:
+    r"""Multi-label margin loss: every true class must beat every other class by ``margin``.
+
+    .. math:: \ell = \frac{1}{C} \sum_{j \in Y} \sum_{i \notin Y}
+              \max\bigl(0,\ m - (x_j - x_i)\bigr)
+
+    PyTorch's ``multilabel_margin_loss`` (with ``m = 1``), whose targets are class indices
+    padded with -1; here the set ``Y`` is a multi-hot ``[..., C]`` array (nonzero = in ``Y``),
+    the form the other multi-label losses take (``jaxloss.compat.torch`` converts PyTorch's
+    index lists). An example with no true class contributes 0 (and still counts for
+    ``"mean"``, as in PyTorch). The gradient at a kink is half the slope.
+
+    Args:
+      scores: ``[..., C]`` scores (class axis ``axis``).
+      label_sets: ``[..., C]`` multi-hot membership of each class in ``Y``.
+      margin: ``m`` (1 in PyTorch).
+      axis: the class axis.
+      weights, where, reduction, axis_name: the contract against the loss shape (``scores``
+        less ``axis``).
+
+    >>> import jax.numpy as jnp   # PyTorch's documented example: classes 3 and 0 are true
+    >>> multilabel_margin_loss(jnp.array([[0.1, 0.2, 0.4, 0.8]]), jnp.array([[1, 0, 0, 1]]))
+    Array([0.85], dtype=float32)
+    """
+    s = upcast(float_array(scores, "scores"))
+    axes = canonical_axes(axis, s.ndim)
+    y = jnp.asarray(label_sets)
+    if y.shape != s.shape:
+        raise ValueError(
+            f"label_sets has shape {tuple(y.shape)}; expected the scores shape "
+            f"{tuple(s.shape)} (a multi-hot [..., C] set of true classes)."
+        )
+    s, y = move_axes_last(s, axes), move_axes_last(y, axes) != 0
+    mask = element_mask(s.shape[:-1], weights=weights, where=where)
+    s, y = sanitize(s, mask), sanitize(y, mask, False)
+    # [..., C_true, C_other] hinge terms over (true j, non-true i) pairs.
+    pair = jnp.maximum(0.0, margin - (s[..., :, None] - s[..., None, :]))
+    valid = y[..., :, None] & ~y[..., None, :]
+    per = jnp.sum(jnp.where(valid, pair, 0.0), axis=(-2, -1)) / s.shape[-1]
+    return reduce_elements(
+        per, mask=mask, weights=weights, reduction=reduction, axis_name=axis_name
     )

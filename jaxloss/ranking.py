@@ -1,4 +1,5 @@
-"""Ranking losses: listwise objectives over the last axis (the items of one list).
+"""Ranking losses: listwise objectives over the last axis (the items of one list), and the
+pairwise margin ranking loss.
 
 optax's ``ranking_softmax_loss`` with the same arguments, defaults and results. Leading axes
 are lists; ``where`` marks valid items; optax's ``reduce_fn`` reduces over lists, and the
@@ -23,7 +24,7 @@ from jaxloss._reduction import (
 )
 from jaxloss.activations import log_softmax
 
-__all__ = ["ranking_softmax_loss"]
+__all__ = ["ranking_softmax_loss", "margin_ranking_loss"]
 
 
 def ranking_softmax_loss(
@@ -113,3 +114,57 @@ def ranking_softmax_loss(
     if reduce_fn is jnp.sum:
         return reduce_elements(per, mask=mask, reduction="sum")
     return jnp.asarray(reduce_fn(per, where=mask))
+
+
+def margin_ranking_loss(
+    scores1: ArrayLike,
+    scores2: ArrayLike,
+    targets: ArrayLike,
+    *,
+    margin: float | ArrayLike = 0.0,
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    reduction: Reduction = "none",
+    axis_name: AxisName | None = None,
+) -> Array:
+    r"""Pairwise margin ranking loss: ``scores1`` should rank above ``scores2`` where ``t = 1``.
+
+    .. math:: \ell = \max\bigl(0,\ -t\,(x_1 - x_2) + m\bigr), \qquad t \in \{-1, +1\}
+
+    PyTorch's ``margin_ranking_loss`` with ``reduction="none"`` (its ``"mean"`` is ``"mean"``
+    here); with ``m = 1`` it is the hinge of the score difference. Element-wise over the
+    broadcast shape of the three inputs. The gradient at the kink is half the slope
+    (``jnp.maximum``).
+
+    Args:
+      scores1, scores2: scores of the first and second item of each pair.
+      targets: ±1 per pair (1: the first should rank higher).
+      margin: ``m``.
+      weights, where, reduction, axis_name: the contract over the per-pair loss.
+
+    >>> import jax.numpy as jnp
+    >>> margin_ranking_loss(jnp.array([2.0, 0.5]), jnp.array([1.0, 1.0]), jnp.array([1, 1]),
+    ...                     margin=0.5)
+    Array([0., 1.], dtype=float32)
+    """
+    x1 = upcast(float_array(scores1, "scores1"))
+    x2 = upcast(float_array(scores2, "scores2"))
+    t = jnp.asarray(targets)
+    if not (jnp.issubdtype(t.dtype, jnp.number) or t.dtype == jnp.bool_):
+        raise TypeError(f"targets must be a numeric array; got dtype {t.dtype}.")
+    try:
+        shape = jnp.broadcast_shapes(x1.shape, x2.shape, t.shape)
+    except ValueError:
+        raise ValueError(
+            f"scores1 {tuple(x1.shape)}, scores2 {tuple(x2.shape)} and targets "
+            f"{tuple(t.shape)} must broadcast together."
+        ) from None
+    dtype = jnp.promote_types(x1.dtype, x2.dtype)
+    diff = jnp.broadcast_to(x1.astype(dtype) - x2.astype(dtype), shape)
+    t = jnp.broadcast_to(t.astype(dtype), shape)
+    mask = element_mask(shape, weights=weights, where=where)
+    diff, t = sanitize(diff, mask), sanitize(t, mask)
+    per = jnp.maximum(0.0, -t * diff + margin)
+    return reduce_elements(
+        per, mask=mask, weights=weights, reduction=reduction, axis_name=axis_name
+    )

@@ -505,3 +505,40 @@ def test_sigmoid_focal_integer_and_fractional_gamma_agree_with_float64_reference
     for gamma in [2.0, 0.5]:
         g = jax.grad(lambda z, gamma=gamma: jl.sigmoid_focal_loss(z, y, gamma=gamma).sum())(x)
         assert np.all(np.isfinite(g))
+
+
+def test_negative_log_likelihood_equals_the_ce_of_log_softmax_and_numpy():
+    rng = np.random.default_rng(15)
+    logits = rng.normal(size=(2, 4, 3, 3)).astype(np.float32)  # [N, C, H, W], class axis 1
+    labels = rng.integers(0, 4, size=(2, 3, 3))
+    labels[0, 0, 0] = -100
+    cw = rng.uniform(0.5, 2.0, size=4).astype(np.float32)
+    log_p = np.asarray(jax.nn.log_softmax(logits, axis=1))
+    got = jl.negative_log_likelihood(
+        log_p, labels, 1, class_weights=cw, ignore_index=-100, reduction="weighted_mean"
+    )
+    ce = jl.softmax_cross_entropy_with_integer_labels(
+        logits, labels, 1, class_weights=cw, ignore_index=-100, reduction="weighted_mean"
+    )
+    np.testing.assert_allclose(got, ce, rtol=1e-5)
+    lp = np.moveaxis(log_p, 1, -1)
+    safe = np.where(labels == -100, 0, labels)
+    picked = np.take_along_axis(lp, safe[..., None], -1)[..., 0]
+    w = np.where(labels == -100, 0.0, cw[safe])
+    np.testing.assert_allclose(got, -(w * picked).sum() / w.sum(), rtol=1e-5)
+    # Not normalised: the input is taken as given; -inf elsewhere does not leak.
+    x = np.array([[0.3, -np.inf, 2.0]], np.float32)
+    np.testing.assert_allclose(jl.negative_log_likelihood(x, np.array([2])), [-2.0])
+    g = jax.grad(lambda v: jl.negative_log_likelihood(v, np.array([2]), reduction="sum"))(x)
+    np.testing.assert_array_equal(g, [[0.0, 0.0, -1.0]])
+    with float64():
+        x64 = rng.normal(size=(3, 4))
+        y = np.array([0, 3, 1])
+        g = jax.grad(lambda v: jl.negative_log_likelihood(v, y, class_weights=cw, reduction="sum"))(
+            x64
+        )
+        fd = numeric_grad(
+            lambda v: jl.negative_log_likelihood(v, y, class_weights=cw, reduction="sum"), x64
+        )
+        np.testing.assert_allclose(g, fd, atol=1e-8)
+    assert np.isnan(np.asarray(jl.negative_log_likelihood(x, np.array([5])))[0])

@@ -158,3 +158,33 @@ def test_jit_vmap_grad_compose(name, rng):
     np.testing.assert_allclose(jax.jit(jax.vmap(fn))(x, y, labels), looped, rtol=1e-5, atol=1e-6)
     g = jax.jit(jax.grad(lambda u: jnp.sum(jax.vmap(fn)(u, y, labels))))(x)
     assert np.all(np.isfinite(g))
+
+
+def test_cosine_embedding_loss_against_numpy_and_finite_differences():
+    rng = np.random.default_rng(14)
+    a, b = rng.normal(size=(2, 5, 3)).astype(np.float32)
+    t = np.array([1, -1, 1, -1, -1])
+    cos = (a * b).sum(-1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)
+    per = np.where(t == 1, 1 - cos, np.maximum(0.0, cos - 0.1))
+    np.testing.assert_allclose(jl.cosine_embedding_loss(a, b, t, margin=0.1), per, rtol=1e-5)
+    w = rng.uniform(0.5, 2.0, size=5).astype(np.float32)
+    np.testing.assert_allclose(
+        jl.cosine_embedding_loss(a, b, t, margin=0.1, weights=w, reduction="weighted_mean"),
+        (w * per).sum() / w.sum(),
+        rtol=1e-5,
+    )
+    with float64():
+        a64, b64 = a.astype(np.float64), b.astype(np.float64)
+        for arg in (0, 1):
+            g = jax.grad(
+                lambda u, v: jl.cosine_embedding_loss(u, v, t, margin=0.1, reduction="sum"), arg
+            )(a64, b64)
+            fd = numeric_grad(
+                lambda z, arg=arg: jl.cosine_embedding_loss(
+                    *((z, b64) if arg == 0 else (a64, z)), t, margin=0.1, reduction="sum"
+                ),
+                (a64, b64)[arg],
+            )
+            np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-8)
+    with pytest.raises(ValueError, match=r"targets has shape \(4,\); expected \(5,\)"):
+        jl.cosine_embedding_loss(a, b, t[:4])

@@ -240,3 +240,67 @@ def test_errors():
         jl.hinge_loss(jnp.zeros(3), jnp.ones(4))
     with pytest.raises(ValueError, match="class_weights has shape"):
         jl.multi_margin_loss(jnp.zeros((2, 3)), jnp.array([0, 1]), class_weights=jnp.ones(2))
+
+
+# --- hinge_embedding_loss, multilabel_margin_loss (PyTorch's; its own numbers are replayed in
+# test_compat_torch.py) ------------------------------------------------------------------------
+
+
+def test_hinge_embedding_loss_against_numpy_with_the_contract():
+    rng = np.random.default_rng(11)
+    x = np.abs(rng.normal(size=(4, 3))).astype(np.float32) * 2
+    t = np.where(rng.random((4, 3)) > 0.5, 1.0, -1.0).astype(np.float32)
+    w = rng.uniform(0.5, 2.0, size=(4, 1)).astype(np.float32)
+    per = np.where(t == 1, x, np.maximum(0.0, 1.3 - x))
+    np.testing.assert_allclose(jl.hinge_embedding_loss(x, t, margin=1.3), per, rtol=1e-6)
+    np.testing.assert_allclose(
+        jl.hinge_embedding_loss(x, t, margin=1.3, weights=w, reduction="weighted_mean"),
+        (per * w).sum() / (w.sum() * 3),
+        rtol=1e-6,
+    )
+    with float64():
+        x64 = x.astype(np.float64) + 0.01  # away from the kink at x = m
+        g = jax.grad(lambda v: jl.hinge_embedding_loss(v, t, margin=1.3, reduction="sum"))(x64)
+        fd = numeric_grad(lambda v: jl.hinge_embedding_loss(v, t, margin=1.3, reduction="sum"), x64)
+        np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-8)
+
+
+def test_multilabel_margin_loss_against_a_double_loop():
+    rng = np.random.default_rng(12)
+    s = rng.normal(size=(5, 4)).astype(np.float32)
+    y = rng.random((5, 4)) > 0.6
+    y[0] = False  # no true class: loss 0
+
+    def reference(scores, sets, margin):
+        out = []
+        for row, members in zip(scores, sets, strict=True):
+            c = len(row)
+            total = sum(
+                max(0.0, margin - (row[j] - row[i]))
+                for j in range(c)
+                for i in range(c)
+                if members[j] and not members[i]
+            )
+            out.append(total / c)
+        return np.array(out)
+
+    np.testing.assert_allclose(
+        jl.multilabel_margin_loss(s, y, margin=0.8), reference(s, y, 0.8), rtol=1e-5, atol=1e-7
+    )
+    # The class axis may be elsewhere; where= excludes rows.
+    np.testing.assert_allclose(
+        jl.multilabel_margin_loss(s.T, y.T, axis=0), reference(s, y, 1.0), rtol=1e-5, atol=1e-7
+    )
+    keep = np.array([True, False, True, True, False])
+    np.testing.assert_allclose(
+        jl.multilabel_margin_loss(s, y, where=keep, reduction="mean"),
+        reference(s, y, 1.0)[keep].mean(),
+        rtol=1e-5,
+    )
+    with float64():
+        s64 = s.astype(np.float64)
+        g = jax.grad(lambda v: jl.multilabel_margin_loss(v, y, reduction="sum"))(s64)
+        fd = numeric_grad(lambda v: jl.multilabel_margin_loss(v, y, reduction="sum"), s64)
+        np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-8)
+    with pytest.raises(ValueError, match="label_sets has shape"):
+        jl.multilabel_margin_loss(s, y[:, :2])

@@ -106,3 +106,32 @@ def test_jit_vmap_and_bf16(lists):
     assert out.dtype == jnp.float32
     g = jax.grad(jl.ranking_softmax_loss)(s.astype(jnp.bfloat16), y)
     assert g.dtype == jnp.bfloat16
+
+
+def test_margin_ranking_loss_against_numpy_and_finite_differences():
+    rng = np.random.default_rng(13)
+    a, b = rng.normal(size=(2, 6)).astype(np.float32)
+    t = np.where(rng.random(6) > 0.5, 1.0, -1.0).astype(np.float32)
+    per = np.maximum(0.0, -t * (a - b) + 0.4)
+    np.testing.assert_allclose(jl.margin_ranking_loss(a, b, t, margin=0.4), per, rtol=1e-6)
+    keep = np.array([True, True, False, True, False, True])
+    np.testing.assert_allclose(
+        jl.margin_ranking_loss(a, b, t, margin=0.4, where=keep, reduction="mean"),
+        per[keep].mean(),
+        rtol=1e-6,
+    )
+    with float64():
+        a64, b64 = a.astype(np.float64), b.astype(np.float64)
+        ga, gb = jax.grad(
+            lambda u, v: jl.margin_ranking_loss(u, v, t, margin=0.4, reduction="sum"), (0, 1)
+        )(a64, b64)
+        np.testing.assert_allclose(
+            ga,
+            numeric_grad(
+                lambda u: jl.margin_ranking_loss(u, b64, t, margin=0.4, reduction="sum"), a64
+            ),
+            atol=1e-8,
+        )
+        np.testing.assert_allclose(gb, -ga, atol=1e-12)
+    with pytest.raises(ValueError, match="must broadcast together"):
+        jl.margin_ranking_loss(a, b[:3], t)
