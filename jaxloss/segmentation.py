@@ -1,5 +1,6 @@
 """Segmentation losses: Dice and its relatives (Tversky, focal Tversky, Jaccard), Lovász hinge,
-and Dice + cross-entropy combinations.
+and Dice + cross-entropy combinations. (The generalised Dice losses are in
+:mod:`jaxloss.generalized_dice`, Lovász-softmax in :mod:`jaxloss.lovasz`.)
 
 Inputs are channels-last, ``[B, H, W(, D), C]``, with the class axis chosen by ``axis`` (the
 optax-named functions keep optax's conventions: class axis last, ``axis`` = the summed axes).
@@ -646,7 +647,9 @@ def soft_dice_loss(
     default; ``DiceLoss(batch=True)`` is ``per_image=False``; ``include_background=False``
     and ``weight=`` are ``include_background`` and ``class_weights``. smp's
     ``DiceLoss("multiclass", smooth=0)`` is ``per_image=False, smooth=0.0,
-    zero_empty_targets=True`` (and ``log_loss=True`` for its ``log_loss``).
+    zero_empty_targets=True`` (and ``log_loss=True`` for its ``log_loss``; ``soft_label=True``
+    with soft targets, which smp 0.6 always uses; its ``smooth=s`` is ``smooth=2s`` here, as
+    smp computes Dice as a Tversky index with ``α = β = ½``).
 
     Args:
       probs_or_logits: ``[B, ..., C]`` (class axis ``axis``). One channel means binary
