@@ -23,7 +23,9 @@ from jaxloss.divergences import *  # noqa: F403
 from jaxloss.dropout import *  # noqa: F403
 from jaxloss.embedding import *  # noqa: F403
 from jaxloss.focal import *  # noqa: F403
+from jaxloss.generalized_dice import *  # noqa: F403
 from jaxloss.gradients import *  # noqa: F403
+from jaxloss.lovasz import *  # noqa: F403
 from jaxloss.margin import *  # noqa: F403
 from jaxloss.metrics import *  # noqa: F403
 from jaxloss.penalties import *  # noqa: F403
@@ -50,7 +52,9 @@ _MODULES = (
     "dropout",
     "embedding",
     "focal",
+    "generalized_dice",
     "gradients",
+    "lovasz",
     "margin",
     "metrics",
     "penalties",

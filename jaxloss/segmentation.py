@@ -1,5 +1,6 @@
 """Segmentation losses: Dice and its relatives (Tversky, focal Tversky, Jaccard), Lovász hinge,
-and Dice + cross-entropy combinations.
+and Dice + cross-entropy combinations. (The generalised Dice losses are in
+:mod:`jaxloss.generalized_dice`, Lovász-softmax in :mod:`jaxloss.lovasz`.)
 
 Inputs are channels-last, ``[B, H, W(, D), C]``, with the class axis chosen by ``axis`` (the
 optax-named functions keep optax's conventions: class axis last, ``axis`` = the summed axes).
@@ -23,7 +24,7 @@ To weight whole images, take ``reduction="none"`` and call
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -45,8 +46,10 @@ from jaxloss._reduction import (
     REDUCTIONS,
     AxisName,
     Reduction,
+    check_axis_name,
     check_reduction,
     element_mask,
+    psum_axes,
     reduce_elements,
     sanitize,
     weight_array,
@@ -245,6 +248,103 @@ def _reduce_region(
         per = jnp.where(bad, jnp.nan, per)
     return reduce_elements(
         per, mask=include, element_weight=element_weight, reduction=reduction, axis_name=axis_name
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Options shared by the region losses: split smoothing, the semimetric (soft-label) overlaps,
+# the per-image reduction of losses that pool their classes.
+
+
+def _smoothing(smooth: Any, smooth_nr: Any, smooth_dr: Any) -> tuple[Any, Any]:
+    """The numerator's and the denominator's smoothing: ``smooth`` unless overridden."""
+    static_float(smooth, "smooth", low=0.0)
+    nr = smooth if smooth_nr is None else smooth_nr
+    dr = smooth if smooth_dr is None else smooth_dr
+    static_float(nr, "smooth_nr", low=0.0)
+    static_float(dr, "smooth_dr", low=0.0)
+    return nr, dr
+
+
+def _semimetric_overlaps(r: _Region, axes: tuple[int, ...]) -> tuple[Array, Array, Array]:
+    """``I = (P + T - Σ w |p - t|) / 2``, ``P = Σ w p``, ``T = Σ w t`` (Wang et al.'s form).
+
+    Equal to ``Σ w p t`` when ``t`` is 0/1 and ``0 ≤ p ≤ 1``; with soft targets the losses built
+    on it are 0 exactly when ``p = t``.
+    """
+    p, t = r.probs, r.targets
+    pred_sum, target_sum, distance = _pixel_sums(r, axes, p, t, jnp.abs(p - t))
+    return 0.5 * (pred_sum + target_sum - distance), pred_sum, target_sum
+
+
+def _region_overlaps(
+    r: _Region, axes: tuple[int, ...], *, soft_label: bool, squared: bool = False
+) -> tuple[Array, Array, Array]:
+    """``I, P, T`` in the product form, or the semimetric one with ``soft_label``.
+
+    With squared sums the semimetric intersection ``(Σp² + Σt² - Σ(p - t)²) / 2`` is ``Σ p t``,
+    so ``soft_label`` changes nothing there.
+    """
+    if soft_label and not squared:
+        return _semimetric_overlaps(r, axes)
+    return _overlaps(r, axes, squared)
+
+
+def _coefficient_loss(coeff: Array, log_loss: bool) -> Array:
+    """``1 - coefficient``, or ``-log(max(coefficient, 1e-7))`` (smp's ``log_loss``)."""
+    return -jnp.log(jnp.maximum(coeff, _LOG_EPS)) if log_loss else 1.0 - coeff
+
+
+def _global_sums(sums: tuple[Array, ...], per_image: bool, axis_name: Any) -> tuple[Array, ...]:
+    """Batch-global sums are summed over the mesh axes too (one ``psum``), so a batch-global
+    region loss under ``shard_map`` is the loss of the whole batch on every device."""
+    if per_image or axis_name is None:
+        return sums
+    check_axis_name(axis_name)
+    return psum_axes(sums, axis_name)
+
+
+def _reduce_images(
+    per: Array,
+    r: _Region,
+    axes: tuple[int, ...],
+    *,
+    per_image: bool,
+    reduction: Reduction,
+    axis_name: AxisName | None,
+    image_weights: ArrayLike | None = None,
+) -> Array:
+    """Reduce per-image losses ``[B]`` (or the batch's ``[1]``) of a loss that pools its classes.
+
+    An image counts when it has an included pixel; an out-of-range label NaNs its image. For a
+    batch-global loss whose sums were made global (:func:`_global_sums`) the inclusion and the
+    NaN are global too, and the reduction is not summed over the mesh axes again.
+    """
+    check_reduction(reduction)
+    include = None if r.mask is None else jnp.any(r.mask, axis=axes).reshape(per.shape)
+    bad = None if r.bad is None else jnp.any(r.bad, axis=axes).reshape(per.shape)
+    global_batch = not per_image and axis_name is not None
+    if global_batch:
+        if include is not None:
+            include = psum_axes(include.astype(per.dtype), axis_name) > 0
+        if bad is not None:
+            bad = psum_axes(bad.astype(per.dtype), axis_name) > 0
+    if bad is not None:
+        value_check(
+            ~bad,
+            "targets must lie in [0, C) or equal ignore_index; got an out-of-range label.",
+        )
+        per = jnp.where(bad, jnp.nan, per)
+    if image_weights is not None:
+        image_weights = weight_array(image_weights, per.shape, "per-image loss")
+    mask = element_mask(per.shape, weights=image_weights, include=include)
+    per = sanitize(per, mask)
+    return reduce_elements(
+        per,
+        mask=mask,
+        weights=image_weights,
+        reduction=reduction,
+        axis_name=None if global_batch else axis_name,
     )
 
 
@@ -498,6 +598,9 @@ def soft_dice_loss(
     *,
     from_logits: bool = True,
     smooth: float | ArrayLike = 1e-5,
+    smooth_nr: float | ArrayLike | None = None,
+    smooth_dr: float | ArrayLike | None = None,
+    soft_label: bool = False,
     squared_denominator: bool = False,
     per_image: bool = True,
     class_weights: ArrayLike | None = None,
@@ -514,14 +617,26 @@ def soft_dice_loss(
     r"""Soft Dice loss with MONAI's and segmentation_models_pytorch's options.
 
     .. math::
-        \ell_{bc} = 1 - \frac{2 I_{bc} + s}{P_{bc} + T_{bc} + s}, \quad
+        \ell_{bc} = 1 - \frac{2 I_{bc} + s_{nr}}{P_{bc} + T_{bc} + s_{dr}}, \quad
         I = \textstyle\sum_i w_i p_{ic} t_{ic},\ P = \sum_i w_i p_{ic}^k,\ T = \sum_i w_i t_{ic}^k
 
-    with ``k = 2`` when ``squared_denominator`` (V-Net, MONAI's ``squared_pred``), else 1; the
-    same ``s`` is added to numerator and denominator (MONAI's ``smooth_nr = smooth_dr = s``,
-    whose default 1e-5 is the default here). ``0/0`` (``s = 0``, empty prediction and target)
+    with ``k = 2`` when ``squared_denominator`` (V-Net, MONAI's ``squared_pred``), else 1. By
+    default the same ``s`` is added to numerator and denominator (MONAI's
+    ``smooth_nr = smooth_dr = s``, whose default 1e-5 is the default here); ``smooth_nr`` /
+    ``smooth_dr`` set them apart, as MONAI's. ``0/0`` (``s = 0``, empty prediction and target)
     counts as a perfect match, so **an empty prediction on an empty target has loss 0** for
-    every ``s``; an empty target with a non-empty prediction has loss ≈ 1.
+    every ``s`` (with ``smooth_nr = 0 < smooth_dr`` it has loss 1, as in MONAI); an empty
+    target with a non-empty prediction has loss ≈ 1.
+
+    ``soft_label=True`` uses Wang et al.'s semimetric intersection (Dice semimetric loss, 2023;
+    MONAI's ``soft_label=True``, segmentation_models_pytorch ≥ 0.4 always):
+
+    .. math:: I = \tfrac12 \big(P + T - \textstyle\sum_i w_i |p_{ic} - t_{ic}|\big)
+
+    It equals ``Σ w p t`` for 0/1 targets (so integer and one-hot labels give the same loss
+    either way), and with soft targets (label smoothing, averaged annotations) the loss is 0
+    exactly when ``p = t``, which the product form is not. With ``squared_denominator`` the
+    semimetric form is the product form, so ``soft_label`` changes nothing there.
 
     Summed axes: ``per_image=True`` sums over the pixels of each image (MONAI's default,
     ``batch=False``), giving ``[B, C]`` losses; ``per_image=False`` sums over the batch too
@@ -532,7 +647,9 @@ def soft_dice_loss(
     default; ``DiceLoss(batch=True)`` is ``per_image=False``; ``include_background=False``
     and ``weight=`` are ``include_background`` and ``class_weights``. smp's
     ``DiceLoss("multiclass", smooth=0)`` is ``per_image=False, smooth=0.0,
-    zero_empty_targets=True`` (and ``log_loss=True`` for its ``log_loss``).
+    zero_empty_targets=True`` (and ``log_loss=True`` for its ``log_loss``; ``soft_label=True``
+    with soft targets, which smp 0.6 always uses; its ``smooth=s`` is ``smooth=2s`` here, as
+    smp computes Dice as a Tversky index with ``α = β = ½``).
 
     Args:
       probs_or_logits: ``[B, ..., C]`` (class axis ``axis``). One channel means binary
@@ -542,6 +659,8 @@ def soft_dice_loss(
       from_logits: apply softmax (sigmoid for one channel) first; ``False`` takes
         probabilities (for multi-label sigmoid outputs pass ``jax.nn.sigmoid(logits)``).
       smooth: ``s ≥ 0``.
+      smooth_nr, smooth_dr: the numerator's and the denominator's smoothing (default ``smooth``).
+      soft_label: the semimetric intersection (for soft targets), see above.
       squared_denominator: square ``p`` and ``t`` in the denominator.
       per_image: Dice per image (True) or over the whole batch (False).
       class_weights: ``[C]``, scales each class's loss (and its weight in ``"weighted_mean"``).
@@ -565,8 +684,13 @@ def soft_dice_loss(
     Array(0.14285713, dtype=float32)
     >>> soft_dice_loss(jnp.zeros((1, 3, 1)), jnp.array([[0, 0, 0]]), from_logits=False)
     Array(0., dtype=float32)
+    >>> soft = jnp.array([[[0.5], [0.5]]])                        # p = t: loss 0 only if soft
+    >>> soft_dice_loss(soft, soft, from_logits=False, smooth=0.0)  # 1 - 2·0.5 / 2
+    Array(0.5, dtype=float32)
+    >>> soft_dice_loss(soft, soft, from_logits=False, smooth=0.0, soft_label=True)
+    Array(0., dtype=float32)
     """
-    static_float(smooth, "smooth", low=0.0)
+    nr, dr = _smoothing(smooth, smooth_nr, smooth_dr)
     r = _prepare(
         probs_or_logits,
         targets,
@@ -578,9 +702,11 @@ def soft_dice_loss(
         pred_name="probs_or_logits",
     )
     axes = _sum_axes(r.probs.ndim, per_image)
-    inter, pred_sum, target_sum = _overlaps(r, axes, squared_denominator)
-    coeff = _ratio(2.0 * inter + smooth, pred_sum + target_sum + smooth)
-    per = -jnp.log(jnp.maximum(coeff, _LOG_EPS)) if log_loss else 1.0 - coeff
+    inter, pred_sum, target_sum = _region_overlaps(
+        r, axes, soft_label=soft_label, squared=squared_denominator
+    )
+    coeff = _ratio(2.0 * inter + nr, pred_sum + target_sum + dr)
+    per = _coefficient_loss(coeff, log_loss)
     return _reduce_region(
         per,
         r,
@@ -595,11 +721,17 @@ def soft_dice_loss(
 
 
 def _tversky_index(
-    r: _Region, axes: tuple[int, ...], alpha: Any, beta: Any, smooth: Any
+    r: _Region,
+    axes: tuple[int, ...],
+    alpha: Any,
+    beta: Any,
+    smooth: tuple[Any, Any],
+    soft_label: bool = False,
 ) -> tuple[Array, Array]:
-    inter, pred_sum, target_sum = _overlaps(r, axes)
+    nr, dr = smooth
+    inter, pred_sum, target_sum = _region_overlaps(r, axes, soft_label=soft_label)
     fp, fn = pred_sum - inter, target_sum - inter
-    return _ratio(inter + smooth, inter + alpha * fp + beta * fn + smooth), target_sum
+    return _ratio(inter + nr, inter + alpha * fp + beta * fn + dr), target_sum
 
 
 def tversky_loss(
@@ -610,10 +742,15 @@ def tversky_loss(
     beta: float | ArrayLike = 0.5,
     from_logits: bool = True,
     smooth: float | ArrayLike = 1e-5,
+    smooth_nr: float | ArrayLike | None = None,
+    smooth_dr: float | ArrayLike | None = None,
+    soft_label: bool = False,
     per_image: bool = True,
     class_weights: ArrayLike | None = None,
     ignore_index: int | None = None,
     include_background: bool = True,
+    log_loss: bool = False,
+    zero_empty_targets: bool = False,
     axis: int = -1,
     where: ArrayLike | None = None,
     weights: ArrayLike | None = None,
@@ -623,20 +760,31 @@ def tversky_loss(
     r"""Tversky loss (Salehi et al. 2017): Dice with separate costs for FP and FN.
 
     .. math::
-        \ell_{bc} = 1 - \frac{I + s}{I + \alpha\,(P - I) + \beta\,(T - I) + s}
+        \ell_{bc} = 1 - \frac{I + s_{nr}}{I + \alpha\,(P - I) + \beta\,(T - I) + s_{dr}}
 
     ``α`` weights false positives ``P - I`` and ``β`` false negatives ``T - I`` (MONAI's and
     smp's convention); ``β > α`` favours recall, useful for small structures. ``α = β = ½``
-    is Dice (with smoothing ``2s``), ``α = β = 1`` is :func:`jaccard_loss`. Sums, smoothing,
-    ``0/0 = 1`` and the contract arguments as :func:`soft_dice_loss`.
+    is Dice (with smoothing ``2s``), ``α = β = 1`` is :func:`jaccard_loss`. Sums, smoothing
+    (``smooth``, or ``smooth_nr`` / ``smooth_dr`` apart, MONAI's ``TverskyLoss``), the
+    semimetric ``soft_label`` intersection, ``0/0 = 1`` and the contract arguments as
+    :func:`soft_dice_loss`. ``log_loss`` gives ``-log(max(TI, 1e-7))`` and
+    ``zero_empty_targets`` zeroes classes absent from the target (both smp's).
+
+    Reproducing the libraries: MONAI's ``TverskyLoss(alpha, beta, softmax=True)`` is the
+    default form (``soft_label=True`` for its ``soft_label``); smp's
+    ``TverskyLoss("multiclass", alpha, beta, smooth=0)`` (gamma 1) is ``per_image=False,
+    smooth=0.0, zero_empty_targets=True, soft_label=True``, with ``log_loss`` for its own.
 
     >>> import jax.numpy as jnp
     >>> probs = jnp.array([[[0.9], [0.2], [0.0]]])
     >>> tversky_loss(probs, jnp.array([[1, 0, 0]]), alpha=0.3, beta=0.7, from_logits=False,
     ...              smooth=0.0)   # 1 - 0.9 / (0.9 + 0.3·0.2 + 0.7·0.1)
     Array(0.12621361, dtype=float32)
+    >>> tversky_loss(probs, jnp.array([[1, 0, 0]]), alpha=0.3, beta=0.7, from_logits=False,
+    ...              smooth=0.0, log_loss=True)   # -log(0.9 / 1.03)
+    Array(0.13491935, dtype=float32)
     """
-    static_float(smooth, "smooth", low=0.0)
+    nr, dr = _smoothing(smooth, smooth_nr, smooth_dr)
     r = _prepare(
         probs_or_logits,
         targets,
@@ -648,14 +796,14 @@ def tversky_loss(
         pred_name="probs_or_logits",
     )
     axes = _sum_axes(r.probs.ndim, per_image)
-    ti, target_sum = _tversky_index(r, axes, alpha, beta, smooth)
+    ti, target_sum = _tversky_index(r, axes, alpha, beta, (nr, dr), soft_label)
     return _reduce_region(
-        1.0 - ti,
+        _coefficient_loss(ti, log_loss),
         r,
         axes,
         class_weights=class_weights,
         include_background=include_background,
-        zero_empty_targets=False,
+        zero_empty_targets=zero_empty_targets,
         target_sum=target_sum,
         reduction=reduction,
         axis_name=axis_name,
@@ -669,12 +817,18 @@ def focal_tversky_loss(
     alpha: float | ArrayLike = 0.3,
     beta: float | ArrayLike = 0.7,
     gamma: float | ArrayLike = 0.75,
+    gamma_on: Literal["class", "mean"] = "class",
     from_logits: bool = True,
     smooth: float | ArrayLike = 1e-5,
+    smooth_nr: float | ArrayLike | None = None,
+    smooth_dr: float | ArrayLike | None = None,
+    soft_label: bool = False,
     per_image: bool = True,
     class_weights: ArrayLike | None = None,
     ignore_index: int | None = None,
     include_background: bool = True,
+    log_loss: bool = False,
+    zero_empty_targets: bool = False,
     axis: int = -1,
     where: ArrayLike | None = None,
     weights: ArrayLike | None = None,
@@ -683,11 +837,26 @@ def focal_tversky_loss(
 ) -> Array:
     r"""Focal Tversky loss (Abraham & Khan 2019): the Tversky loss raised to ``γ``.
 
-    .. math:: \ell_{bc} = (1 - \mathrm{TI}_{bc})^{\gamma}
+    .. math::
+        \text{gamma\_on="class"}:\ \ell_{bc} = (1 - \mathrm{TI}_{bc})^{\gamma}
+        \qquad
+        \text{gamma\_on="mean"}:\ \ell = \Big(\operatorname{reduce}_{bc}\,
+        (1 - \mathrm{TI}_{bc})\Big)^{\gamma}
 
-    with ``TI`` the Tversky index of :func:`tversky_loss`. The exponent is ``γ`` as in
-    segmentation_models_pytorch; the paper writes it ``1/γ`` and recommends ``γ = 4/3``,
-    hence the default ``gamma=0.75`` with the paper's ``α = 0.3`` (FP) and ``β = 0.7`` (FN).
+    with ``TI`` the Tversky index of :func:`tversky_loss` (and its options: split smoothing,
+    ``soft_label``, ``log_loss`` replacing ``1 - TI`` by ``-log(max(TI, 1e-7))``,
+    ``zero_empty_targets``). Where the exponent goes:
+
+    * ``gamma_on="class"`` (default): each (image, class) loss is raised to ``γ``, then
+      reduced — Abraham & Khan's per-class focal term (the paper writes the exponent ``1/γ``
+      and recommends ``γ = 4/3``, hence the default ``gamma=0.75`` with its ``α = 0.3`` (FP)
+      and ``β = 0.7`` (FN)).
+    * ``gamma_on="mean"``: the reduced loss (the ``reduction`` of the per-(image, class)
+      ``1 - TI``) is raised to ``γ``: segmentation_models_pytorch's ``TverskyLoss(gamma=)``,
+      ``loss.mean() ** gamma`` (``per_image=False, smooth=0.0, zero_empty_targets=True,
+      soft_label=True`` for its conventions). ``reduction`` must then reduce to a number (not
+      ``"none"`` or ``"parts"``); with ``axis_name`` the global value is raised to ``γ``.
+
     ``γ < 1`` keeps gradients large for nearly-solved classes; the gradient at a perfect match
     (where ``x^γ`` has infinite slope) is taken as 0, so it is finite.
 
@@ -696,9 +865,24 @@ def focal_tversky_loss(
     >>> focal_tversky_loss(probs, jnp.array([[1, 0, 0]]), gamma=1.0, from_logits=False,
     ...                    smooth=0.0)
     Array(0.12621361, dtype=float32)
+    >>> two = jnp.array([[[0.9, 0.1], [0.2, 0.8]]])              # 2 pixels, 2 classes
+    >>> labels = jnp.array([[0, 0]])        # 1 - TI: class 0 1 - 1.1/1.73, class 1 1 (empty)
+    >>> focal_tversky_loss(two, labels, gamma=2.0, from_logits=False, smooth=0.0)
+    Array(0.56630695, dtype=float32)
+    >>> focal_tversky_loss(two, labels, gamma=2.0, gamma_on="mean", from_logits=False,
+    ...                    smooth=0.0)           # ((0.3642 + 1) / 2)² (smp's)
+    Array(0.4652344, dtype=float32)
     """
-    static_float(smooth, "smooth", low=0.0)
+    nr, dr = _smoothing(smooth, smooth_nr, smooth_dr)
     static_float(gamma, "gamma", low=0.0, low_open=True)
+    if gamma_on not in ("class", "mean"):
+        raise ValueError(f"gamma_on must be 'class' or 'mean'; got {gamma_on!r}.")
+    if gamma_on == "mean" and reduction in ("none", "parts"):
+        raise ValueError(
+            f"gamma_on='mean' raises the reduced loss to gamma, so reduction must reduce to a "
+            f"number ('sum', 'mean', 'weighted_mean' or 'sum_by_nonzero_weights'); got "
+            f"{reduction!r}."
+        )
     r = _prepare(
         probs_or_logits,
         targets,
@@ -710,19 +894,22 @@ def focal_tversky_loss(
         pred_name="probs_or_logits",
     )
     axes = _sum_axes(r.probs.ndim, per_image)
-    ti, target_sum = _tversky_index(r, axes, alpha, beta, smooth)
-    per = _safe_power(1.0 - ti, gamma)
-    return _reduce_region(
+    ti, target_sum = _tversky_index(r, axes, alpha, beta, (nr, dr), soft_label)
+    per = _coefficient_loss(ti, log_loss)
+    if gamma_on == "class":
+        per = _safe_power(per, gamma)
+    reduced = _reduce_region(
         per,
         r,
         axes,
         class_weights=class_weights,
         include_background=include_background,
-        zero_empty_targets=False,
+        zero_empty_targets=zero_empty_targets,
         target_sum=target_sum,
         reduction=reduction,
         axis_name=axis_name,
     )
+    return _safe_power(reduced, gamma) if gamma_on == "mean" else reduced
 
 
 def jaccard_loss(
@@ -731,6 +918,9 @@ def jaccard_loss(
     *,
     from_logits: bool = True,
     smooth: float | ArrayLike = 1e-5,
+    smooth_nr: float | ArrayLike | None = None,
+    smooth_dr: float | ArrayLike | None = None,
+    soft_label: bool = False,
     per_image: bool = True,
     class_weights: ArrayLike | None = None,
     ignore_index: int | None = None,
@@ -745,18 +935,24 @@ def jaccard_loss(
 ) -> Array:
     r"""Soft Jaccard (IoU) loss.
 
-    .. math:: \ell_{bc} = 1 - \frac{I + s}{P + T - I + s}
+    .. math:: \ell_{bc} = 1 - \frac{I + s_{nr}}{P + T - I + s_{dr}}
 
     segmentation_models_pytorch's ``JaccardLoss`` form (``per_image=False, smooth=0.0,
-    zero_empty_targets=True`` reproduces it); MONAI's ``DiceLoss(jaccard=True)`` is this with
-    ``s`` halved. Arguments, sums and edges as :func:`soft_dice_loss`.
+    zero_empty_targets=True`` reproduces it, with ``soft_label=True`` for soft targets: smp
+    ≥ 0.4 always uses the semimetric intersection); MONAI's ``DiceLoss(jaccard=True,
+    smooth_nr=a, smooth_dr=b)`` is ``smooth_nr=a/2, smooth_dr=b/2`` here (MONAI's ratio is
+    ``(2I + a) / (2(P + T - I) + b)``). Arguments (``smooth_nr`` / ``smooth_dr``,
+    ``soft_label``), sums and edges as :func:`soft_dice_loss`.
 
     >>> import jax.numpy as jnp
     >>> probs = jnp.array([[[0.9], [0.2], [0.0]]])
     >>> jaccard_loss(probs, jnp.array([[1, 0, 0]]), from_logits=False, smooth=0.0)  # 1 - .9/1.2
     Array(0.25, dtype=float32)
+    >>> jaccard_loss(probs, jnp.array([[1, 0, 0]]), from_logits=False, smooth_nr=0.0,
+    ...              smooth_dr=0.3)                                                # 1 - .9/1.5
+    Array(0.4, dtype=float32)
     """
-    static_float(smooth, "smooth", low=0.0)
+    nr, dr = _smoothing(smooth, smooth_nr, smooth_dr)
     r = _prepare(
         probs_or_logits,
         targets,
@@ -768,9 +964,9 @@ def jaccard_loss(
         pred_name="probs_or_logits",
     )
     axes = _sum_axes(r.probs.ndim, per_image)
-    inter, pred_sum, target_sum = _overlaps(r, axes)
-    coeff = _ratio(inter + smooth, pred_sum + target_sum - inter + smooth)
-    per = -jnp.log(jnp.maximum(coeff, _LOG_EPS)) if log_loss else 1.0 - coeff
+    inter, pred_sum, target_sum = _region_overlaps(r, axes, soft_label=soft_label)
+    coeff = _ratio(inter + nr, pred_sum + target_sum - inter + dr)
+    per = _coefficient_loss(coeff, log_loss)
     return _reduce_region(
         per,
         r,
@@ -997,6 +1193,7 @@ def dice_ce_loss(
     where: ArrayLike | None = None,
     weights: ArrayLike | None = None,
     reduction: Reduction = "mean",
+    ce_reduction: Reduction | None = None,
     axis_name: AxisName | None = None,
 ) -> Array:
     r"""Dice + softmax cross-entropy for multi-class segmentation, in one call.
@@ -1007,10 +1204,18 @@ def dice_ce_loss(
     The Dice part is :func:`soft_dice_loss` (``include_background`` applies to it only), the
     CE part :func:`jaxloss.softmax_cross_entropy_with_integer_labels` (integer labels) or
     :func:`jaxloss.softmax_cross_entropy` (one-hot / probability labels). Both get the same
-    ``where``, ``weights``, ``class_weights``, ``ignore_index`` and ``reduction``, so each is
-    reduced exactly once. MONAI's ``DiceCELoss(softmax=True)`` (λ's of 1) is twice
-    ``dice_weight=0.5``; with class weights MONAI's CE is the weighted mean
-    (``reduction="weighted_mean"`` here).
+    ``where``, ``weights``, ``class_weights``, ``ignore_index`` and ``reduction`` (the CE part
+    ``ce_reduction`` when given), so each is reduced exactly once.
+
+    MONAI's ``DiceCELoss(softmax=True)`` (λ's of 1) is twice ``dice_weight=0.5``. With class
+    weights, ``DiceCELoss(weight=w)`` weights both parts: its Dice part is the mean of the
+    weighted per-(image, class) losses (``reduction="mean"``), its CE part PyTorch's
+    ``CrossEntropyLoss(weight=w)``, which for integer labels (MONAI's ``to_onehot_y=True``)
+    divides by the summed weights of the true classes and for one-hot labels by the number of
+    pixels. So for integer labels it is ``2 * dice_ce_loss(x, y, class_weights=w,
+    ce_reduction="weighted_mean")``, and for one-hot labels the default (both ``"mean"``);
+    ``reduction="weighted_mean"`` for both parts would also weight-average the Dice part,
+    which MONAI does not.
 
     Args:
       logits: ``[B, ..., C]`` with ``C ≥ 2`` (class axis ``axis``).
@@ -1022,13 +1227,22 @@ def dice_ce_loss(
       axis: the class axis.
       where, weights: pixel mask and pixel weight map broadcastable to ``[B, ...]``.
       reduction: any reduction but ``"none"``, applied to both parts; default ``"mean"``.
+      ce_reduction: the CE part's reduction, if it differs (any but ``"none"``); default
+        ``reduction``.
 
     >>> import jax.numpy as jnp
     >>> logits = jnp.array([[[3.0, -3.0], [-3.0, 3.0]]])          # [B=1, N=2, C=2]
     >>> dice_ce_loss(logits, jnp.array([[0, 1]]))
     Array(0.00247416, dtype=float32)
+    >>> w = jnp.array([1.0, 3.0])                  # MONAI's DiceCELoss(weight=w) is twice this
+    >>> dice_ce_loss(logits, jnp.array([[0, 1]]), class_weights=w, ce_reduction="weighted_mean")
+    Array(0.00371045, dtype=float32)
     """
     _check_mix(dice_weight, reduction)
+    if ce_reduction is None:
+        ce_reduction = reduction
+    else:
+        _check_mix(dice_weight, ce_reduction)
     x = float_array(logits, "logits")
     if not isinstance(axis, int):
         raise TypeError(f"axis must be a single int (the class axis); got {axis!r}.")
@@ -1068,7 +1282,7 @@ def dice_ce_loss(
             where=where,
             class_weights=class_weights,
             ignore_index=ignore_index,
-            reduction=reduction,
+            reduction=ce_reduction,
             axis_name=axis_name,
         )
     else:
@@ -1081,7 +1295,7 @@ def dice_ce_loss(
             where,
             weights=weights,
             class_weights=class_weights,
-            reduction=reduction,
+            reduction=ce_reduction,
             axis_name=axis_name,
         )
     return dice_weight * dice + (1.0 - dice_weight) * ce
