@@ -221,15 +221,25 @@ def _reduce_region(
     target_sum: Array,
     reduction: Reduction,
     axis_name: AxisName | None = None,
+    per_image: bool = True,
 ) -> Array:
-    """Class weights, inclusion of (image, class) pairs, NaN for bad labels, then the contract."""
+    """Class weights, inclusion of (image, class) pairs, NaN for bad labels, then the contract.
+
+    A batch-global loss (``per_image=False``) under ``axis_name`` was computed from global
+    sums (:func:`_region_overlaps`): its ``[C]`` losses are already the whole batch's, so its
+    inclusion and NaN flags are made global and the reduction is not summed again.
+    """
     check_reduction(reduction)
     num_classes = per.shape[-1]
+    global_batch = not per_image and axis_name is not None
     if zero_empty_targets:
         per = jnp.where(target_sum > 0, per, 0.0)
     include = None
     if r.mask is not None:
-        include = jnp.broadcast_to(jnp.any(r.mask, axis=axes)[..., None], per.shape)
+        any_pixel = jnp.any(r.mask, axis=axes)
+        if global_batch:
+            any_pixel = psum_axes(any_pixel.astype(per.dtype), axis_name) > 0
+        include = jnp.broadcast_to(any_pixel[..., None], per.shape)
     if not include_background and num_classes > 1:
         classes = jnp.broadcast_to(jnp.arange(num_classes) > 0, per.shape)
         include = classes if include is None else include & classes
@@ -239,7 +249,10 @@ def _reduce_region(
         element_weight = jnp.broadcast_to(cw, per.shape)
         per = per * element_weight
     if r.bad is not None:
-        bad = jnp.any(r.bad, axis=axes)[..., None]
+        bad = jnp.any(r.bad, axis=axes)
+        if global_batch:
+            bad = psum_axes(bad.astype(per.dtype), axis_name) > 0
+        bad = bad[..., None]
         value_check(
             ~bad,
             "targets must lie in [0, C) (be 0 or 1 for one channel) or equal "
@@ -247,7 +260,11 @@ def _reduce_region(
         )
         per = jnp.where(bad, jnp.nan, per)
     return reduce_elements(
-        per, mask=include, element_weight=element_weight, reduction=reduction, axis_name=axis_name
+        per,
+        mask=include,
+        element_weight=element_weight,
+        reduction=reduction,
+        axis_name=None if global_batch else axis_name,
     )
 
 
@@ -278,16 +295,26 @@ def _semimetric_overlaps(r: _Region, axes: tuple[int, ...]) -> tuple[Array, Arra
 
 
 def _region_overlaps(
-    r: _Region, axes: tuple[int, ...], *, soft_label: bool, squared: bool = False
+    r: _Region,
+    axes: tuple[int, ...],
+    *,
+    soft_label: bool,
+    squared: bool = False,
+    per_image: bool = True,
+    axis_name: AxisName | None = None,
 ) -> tuple[Array, Array, Array]:
     """``I, P, T`` in the product form, or the semimetric one with ``soft_label``.
 
     With squared sums the semimetric intersection ``(Σp² + Σt² - Σ(p - t)²) / 2`` is ``Σ p t``,
-    so ``soft_label`` changes nothing there.
+    so ``soft_label`` changes nothing there. Batch-global sums (``per_image=False``) are summed
+    over ``axis_name`` too (:func:`_global_sums`).
     """
     if soft_label and not squared:
-        return _semimetric_overlaps(r, axes)
-    return _overlaps(r, axes, squared)
+        sums = _semimetric_overlaps(r, axes)
+    else:
+        sums = _overlaps(r, axes, squared)
+    inter, pred_sum, target_sum = _global_sums(sums, per_image, axis_name)
+    return inter, pred_sum, target_sum
 
 
 def _coefficient_loss(coeff: Array, log_loss: bool) -> Array:
@@ -703,7 +730,12 @@ def soft_dice_loss(
     )
     axes = _sum_axes(r.probs.ndim, per_image)
     inter, pred_sum, target_sum = _region_overlaps(
-        r, axes, soft_label=soft_label, squared=squared_denominator
+        r,
+        axes,
+        soft_label=soft_label,
+        squared=squared_denominator,
+        per_image=per_image,
+        axis_name=axis_name,
     )
     coeff = _ratio(2.0 * inter + nr, pred_sum + target_sum + dr)
     per = _coefficient_loss(coeff, log_loss)
@@ -717,6 +749,7 @@ def soft_dice_loss(
         target_sum=target_sum,
         reduction=reduction,
         axis_name=axis_name,
+        per_image=per_image,
     )
 
 
@@ -727,9 +760,13 @@ def _tversky_index(
     beta: Any,
     smooth: tuple[Any, Any],
     soft_label: bool = False,
+    per_image: bool = True,
+    axis_name: AxisName | None = None,
 ) -> tuple[Array, Array]:
     nr, dr = smooth
-    inter, pred_sum, target_sum = _region_overlaps(r, axes, soft_label=soft_label)
+    inter, pred_sum, target_sum = _region_overlaps(
+        r, axes, soft_label=soft_label, per_image=per_image, axis_name=axis_name
+    )
     fp, fn = pred_sum - inter, target_sum - inter
     return _ratio(inter + nr, inter + alpha * fp + beta * fn + dr), target_sum
 
@@ -796,7 +833,9 @@ def tversky_loss(
         pred_name="probs_or_logits",
     )
     axes = _sum_axes(r.probs.ndim, per_image)
-    ti, target_sum = _tversky_index(r, axes, alpha, beta, (nr, dr), soft_label)
+    ti, target_sum = _tversky_index(
+        r, axes, alpha, beta, (nr, dr), soft_label, per_image, axis_name
+    )
     return _reduce_region(
         _coefficient_loss(ti, log_loss),
         r,
@@ -807,6 +846,7 @@ def tversky_loss(
         target_sum=target_sum,
         reduction=reduction,
         axis_name=axis_name,
+        per_image=per_image,
     )
 
 
@@ -894,7 +934,9 @@ def focal_tversky_loss(
         pred_name="probs_or_logits",
     )
     axes = _sum_axes(r.probs.ndim, per_image)
-    ti, target_sum = _tversky_index(r, axes, alpha, beta, (nr, dr), soft_label)
+    ti, target_sum = _tversky_index(
+        r, axes, alpha, beta, (nr, dr), soft_label, per_image, axis_name
+    )
     per = _coefficient_loss(ti, log_loss)
     if gamma_on == "class":
         per = _safe_power(per, gamma)
@@ -908,6 +950,7 @@ def focal_tversky_loss(
         target_sum=target_sum,
         reduction=reduction,
         axis_name=axis_name,
+        per_image=per_image,
     )
     return _safe_power(reduced, gamma) if gamma_on == "mean" else reduced
 
@@ -964,7 +1007,9 @@ def jaccard_loss(
         pred_name="probs_or_logits",
     )
     axes = _sum_axes(r.probs.ndim, per_image)
-    inter, pred_sum, target_sum = _region_overlaps(r, axes, soft_label=soft_label)
+    inter, pred_sum, target_sum = _region_overlaps(
+        r, axes, soft_label=soft_label, per_image=per_image, axis_name=axis_name
+    )
     coeff = _ratio(inter + nr, pred_sum + target_sum - inter + dr)
     per = _coefficient_loss(coeff, log_loss)
     return _reduce_region(
@@ -977,6 +1022,7 @@ def jaccard_loss(
         target_sum=target_sum,
         reduction=reduction,
         axis_name=axis_name,
+        per_image=per_image,
     )
 
 

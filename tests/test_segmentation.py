@@ -608,3 +608,22 @@ def test_dice_loss_tversky_form_matches_numpy_on_both_paths(alpha, beta, rng):
     traced = jax.jit(lambda a, b: jl.dice_loss(x, t, alpha=a, beta=b, weights=w))(alpha, beta)
     np.testing.assert_allclose(static, expected, rtol=1e-5)
     np.testing.assert_allclose(traced, expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "loss", [jl.soft_dice_loss, jl.jaccard_loss, jl.tversky_loss, jl.focal_tversky_loss]
+)
+def test_batch_global_region_losses_are_global_over_axis_name(loss):
+    """With ``per_image=False`` the overlap sums are the whole batch's on every shard."""
+    rng = np.random.default_rng(21)
+    logits = rng.normal(size=(4, 5, 5, 3)).astype(np.float32)
+    labels = rng.integers(0, 3, size=(4, 5, 5))
+    labels[3, :, :] = 255  # one image with no included pixel
+    kw = dict(per_image=False, ignore_index=255)
+    for reduction in ("mean", "sum", "weighted_mean"):
+        full = loss(logits, labels, reduction=reduction, **kw)
+        sharded = jax.vmap(
+            lambda x, y, r=reduction: loss(x, y, reduction=r, axis_name="shards", **kw),
+            axis_name="shards",
+        )(logits.reshape(2, 2, 5, 5, 3), labels.reshape(2, 2, 5, 5))
+        np.testing.assert_allclose(sharded, [full, full], rtol=1e-5, err_msg=reduction)
