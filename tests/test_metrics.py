@@ -437,23 +437,26 @@ def test_multioutput_regression_matches_sklearn():
     rng = np.random.default_rng(12)
     w = rng.uniform(0.1, 2.0, size=(B, 25, 1)).astype(np.float32)  # per-row weights
 
+    t[:4, :, 2] = 1.5  # a constant output: weight 0 in "variance_weighted"
+
     def run(p, t, w):
         return (
             jl.r2_score(p, t, weights=w, multioutput="raw_values"),
             jl.r2_score(p, t, weights=w),
             jl.mean_squared_error(p, t, weights=w),
             jl.mean_absolute_error(p, t, weights=w),
+            jl.r2_score(p, t, weights=w, multioutput="variance_weighted"),
         )
 
-    raw, uniform, mse, mae = map(np.asarray, jax.jit(jax.vmap(run))(p, t, w))
+    raw, uniform, mse, mae, variance = map(np.asarray, jax.jit(jax.vmap(run))(p, t, w))
     for b in range(B):
         sw = w[b, :, 0]
-        np.testing.assert_allclose(
-            raw[b], skm.r2_score(t[b], p[b], sample_weight=sw, multioutput="raw_values"), rtol=2e-5
-        )
-        np.testing.assert_allclose(
-            uniform[b], skm.r2_score(t[b], p[b], sample_weight=sw), rtol=2e-5
-        )
+        t64 = t[b].astype(np.float64)  # in float32 scikit-learn's constant column is not 0
+        want_raw = skm.r2_score(t64, p[b], sample_weight=sw, multioutput="raw_values")
+        np.testing.assert_allclose(raw[b], want_raw, rtol=2e-5)
+        want_var = skm.r2_score(t64, p[b], sample_weight=sw, multioutput="variance_weighted")
+        np.testing.assert_allclose(variance[b], want_var, rtol=2e-5)
+        np.testing.assert_allclose(uniform[b], want_raw.mean(), rtol=2e-5)
         np.testing.assert_allclose(
             mse[b], skm.mean_squared_error(t[b], p[b], sample_weight=sw), rtol=2e-5
         )
@@ -461,7 +464,7 @@ def test_multioutput_regression_matches_sklearn():
             mae[b], skm.mean_absolute_error(t[b], p[b], sample_weight=sw), rtol=2e-5
         )
     with pytest.raises(ValueError, match="multioutput"):
-        jl.r2_score(p[0], t[0], multioutput="variance_weighted")
+        jl.r2_score(p[0], t[0], multioutput="variance")
 
 
 def test_mape_is_scale_invariant_while_rmse_and_mae_scale():
