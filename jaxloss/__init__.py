@@ -21,6 +21,7 @@ from jaxloss.clustering import *  # noqa: F403
 from jaxloss.dropout import *  # noqa: F403
 from jaxloss.embedding import *  # noqa: F403
 from jaxloss.gradients import *  # noqa: F403
+from jaxloss.metric_states import *  # noqa: F403
 from jaxloss.metrics import *  # noqa: F403
 from jaxloss.ranking import *  # noqa: F403
 from jaxloss.regression import *  # noqa: F403
@@ -42,6 +43,7 @@ _MODULES = (
     "dropout",
     "embedding",
     "gradients",
+    "metric_states",
     "metrics",
     "ranking",
     "regression",

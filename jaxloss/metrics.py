@@ -96,7 +96,6 @@ KappaWeights = Literal["linear", "quadratic"] | None
 
 # scikit-learn's MAPE floor, float64 machine epsilon whatever the input dtype.
 _MAPE_EPSILON = float(np.finfo(np.float64).eps)
-_HIGHEST = jax.lax.Precision.HIGHEST
 
 
 # ---------------------------------------------------------------------------------------------
