@@ -490,13 +490,15 @@ def ranking_compute(
     ``AUC(num_thresholds=T, curve="ROC", summation_method="interpolation")`` for the ROC AUC,
     and scikit-learn's step-function average precision on the grid's PR points.
 
-    **Exactness.** All scores in one cell ``(t_j, t_{j+1}]`` of the grid are treated as tied.
-    When the scores lie on the grid (each equal to 0, 1 or a ``thresholds`` value), no two
-    different scores share a cell and both numbers equal the exact :func:`jaxloss.roc_auc` /
-    :func:`jaxloss.average_precision` of the data (ties included). Otherwise the exact values
-    lie within the returned bounds, computed from the state itself (``p_b``, ``n_b``: the
-    positive / negative weight of cell ``b``; ``P``, ``N``: the totals; ``tp_b``, ``fp_b``:
-    the weights above the cell):
+    **Exactness.** All scores in one cell ``(t_j, t_{j+1}]`` of the grid are treated as tied
+    (Keras's counting: positive at ``t`` when ``s > t``). When every score lies on the grid,
+    i.e. is one of ``1/(T−1), 2/(T−1), …, 1`` (the values of ``thresholds[1:-1]``, and 1), no
+    two different scores share a cell, and both numbers equal the exact
+    :func:`jaxloss.roc_auc` / :func:`jaxloss.average_precision` of the data (ties included).
+    Scores below ``1/(T−1)``, 0 included, share the lowest cell with ``1/(T−1)``, as in
+    Keras. Otherwise the exact values lie within the returned bounds, computed from the state
+    itself (``p_b``, ``n_b``: the positive / negative weight of cell ``b``; ``P``, ``N``: the
+    totals; ``tp_b``, ``fp_b``: the weights above the cell):
 
     .. math:: |\mathrm{AUC} - \mathrm{AUC}_{\mathrm{exact}}| \le
               \frac{1}{2PN} \sum_b p_b\, n_b, \qquad
@@ -505,9 +507,12 @@ def ranking_compute(
               \frac{tp_b}{tp_b + fp_b + n_b}\Bigr)
 
     (a pair split by no threshold counts ½ here and 0 or 1 exactly; the precision at any
-    positive inside a cell lies between the two fractions). They shrink as the grid gets
-    finer: for 200 thresholds and scores spread over ``[0, 1]``, typically ``~1e-3`` for AUC.
-    The bounds are for non-negative weights and the full AUC (not ``max_fpr``).
+    positive inside a cell lies between the two fractions). They are worst cases (every pair
+    inside a cell ordered against the grid) and shrink as the grid gets finer; the actual
+    difference is usually far smaller (for 400 softmax scores of 3 classes and 200
+    thresholds: AUC bounds of 0.02, differences below 2e-3). The bounds are for non-negative
+    weights and the full AUC (not ``max_fpr``); they count the pairs of a cell whether or not
+    their scores are tied, so they stay positive on tied on-grid data whose values are exact.
 
     Args:
       state: a ranking state.
@@ -628,11 +633,12 @@ def regression_init(
     num_outputs = _check_positive_int(num_outputs, "num_outputs")
     if not jnp.issubdtype(dtype, jnp.floating):
         raise TypeError(f"dtype must be a floating dtype; got {dtype!r}.")
-    shift = np.broadcast_to(np.asarray(target_shift, dtype=np.float64), (num_outputs,))
-    if np.shape(target_shift) not in ((), (num_outputs,)) or not np.all(np.isfinite(shift)):
+    shift = np.asarray(target_shift, dtype=np.float64)
+    if shift.shape not in ((), (num_outputs,)) or not np.all(np.isfinite(shift)):
         raise ValueError(
             f"target_shift must be a finite float or {num_outputs} floats; got {target_shift!r}."
         )
+    shift = np.broadcast_to(shift, (num_outputs,))
     zeros = jnp.zeros((num_outputs,), dtype)
     return RegressionState(
         zeros, zeros, zeros, zeros, zeros, zeros, zeros, tuple(float(k) for k in shift)
@@ -967,10 +973,10 @@ def calibration_compute(state: CalibrationState) -> CalibrationMetrics:
 
 
 def _state_matrix(state: ArrayLike) -> Array:
-    m = _confusion_array(state, "state")
-    if not jnp.issubdtype(m.dtype, jnp.floating):
-        raise TypeError(f"state must be a float array (from confusion_init); got {m.dtype}.")
-    return m
+    dtype = jnp.asarray(state).dtype
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"state must be a float array (from confusion_init); got {dtype}.")
+    return _confusion_array(state, "state")
 
 
 def _averaged_prf(
