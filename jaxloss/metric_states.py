@@ -51,6 +51,7 @@ from jaxloss._checks import (
     ArrayLike,
     check_broadcast,
     float_array,
+    static_float,
     upcast,
     value_check,
 )
@@ -63,6 +64,7 @@ from jaxloss.metrics import (
     OvrAverage,
     _check_average,
     _check_ignore_index,
+    _check_kappa_weights,
     _check_max_fpr,
     _check_positive_int,
     _class_average,
@@ -315,8 +317,19 @@ def confusion_compute(
      Array([1. , 0.5], dtype=float32))
     """
     m = _confusion_array(state, "state")
-    counts = _class_counts(m, "state")
     _check_average(average, _AVERAGES)
+    _check_kappa_weights(kappa_weights)
+    static_float(beta, "beta", low=0.0)
+    return _confusion_metrics(m, beta, average, pos_label, kappa_weights)
+
+
+@functools.partial(jax.jit, static_argnames=("average", "pos_label", "kappa_weights"))
+def _confusion_metrics(
+    m: Array, beta: Any, average: Average, pos_label: int, kappa_weights: KappaWeights
+) -> ConfusionMetrics:
+    # Compiled once per configuration: called outside jit, one executable instead of dozens
+    # of op-by-op dispatches; inside jit it is inlined.
+    counts = _class_counts(m, "state")
     precision, recall, fscore = _averaged_prf(counts, average, beta, pos_label)
     if counts.multilabel:
         correct = jnp.sum(counts.tp + counts.tn)
@@ -536,7 +549,13 @@ def ranking_compute(
     """
     _check_ranking_state(state)
     _check_average(average, ("macro", "weighted", "micro", None))
-    max_fpr = _check_max_fpr(max_fpr)
+    return _ranking_metrics(state, average, _check_max_fpr(max_fpr))
+
+
+@functools.partial(jax.jit, static_argnames=("average", "max_fpr"))
+def _ranking_metrics(
+    state: RankingState, average: OvrAverage, max_fpr: float | None
+) -> RankingMetrics:
     tp, fp, tn, fn = state
     num_thresholds = tp.shape[-1]
     thresholds = jnp.asarray(_keras_thresholds(num_thresholds), tp.dtype)
@@ -753,6 +772,13 @@ def regression_compute(
         or num_regressors < 0
     ):
         raise ValueError(f"num_regressors must be a Python int >= 0; got {num_regressors!r}.")
+    return _regression_metrics(state, multioutput, int(num_regressors))
+
+
+@functools.partial(jax.jit, static_argnames=("multioutput", "num_regressors"))
+def _regression_metrics(
+    state: RegressionState, multioutput: MultiOutput, num_regressors: int
+) -> RegressionMetrics:
     weight = state.weight
     mse = safe_divide(state.squared_error, weight)
     positive = mse > 0
@@ -954,6 +980,11 @@ def calibration_compute(state: CalibrationState) -> CalibrationMetrics:
     (Array(0.2, dtype=float32), Array(0.25, dtype=float32))
     """
     _check_calibration_state(state)
+    return _calibration_metrics(state)
+
+
+@jax.jit
+def _calibration_metrics(state: CalibrationState) -> CalibrationMetrics:
     count = state.count
     total = jnp.sum(count)
     accuracy = safe_divide(state.accuracy_sum, count)

@@ -39,6 +39,7 @@ scikit-learn's rows-are-truth layout obvious.
 
 from __future__ import annotations
 
+import functools
 from typing import Literal, NamedTuple
 
 import jax
@@ -945,8 +946,8 @@ def multiclass_roc_auc(
     >>> multiclass_roc_auc(s, jnp.array([0, 1, 2, 1]), average=None)   # class 2: 2 of 3 pairs
     Array([1.       , 1.       , 0.6666667], dtype=float32)
     """
-    s, y, w, bad = _one_vs_rest_inputs(scores, labels, weights, where, ignore_index, True)
-    return _ovr_average(jax.vmap(_binary_auc, in_axes=-1)(s, y, w), s, y, w, bad, average, True)
+    s, y, w, ok = _one_vs_rest_inputs(scores, labels, weights, where, ignore_index, True)
+    return _one_vs_rest_score(s, y, w, ok, average, True)
 
 
 def multilabel_roc_auc(
@@ -977,8 +978,8 @@ def multilabel_roc_auc(
     >>> multilabel_roc_auc(s, jnp.array([[1, 0], [1, 1], [0, 1], [0, 0]]), average=None)
     Array([1., 1.], dtype=float32)
     """
-    s, y, w, bad = _one_vs_rest_inputs(scores, labels, weights, where, None, False)
-    return _ovr_average(jax.vmap(_binary_auc, in_axes=-1)(s, y, w), s, y, w, bad, average, True)
+    s, y, w, ok = _one_vs_rest_inputs(scores, labels, weights, where, None, False)
+    return _one_vs_rest_score(s, y, w, ok, average, True)
 
 
 def multiclass_average_precision(
@@ -1004,9 +1005,8 @@ def multiclass_average_precision(
     >>> multiclass_average_precision(s, jnp.array([0, 1, 2, 1]), average=None)
     Array([1., 1., 1.], dtype=float32)
     """
-    s, y, w, bad = _one_vs_rest_inputs(scores, labels, weights, where, ignore_index, True)
-    ap = jax.vmap(_binary_ap, in_axes=-1)(s, y, w)
-    return _ovr_average(ap, s, y, w, bad, average, False)
+    s, y, w, ok = _one_vs_rest_inputs(scores, labels, weights, where, ignore_index, True)
+    return _one_vs_rest_score(s, y, w, ok, average, False)
 
 
 def multilabel_average_precision(
@@ -1030,9 +1030,8 @@ def multilabel_average_precision(
     >>> multilabel_average_precision(s, jnp.array([[1, 0], [0, 1], [1, 1], [0, 0]]))   # (¾ + 1)/2
     Array(0.875, dtype=float32)
     """
-    s, y, w, bad = _one_vs_rest_inputs(scores, labels, weights, where, None, False)
-    ap = jax.vmap(_binary_ap, in_axes=-1)(s, y, w)
-    return _ovr_average(ap, s, y, w, bad, average, False)
+    s, y, w, ok = _one_vs_rest_inputs(scores, labels, weights, where, None, False)
+    return _one_vs_rest_score(s, y, w, ok, average, False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1468,14 +1467,21 @@ def _ranked_counts(
         ),
         num_keys=2,
     )
-    tps = jnp.cumsum(pos_w)
-    fps = jnp.cumsum(neg_w)
     next_differs = jnp.concatenate(
         [(s_sorted[1:] != s_sorted[:-1]) | ~inc[1:], jnp.ones((1,), bool)]
     )
     valid = inc & next_differs
-    # Each point takes the values of the valid point ending its tie group; excluded ones the last.
-    tps, fps, s_at = _fill_from_valid((tps, fps, s_sorted), valid)
+    # Each point takes the values of the valid point ending its tie group; excluded ones (at
+    # the end) the last valid point's. No gather: running sums of non-negative parts never
+    # decrease and the sorted scores never increase, so "the value at the next valid point" is
+    # a reverse running min (max) over the valid points.
+    has_next = jax.lax.cummax(valid.astype(jnp.int32), reverse=True) > 0
+    signed = weights is not None  # only given weights can be negative
+    tps = _cumsum_at_group_end(pos_w, valid, has_next, signed)
+    fps = _cumsum_at_group_end(neg_w, valid, has_next, signed)
+    next_score = jax.lax.cummax(jnp.where(valid, s_sorted, -jnp.inf), reverse=True)
+    last_score = jnp.min(jnp.where(valid, s_sorted, jnp.inf))
+    s_at = jnp.where(has_next, next_score, jnp.where(jnp.any(valid), last_score, s_sorted))
     zero = jnp.zeros((1,), s.dtype)
     tps = jnp.concatenate([zero, tps])
     fps = jnp.concatenate([zero, fps])
@@ -1850,17 +1856,22 @@ def _kappa(confusion: ArrayLike, weights: KappaWeights) -> Array:
 # Ranking.
 
 
-def _fill_from_valid(values: tuple[Array, ...], valid: Array) -> tuple[Array, ...]:
-    """Each position takes the values of the nearest valid position at or after it (the last
-    valid position when none follows), by two associative scans: no gather."""
+def _cumsum_at_group_end(weights: Array, valid: Array, has_next: Array, signed: bool) -> Array:
+    """``cumsum(weights)`` read at the next valid position (its own value past the last one).
 
-    def latest(a, b):
-        (va, ma), (vb, mb) = a, b
-        return tuple(jnp.where(mb, y, x) for x, y in zip(va, vb, strict=True)), ma | mb
+    With ``signed``, the sum is split into its non-negative and non-positive parts, each
+    non-decreasing in magnitude, so the next valid value is a reverse running min for any real
+    weights.
+    """
 
-    after, has_after = jax.lax.associative_scan(latest, (values, valid), reverse=True)
-    before, _ = jax.lax.associative_scan(latest, (values, valid))
-    return tuple(jnp.where(has_after, a, b) for a, b in zip(after, before, strict=True))
+    def at_next_valid(part: Array) -> Array:
+        running = jnp.cumsum(part)
+        following = jax.lax.cummin(jnp.where(valid, running, jnp.inf), reverse=True)
+        return jnp.where(has_next, following, running)
+
+    if not signed:
+        return at_next_valid(weights)
+    return at_next_valid(jnp.maximum(weights, 0)) - at_next_valid(jnp.maximum(-weights, 0))
 
 
 def _roc_area(fpr: Array, tpr: Array, max_fpr: float | None) -> Array:
@@ -1930,21 +1941,25 @@ def _binary_ap(s: Array, y: Array, w: Array) -> Array:
     return average_precision(s, y, weights=w)
 
 
-def _ovr_average(
-    per_class: Array,
-    s: Array,
-    y: Array,
-    w: Array,
-    ok: Array,
-    average: OvrAverage,
-    is_auc: bool,
+def _one_vs_rest_score(
+    s: Array, y: Array, w: Array, ok: Array, average: OvrAverage, is_auc: bool
+) -> Array:
+    """Per-class AUC / AP of ``[M, C]`` one-vs-rest inputs, averaged (compiled once per
+    configuration, so an eager call is one executable, not hundreds of dispatches)."""
+    _check_average(average, ("macro", "weighted", "micro", None))
+    return _one_vs_rest_compiled(s, y, w, ok, average, is_auc)
+
+
+@functools.partial(jax.jit, static_argnames=("average", "is_auc"))
+def _one_vs_rest_compiled(
+    s: Array, y: Array, w: Array, ok: Array, average: OvrAverage, is_auc: bool
 ) -> Array:
     """Average one-vs-rest scores as scikit-learn's ``_average_binary_score``."""
-    _check_average(average, ("macro", "weighted", "micro", None))
-    nan_if_bad = jnp.where(ok, 0.0, jnp.nan).astype(per_class.dtype)
+    metric = _binary_auc if is_auc else _binary_ap
+    nan_if_bad = jnp.where(ok, 0.0, jnp.nan).astype(s.dtype)
     if average == "micro":
-        metric = _binary_auc if is_auc else _binary_ap
         return metric(s.ravel(), y.ravel(), w.ravel()) + nan_if_bad
+    per_class = jax.vmap(metric, in_axes=-1)(s, y, w)
     if average is None:
         return per_class + nan_if_bad
     if average == "macro":
