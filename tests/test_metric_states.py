@@ -596,3 +596,42 @@ def test_states_and_counts_on_8_devices_sharded_and_merged_by_psum():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "sharded ok" in result.stdout
+
+
+def test_computes_are_differentiable_and_return_named_results():
+    """Each compute is smooth in the accumulated sums (and R² in the predictions); the results
+    are the documented NamedTuples."""
+    from helpers import float64, numeric_grad
+
+    rng = np.random.default_rng(10)
+    with float64():
+        cm0 = rng.uniform(0.5, 5.0, (3, 3))
+        f1 = jax.jit(lambda cm: jl.confusion_compute(cm, beta=2.0).fscore)
+        np.testing.assert_allclose(jax.grad(f1)(cm0), numeric_grad(f1, cm0), rtol=1e-5, atol=1e-9)
+        kappa = jax.jit(lambda cm: jl.confusion_compute(cm, kappa_weights="quadratic").cohen_kappa)
+        np.testing.assert_allclose(
+            jax.grad(kappa)(cm0), numeric_grad(kappa, cm0), rtol=1e-5, atol=1e-9
+        )
+        t = rng.normal(size=9)
+        p0 = t + 0.5 * rng.normal(size=9)
+        init = jl.regression_init(dtype=jnp.float64)
+        r2 = jax.jit(lambda p: jl.regression_compute(jl.regression_update(init, p, t)).r2)
+        np.testing.assert_allclose(jax.grad(r2)(p0), numeric_grad(r2, p0), rtol=1e-5, atol=1e-9)
+        state = jl.ranking_update(
+            jl.ranking_init(11, dtype=jnp.float64), rng.random(20), rng.integers(0, 2, 20)
+        )
+        tp0 = np.asarray(state.true_positives)
+        auc = jax.jit(lambda tp: jl.ranking_compute(state._replace(true_positives=tp)).roc_auc)
+        np.testing.assert_allclose(jax.grad(auc)(tp0), numeric_grad(auc, tp0), rtol=1e-4, atol=1e-8)
+    results = (
+        jl.confusion_compute(jl.confusion_init(2)),
+        jl.ranking_compute(jl.ranking_init(5)),
+        jl.regression_compute(jl.regression_init()),
+        jl.calibration_compute(jl.calibration_init()),
+    )
+    kinds = (jl.ConfusionMetrics, jl.RankingMetrics, jl.RegressionMetrics, jl.CalibrationMetrics)
+    for result, kind in zip(results, kinds, strict=True):
+        assert isinstance(result, kind) and result._fields == kind._fields
+    assert isinstance(jl.ranking_init(), jl.RankingState)
+    assert isinstance(jl.regression_init(), jl.RegressionState)
+    assert isinstance(jl.calibration_init(), jl.CalibrationState)

@@ -1020,10 +1020,19 @@ def test_weight_gradients_of_ranking_and_count_metrics_match_finite_differences(
                 jl.confusion_matrix(l_, x_, 3, weights=w) * jnp.arange(9.0).reshape(3, 3)
             ),
         }
-        for name, fn in fns.items():
-            fn = jax.jit(fn)
-            g = jax.grad(fn)(jnp.asarray(w0))
-            np.testing.assert_allclose(g, numeric_grad(fn, w0), rtol=1e-5, atol=1e-9, err_msg=name)
+        names = list(fns)
+        stacked = jax.jit(lambda w: jnp.stack([fns[n](w) for n in names]))
+        jacobian = np.asarray(jax.jit(jax.jacrev(stacked))(jnp.asarray(w0)))
+        eps = 1e-6
+        for i in range(len(w0)):  # central differences, one weight at a time
+            up, down = w0.copy(), w0.copy()
+            up[i] += eps
+            down[i] -= eps
+            numeric = (np.asarray(stacked(up)) - np.asarray(stacked(down))) / (2 * eps)
+            for j, name in enumerate(names):
+                np.testing.assert_allclose(
+                    jacobian[j, i], numeric[j], rtol=1e-5, atol=1e-9, err_msg=f"{name}, w[{i}]"
+                )
         for average in ("macro", "weighted", "micro"):
             fn = jax.jit(
                 lambda cm, a=average: sum(jl.precision_recall_fscore(cm, beta=2.0, average=a)[:3])
@@ -1061,3 +1070,36 @@ def test_half_precision_inputs_give_float32_results():
         assert out.dtype == jnp.float32
     _, _, thresholds, _ = jl.roc_curve(jnp.asarray(s).astype(jnp.bfloat16), y)
     assert thresholds.dtype == jnp.float32
+
+
+def test_weight_gradients_of_class_count_and_one_vs_rest_metrics_match_finite_differences():
+    """jaccard / Dice / specificity / MCC / κ / one-vs-rest and partial AUC are smooth in the
+    sample weights (the scores enter through comparisons only)."""
+    rng = np.random.default_rng(37)
+    logits = rng.normal(size=(12, 3))
+    labels = rng.integers(0, 3, 12)
+    w0 = rng.uniform(0.5, 2.0, size=12)
+    with float64():
+        x_, l_ = jnp.asarray(logits), jnp.asarray(labels)
+        fns = {
+            "jaccard_index": lambda w: jl.jaccard_index(l_, x_, 3, weights=w),
+            "dice_score": lambda w: jl.dice_score(l_, x_, 3, average="weighted", weights=w),
+            "specificity": lambda w: jl.specificity(l_, x_, 3, top_k=2, weights=w),
+            "matthews_corrcoef": lambda w: jl.matthews_corrcoef(l_, x_, 3, weights=w),
+            "cohen_kappa": lambda w: jl.cohen_kappa(l_, x_, 3, weights="linear", sample_weight=w),
+            "multiclass_roc_auc": lambda w: jl.multiclass_roc_auc(x_, l_, weights=w),
+            "partial roc_auc": lambda w: jl.roc_auc(x_[:, 1], l_ == 1, weights=w, max_fpr=0.4),
+        }
+        names = list(fns)
+        stacked = jax.jit(lambda w: jnp.stack([fns[n](w) for n in names]))
+        jacobian = np.asarray(jax.jit(jax.jacrev(stacked))(jnp.asarray(w0)))
+        eps = 1e-6
+        for i in range(len(w0)):  # central differences, one weight at a time
+            up, down = w0.copy(), w0.copy()
+            up[i] += eps
+            down[i] -= eps
+            numeric = (np.asarray(stacked(up)) - np.asarray(stacked(down))) / (2 * eps)
+            for j, name in enumerate(names):
+                np.testing.assert_allclose(
+                    jacobian[j, i], numeric[j], rtol=1e-5, atol=1e-9, err_msg=f"{name}, w[{i}]"
+                )
