@@ -178,9 +178,7 @@ class ConfusionMetrics(NamedTuple):
     support: Array
 
 
-def confusion_init(
-    num_classes: int, *, multilabel: bool = False, dtype: Any = jnp.float32
-) -> Array:
+def confusion_init(num_classes: int, *, multilabel: bool = False, dtype: Any = None) -> Array:
     r"""The empty confusion-matrix state: ``[C, C]`` zeros (``[L, 2, 2]`` for multi-label).
 
     .. math:: M^{(0)} = 0, \qquad M^{(t+1)} = M^{(t)} + \mathrm{confusion\_matrix}(\text{batch}_t)
@@ -194,14 +192,13 @@ def confusion_init(
       num_classes: ``C`` (or the number of labels ``L`` with ``multilabel=True``).
       multilabel: one ``2 × 2`` matrix per label of multi-label indicator data, in
         scikit-learn's ``multilabel_confusion_matrix`` layout ``[[TN, FP], [FN, TP]]``.
-      dtype: the counts' float dtype.
+      dtype: the counts' float dtype; default float32 (float64 under x64).
 
     >>> confusion_init(3).shape, confusion_init(4, multilabel=True).shape
     ((3, 3), (4, 2, 2))
     """
     num_classes = _check_positive_int(num_classes, "num_classes")
-    if not jnp.issubdtype(dtype, jnp.floating):
-        raise TypeError(f"dtype must be a floating dtype; got {dtype!r}.")
+    dtype = _state_dtype(dtype)
     shape = (num_classes, 2, 2) if multilabel else (num_classes, num_classes)
     return jnp.zeros(shape, dtype)
 
@@ -381,7 +378,7 @@ class RankingMetrics(NamedTuple):
 
 
 def ranking_init(
-    num_thresholds: int = 200, *, num_classes: int | None = None, dtype: Any = jnp.float32
+    num_thresholds: int = 200, *, num_classes: int | None = None, dtype: Any = None
 ) -> RankingState:
     r"""The empty ranking state: counts at Keras's grid of ``num_thresholds`` thresholds.
 
@@ -397,7 +394,7 @@ def ranking_init(
       num_thresholds: ``T >= 2`` (Keras's default 200).
       num_classes: ``None`` for binary scores; ``C`` for ``[..., C]`` multi-class scores
         (one-vs-rest) or multi-label scores.
-      dtype: the counts' float dtype.
+      dtype: the counts' float dtype; default float32 (float64 under x64).
 
     >>> state = ranking_init(5)
     >>> state.true_positives
@@ -411,8 +408,7 @@ def ranking_init(
         or num_thresholds < 2
     ):
         raise ValueError(f"num_thresholds must be a Python int >= 2; got {num_thresholds!r}.")
-    if not jnp.issubdtype(dtype, jnp.floating):
-        raise TypeError(f"dtype must be a floating dtype; got {dtype!r}.")
+    dtype = _state_dtype(dtype)
     shape: tuple[int, ...] = (int(num_thresholds),)
     if num_classes is not None:
         shape = (_check_positive_int(num_classes, "num_classes"), *shape)
@@ -465,6 +461,7 @@ def ranking_update(
     num_thresholds = tp0.shape[-1]
     thresholds = jnp.asarray(_keras_thresholds(num_thresholds), dtype)
     s = upcast(float_array(scores, "scores"))
+    s = s.astype(jnp.promote_types(s.dtype, dtype))  # a float64 state counts in float64
     if tp0.ndim == 1:
         positive, negative, s, ok = _binary_ranking_inputs(s, labels, weights, where, ignore_index)
     else:
@@ -622,7 +619,7 @@ def regression_init(
     num_outputs: int = 1,
     *,
     target_shift: float | Sequence[float] = 0.0,
-    dtype: Any = jnp.float32,
+    dtype: Any = None,
 ) -> RegressionState:
     r"""The empty regression state, with the targets' moments taken about ``target_shift``.
 
@@ -643,15 +640,14 @@ def regression_init(
     Args:
       num_outputs: ``D``; the last axis of the predictions when ``D > 1``.
       target_shift: ``K``: one Python float, or one per output.
-      dtype: the sums' float dtype.
+      dtype: the sums' float dtype; default float32 (float64 under x64).
 
     >>> state = regression_init(2, target_shift=(1e4, 0.0))
     >>> state.target_shift, state.weight
     ((10000.0, 0.0), Array([0., 0.], dtype=float32))
     """
     num_outputs = _check_positive_int(num_outputs, "num_outputs")
-    if not jnp.issubdtype(dtype, jnp.floating):
-        raise TypeError(f"dtype must be a floating dtype; got {dtype!r}.")
+    dtype = _state_dtype(dtype)
     shift = np.asarray(target_shift, dtype=np.float64)
     if shift.shape not in ((), (num_outputs,)) or not np.all(np.isfinite(shift)):
         raise ValueError(
@@ -695,6 +691,8 @@ def regression_update(
     num_outputs = state.count.shape[0]
     dtype = state.count.dtype
     p, t, mask = _regression_inputs(predictions, targets, weights, where)
+    compute = jnp.promote_types(p.dtype, dtype)  # a float64 state sums in float64
+    p, t = p.astype(compute), t.astype(compute)
     if num_outputs > 1 and (p.ndim == 0 or p.shape[-1] != num_outputs):
         raise ValueError(
             f"predictions has shape {tuple(p.shape)}; the state has {num_outputs} outputs, "
@@ -841,7 +839,7 @@ class CalibrationMetrics(NamedTuple):
     bin_edges: Array
 
 
-def calibration_init(num_bins: int = 15, *, dtype: Any = jnp.float32) -> CalibrationState:
+def calibration_init(num_bins: int = 15, *, dtype: Any = None) -> CalibrationState:
     r"""The empty calibration state: ``num_bins`` equal-width confidence bins on ``[0, 1]``.
 
     .. math:: I_1 = [0, \tfrac1B], \qquad I_b = \bigl(\tfrac{b-1}{B}, \tfrac{b}{B}\bigr]
@@ -853,14 +851,13 @@ def calibration_init(num_bins: int = 15, *, dtype: Any = jnp.float32) -> Calibra
 
     Args:
       num_bins: ``B``, a positive Python int.
-      dtype: the sums' float dtype.
+      dtype: the sums' float dtype; default float32 (float64 under x64).
 
     >>> calibration_init(4).count
     Array([0., 0., 0., 0.], dtype=float32)
     """
     num_bins = _check_positive_int(num_bins, "num_bins")
-    if not jnp.issubdtype(dtype, jnp.floating):
-        raise TypeError(f"dtype must be a floating dtype; got {dtype!r}.")
+    dtype = _state_dtype(dtype)
     zeros = jnp.zeros((num_bins,), dtype)
     return CalibrationState(zeros, zeros, zeros)
 
@@ -912,6 +909,7 @@ def calibration_update(
     dtype = state.count.dtype
     num_bins = state.count.shape[0]
     p = upcast(float_array(probs, "probs"))
+    p = p.astype(jnp.promote_types(p.dtype, dtype))  # a float64 state sums in float64
     y = jnp.asarray(labels)
     multiclass = (
         p.ndim >= 1
@@ -1001,6 +999,15 @@ def _calibration_metrics(state: CalibrationState) -> CalibrationMetrics:
 
 # ---------------------------------------------------------------------------------------------
 # Helpers.
+
+
+def _state_dtype(dtype: Any) -> Any:
+    """The state's float dtype: the default float (float32, float64 under x64) or ``dtype``."""
+    if dtype is None:
+        return jnp.zeros(()).dtype
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"dtype must be a floating dtype; got {dtype!r}.")
+    return jnp.dtype(dtype)
 
 
 def _state_matrix(state: ArrayLike) -> Array:

@@ -399,6 +399,27 @@ def test_regression_state_over_scan_equals_sklearn_with_large_means():
     np.testing.assert_allclose(np.asarray(raw)[[0, 2]], want_raw[[0, 2]], rtol=2e-4)
 
 
+def test_states_follow_x64_and_regression_is_exact_in_float64():
+    from helpers import float64
+
+    rng = np.random.default_rng(11)
+    t = 1e4 + rng.normal(size=200)
+    p = t + 0.3 * rng.normal(size=200)
+    with float64():
+        for state in (
+            jl.confusion_init(2),
+            jl.ranking_init(),
+            jl.regression_init(),
+            jl.calibration_init(),
+        ):
+            assert all(leaf.dtype == jnp.float64 for leaf in jax.tree.leaves(state))
+        state = jax.jit(jl.regression_update)(jl.regression_init(), p, t)  # shift 0
+        np.testing.assert_allclose(jl.regression_compute(state).r2, skm.r2_score(t, p), rtol=1e-6)
+    assert jl.confusion_init(2, dtype=jnp.bfloat16).dtype == jnp.bfloat16
+    with pytest.raises(TypeError, match="floating"):
+        jl.calibration_init(dtype=jnp.int32)
+
+
 def test_regression_state_edges_and_errors():
     state = jl.regression_update(jl.regression_init(), jnp.full(4, 2.0), jnp.full(4, 2.0))
     out = jl.regression_compute(state)
