@@ -27,6 +27,7 @@ from jaxloss.generalized_dice import *  # noqa: F403
 from jaxloss.gradients import *  # noqa: F403
 from jaxloss.lovasz import *  # noqa: F403
 from jaxloss.margin import *  # noqa: F403
+from jaxloss.metric_states import *  # noqa: F403
 from jaxloss.metrics import *  # noqa: F403
 from jaxloss.penalties import *  # noqa: F403
 from jaxloss.ranking import *  # noqa: F403
@@ -56,6 +57,7 @@ _MODULES = (
     "gradients",
     "lovasz",
     "margin",
+    "metric_states",
     "metrics",
     "penalties",
     "ranking",

@@ -1,5 +1,7 @@
-"""Metrics that compile: accuracy, confusion matrix, precision/recall/F, ROC / AUC, average
-precision, regression metrics, and differentiable surrogates of precision, recall and F1.
+"""Metrics that compile: accuracy, confusion matrices and everything computed from them
+(precision / recall / F-β, specificity, IoU, Dice, MCC, Cohen's κ), ROC / PR curves, AUC,
+average precision (binary, multi-class and multi-label one-vs-rest), regression metrics, and
+differentiable surrogates of precision, recall and F1.
 
 Every metric is a pure function of arrays with static output shapes, so it runs inside
 ``jax.jit`` and ``jax.vmap`` (evaluate a whole stack of batches in one call). They take the
@@ -7,7 +9,8 @@ contract's ``weights`` (scikit-learn's ``sample_weight``) and ``where`` (``False
 left out entirely, as if they were not in the batch); class-label metrics also take
 ``ignore_index`` and treat an all-zero one-hot row as unlabeled. Weighted means go through
 :func:`jaxloss.reduce`'s machinery (``reduction="weighted_mean"``: ``Σ w·x / Σ w`` over the
-included elements).
+included elements). For metrics accumulated over many batches and devices, see
+:mod:`jaxloss.metric_states`, whose states are sums of the counts these functions use.
 
 Conventions (each matches scikit-learn 1.9 unless stated in the function):
 
@@ -21,14 +24,23 @@ Conventions (each matches scikit-learn 1.9 unless stated in the function):
 * an out-of-range integer label (not ``ignore_index``) where the number of classes is known
   makes the metric NaN, never a plausible number; :func:`jaxloss.checked` raises instead.
 
-Unlike scikit-learn's ``(y_true, y_pred)``, predictions come first, as in the losses; the one
-exception is :func:`confusion_matrix`, whose ``(labels, predictions, num_classes)`` order keeps
+Sharding: every count is a one-hot sum (a compare with an iota, reduced over the batch axes),
+never a scatter or a gather, so the class-count metrics run under ``jit`` on inputs sharded
+over an explicit-axes mesh and inside ``shard_map``. The exact ranking metrics (ROC, AP) sort
+the scores, which needs the scores unsharded along the sorted axis; the grid-based ranking
+state of :mod:`jaxloss.metric_states` has no sort.
+
+Unlike scikit-learn's ``(y_true, y_pred)``, predictions come first, as in the losses; the
+exceptions are the confusion-matrix family (:func:`confusion_matrix`, :func:`jaccard_index`,
+:func:`dice_score`, :func:`specificity`, :func:`matthews_corrcoef`, :func:`cohen_kappa`,
+:func:`multilabel_confusion_matrix`), whose ``(labels, predictions, ...)`` order keeps
 scikit-learn's rows-are-truth layout obvious.
 """
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+import functools
+from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -37,6 +49,7 @@ import numpy as np
 from jaxloss._checks import (
     Array,
     ArrayLike,
+    broadcasts_to,
     check_broadcast,
     float_array,
     static_float,
@@ -49,11 +62,23 @@ __all__ = [
     "accuracy",
     "top_k_accuracy",
     "confusion_matrix",
+    "normalize_confusion",
+    "multilabel_confusion_matrix",
     "PrecisionRecallFscore",
     "precision_recall_fscore",
+    "specificity",
+    "jaccard_index",
+    "dice_score",
+    "matthews_corrcoef",
+    "cohen_kappa",
     "roc_curve",
+    "precision_recall_curve",
     "roc_auc",
     "average_precision",
+    "multiclass_roc_auc",
+    "multilabel_roc_auc",
+    "multiclass_average_precision",
+    "multilabel_average_precision",
     "mean_squared_error",
     "root_mean_squared_error",
     "mean_absolute_error",
@@ -65,7 +90,10 @@ __all__ = [
 ]
 
 Average = Literal["macro", "micro", "weighted", "binary"] | None
+OvrAverage = Literal["macro", "weighted", "micro"] | None
 SoftAverage = Literal["binary", "macro", "micro"] | None
+Normalize = Literal["true", "pred", "all"] | None
+KappaWeights = Literal["linear", "quadratic"] | None
 
 # scikit-learn's MAPE floor, float64 machine epsilon whatever the input dtype.
 _MAPE_EPSILON = float(np.finfo(np.float64).eps)
@@ -150,7 +178,9 @@ def top_k_accuracy(
     ``sklearn.metrics.top_k_accuracy_score(y_true, logits, k=k, labels=range(C),
     sample_weight=w)`` for multi-class scores, including its tie rule: among equal scores the
     higher class index ranks first (scikit-learn reverses a stable ascending sort). Computed
-    by counting, not sorting: ``O(C)`` per element. ``k >= C`` gives 1 for every labeled element.
+    by counting, not sorting: ``O(C)`` per element, and the true class's score is picked by a
+    compare with an iota inside a sum (no gather), so sharded inputs need no annotation.
+    ``k >= C`` gives 1 for every labeled element.
 
     Args:
       logits: scores with a class axis ``axis``, shape ``S`` with ``C`` inserted.
@@ -164,8 +194,7 @@ def top_k_accuracy(
     >>> top_k_accuracy(logits, jnp.array([1, 0, 0]), 2)   # ranks 1, 2, 1 (tie: class 1 first)
     Array(0.6666667, dtype=float32)
     """
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise ValueError(f"k must be a positive Python int; got {k!r}.")
+    _check_positive_int(k, "k")
     x = upcast(float_array(logits, "logits"))
     if x.ndim == 0:
         raise ValueError("logits must have a class axis; got a scalar.")
@@ -176,11 +205,8 @@ def top_k_accuracy(
     true, include, in_range = _true_classes(labels, shape, num_classes, ax, ignore_index)
     mask = element_mask(shape, weights=weights, where=where, include=include)
     x = sanitize(x, mask)
-    safe_true = jnp.where(in_range, true, 0)
-    true_score = jnp.take_along_axis(x, safe_true[..., None], axis=-1)
-    classes = jnp.arange(num_classes)
-    above = (x > true_score) | ((x == true_score) & (classes > safe_true[..., None]))
-    hit = (jnp.sum(above, axis=-1) < k).astype(x.dtype)
+    rank = _rank_of_true_class(x, jnp.where(in_range, true, 0), higher_index_first=True)
+    hit = (rank < k).astype(x.dtype)
     hit = _nan_if_bad(
         hit,
         in_range,
@@ -195,6 +221,8 @@ def confusion_matrix(
     predictions: ArrayLike,
     num_classes: int,
     *,
+    normalize: Normalize = None,
+    top_k: int = 1,
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
     ignore_index: int | None = None,
@@ -203,14 +231,27 @@ def confusion_matrix(
 
     .. math:: M_{ab} = \sum_i w_i\, [y_i = a]\, [\hat y_i = b] \quad\text{over included } i
 
-    ``sklearn.metrics.confusion_matrix(y_true, y_pred, labels=range(C), sample_weight=w)``,
-    with a static shape for ``jit``. The argument order is scikit-learn's ``(y_true, y_pred)``.
+    ``sklearn.metrics.confusion_matrix(y_true, y_pred, labels=range(C), sample_weight=w,
+    normalize=normalize)``, with a static shape for ``jit``. The argument order is
+    scikit-learn's ``(y_true, y_pred)``. Counted as one matrix product of one-hot rows (a
+    compare with an iota) contracting the batch axes, with no scatter: on a mesh each device
+    counts its shard and XLA adds the ``[C, C]`` partial counts, under explicit-axes sharding
+    too (the result is replicated).
 
     Args:
       labels: integer true labels, any shape ``S``.
       predictions: integer predicted labels of shape ``S``, or scores with a trailing class
-        axis (shape ``S + (C,)``; their argmax is the prediction).
+        axis (shape ``S + (C,)``; their argmax is the prediction, the first maximum on ties).
       num_classes: ``C``, a Python int.
+      normalize: ``None`` (counts), ``"true"`` (each row sums to 1: recall per class on the
+        diagonal), ``"pred"`` (each column sums to 1) or ``"all"`` (the matrix sums to 1); an
+        empty row / column / matrix stays 0, as scikit-learn.
+      top_k: with scores, torchmetrics' ``top_k`` rule (1.9): the prediction is the true
+        class when it is among the ``top_k`` highest scores (ties: the lower class index
+        ranks first, as ``argmax``), else the argmax. ``top_k=1`` is the argmax. Every metric
+        computed from this matrix then has torchmetrics' ``top_k`` meaning (torchmetrics'
+        ``"macro"`` with ``top_k > 1`` leaves out classes that are never true; here the macro
+        average keeps scikit-learn's rule, the classes that occur in truth or predictions).
       weights: per-element weights broadcastable to ``S``.
       where: boolean, broadcastable to ``S``.
       ignore_index: labels equal to it are left out.
@@ -227,41 +268,41 @@ def confusion_matrix(
     Array([[1., 0., 0.],
            [0., 0., 1.],
            [0., 1., 1.]], dtype=float32)
+    >>> confusion_matrix(jnp.array([0, 1, 2, 2]), jnp.array([0, 2, 2, 1]), 3, normalize="true")
+    Array([[1. , 0. , 0. ],
+           [0. , 0. , 1. ],
+           [0. , 0.5, 0.5]], dtype=float32)
     """
-    if (
-        isinstance(num_classes, bool)
-        or not isinstance(num_classes, int | np.integer)
-        or num_classes < 1
-    ):
-        raise ValueError(f"num_classes must be a positive Python int; got {num_classes!r}.")
-    num_classes = int(num_classes)
+    num_classes = _check_positive_int(num_classes, "num_classes")
+    top_k = _check_positive_int(top_k, "top_k")
+    _check_normalize(normalize)
     true = _int_labels(labels, "labels")
     shape = true.shape
     pred = jnp.asarray(predictions)
+    _check_ignore_index(ignore_index)
+    include = None if ignore_index is None else true != ignore_index
+    mask = element_mask(shape, weights=weights, where=where, include=include)
     if jnp.issubdtype(pred.dtype, jnp.floating):
         if pred.shape != (*shape, num_classes):
             raise ValueError(
                 f"predictions has shape {tuple(pred.shape)}; expected {tuple(shape)} (predicted "
                 f"labels) or {(*shape, num_classes)} (scores with a trailing class axis)."
             )
-        pred = jnp.argmax(pred, axis=-1)
+        pred = _top_k_prediction(sanitize(upcast(pred), mask), true, top_k)
     else:
+        if top_k != 1:
+            raise ValueError(
+                f"top_k={top_k} needs scores with a trailing class axis; predictions are "
+                f"integer labels of dtype {pred.dtype}."
+            )
         pred = _int_labels(pred, "predictions")
         if pred.shape != shape:
             raise ValueError(
                 f"predictions has shape {tuple(pred.shape)} but labels has shape "
                 f"{tuple(shape)}; they must be equal."
             )
-    _check_ignore_index(ignore_index)
-    include = None if ignore_index is None else true != ignore_index
-    mask = element_mask(shape, weights=weights, where=where, include=include)
-    dtype = (
-        jnp.float32
-        if weights is None
-        else jnp.promote_types(jnp.asarray(weights).dtype, jnp.float32)
-    )
-    w = reduce_elements(jnp.ones(shape, dtype), mask=mask, weights=weights, reduction="none")
-    w = jnp.broadcast_to(w, shape)
+    dtype = _count_dtype(weights)
+    w = _element_weights(shape, mask, weights, dtype)
     in_range = (true >= 0) & (true < num_classes) & (pred >= 0) & (pred < num_classes)
     ok = in_range if mask is None else in_range | ~mask
     value_check(
@@ -269,14 +310,122 @@ def confusion_matrix(
         f"labels and predictions must lie in [0, {num_classes}) (or the label equal "
         f"ignore_index={ignore_index}); got an out-of-range value.",
     )
-    cell = jnp.where(in_range, true * num_classes + pred, 0)
-    counts = (
-        jnp.zeros((num_classes * num_classes,), dtype)
-        .at[cell.ravel()]
-        .add(jnp.where(in_range, w, 0).ravel())
-    )
-    counts = counts.reshape(num_classes, num_classes)
-    return jnp.where(jnp.all(ok), counts, jnp.nan)
+    rows = _one_hot(true, num_classes, dtype) * jnp.where(in_range, w, 0)[..., None]
+    counts = _outer_sum(rows, _one_hot(pred, num_classes, dtype))
+    counts = jnp.where(jnp.all(ok), counts, jnp.nan)
+    return normalize_confusion(counts, normalize)
+
+
+def normalize_confusion(confusion: ArrayLike, normalize: Normalize = "true") -> Array:
+    r"""Normalise a confusion matrix over its rows, its columns or all its cells.
+
+    .. math:: \text{true: } \frac{M_{ab}}{\sum_{b'} M_{ab'}}, \qquad
+              \text{pred: } \frac{M_{ab}}{\sum_{a'} M_{a'b}}, \qquad
+              \text{all: } \frac{M_{ab}}{\sum_{a'b'} M_{a'b'}}
+
+    scikit-learn's ``confusion_matrix(..., normalize=...)`` applied to counts you already
+    have, e.g. an accumulated :func:`jaxloss.confusion_init` state. A zero row / column / total
+    gives zeros (scikit-learn's ``nan_to_num``).
+
+    Args:
+      confusion: ``[C, C]`` counts, rows true classes.
+      normalize: ``"true"`` (default), ``"pred"``, ``"all"``, or ``None`` (returned as is).
+
+    >>> import jax.numpy as jnp
+    >>> normalize_confusion(jnp.array([[3.0, 1.0], [0.0, 0.0]]), "all")
+    Array([[0.75, 0.25],
+           [0.  , 0.  ]], dtype=float32)
+    """
+    _check_normalize(normalize)
+    m = upcast(_confusion_array(confusion, "confusion", allow_multilabel=False))
+    if normalize is None:
+        return m
+    if normalize == "true":
+        return safe_divide(m, jnp.sum(m, axis=1, keepdims=True))
+    if normalize == "pred":
+        return safe_divide(m, jnp.sum(m, axis=0, keepdims=True))
+    return safe_divide(m, jnp.sum(m))
+
+
+def multilabel_confusion_matrix(
+    labels: ArrayLike,
+    predictions: ArrayLike,
+    *,
+    threshold: float = 0.5,
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    ignore_index: int | None = None,
+) -> Array:
+    r"""One ``2 × 2`` confusion matrix per label of multi-label data: ``[L, 2, 2]``.
+
+    .. math:: M_{l} = \begin{pmatrix} \mathrm{TN}_l & \mathrm{FP}_l \\
+              \mathrm{FN}_l & \mathrm{TP}_l \end{pmatrix}, \qquad
+              \mathrm{TP}_l = \sum_i w_{il}\, [y_{il} = 1]\, [\hat y_{il} = 1], \ \ldots
+
+    ``sklearn.metrics.multilabel_confusion_matrix(Y, P, sample_weight=w)`` (the same layout),
+    for indicator arrays. :func:`precision_recall_fscore` and :func:`jaxloss.confusion_compute`
+    take the result for multi-label precision / recall / F-β / specificity / IoU.
+
+    Args:
+      labels: 0/1 (or boolean) indicators, shape ``S + (L,)``.
+      predictions: the same shape: 0/1 (or boolean) predictions, or float scores /
+        probabilities, positive where ``> threshold`` (torchmetrics' multi-label rule).
+      threshold: the decision threshold for float predictions.
+      weights, where: per sample (broadcastable to ``S``, at most ``len(S)`` dimensions) or per
+        element (``len(S) + 1`` dimensions, broadcastable to ``S + (L,)``).
+      ignore_index: label entries equal to it are left out (torchmetrics' multi-label
+        ``ignore_index``).
+
+    Returns:
+      A float ``[L, 2, 2]`` array of weighted counts (float32 unless weights are float64).
+
+    Edges: an included label entry other than 0 and 1 makes the whole result NaN
+    (:func:`jaxloss.checked` raises).
+
+    >>> import jax.numpy as jnp
+    >>> y = jnp.array([[1, 0], [1, 1], [0, 0]])
+    >>> p = jnp.array([[0.9, 0.2], [0.3, 0.8], [0.6, 0.1]])
+    >>> multilabel_confusion_matrix(y, p)[0]   # label 0: tn fp / fn tp
+    Array([[0., 1.],
+           [1., 1.]], dtype=float32)
+    """
+    static_float(threshold, "threshold")
+    _check_ignore_index(ignore_index)
+    y = jnp.asarray(labels)
+    if not (jnp.issubdtype(y.dtype, jnp.number) or y.dtype == jnp.bool_):
+        raise TypeError(f"labels must be a numeric or boolean array; got dtype {y.dtype}.")
+    p = jnp.asarray(predictions)
+    if not (jnp.issubdtype(p.dtype, jnp.number) or p.dtype == jnp.bool_):
+        raise TypeError(f"predictions must be a numeric or boolean array; got dtype {p.dtype}.")
+    if y.ndim == 0 or y.shape != p.shape:
+        raise ValueError(
+            f"labels has shape {tuple(y.shape)} and predictions {tuple(p.shape)}; multi-label "
+            "indicators need equal shapes with a trailing label axis."
+        )
+    include = None if ignore_index is None else y != ignore_index
+    mask = _per_sample_or_element_mask(y.shape, weights, where, include)
+    dtype = _count_dtype(weights)
+    w = _element_weights(y.shape, mask, _per_sample_or_element(weights, y.shape), dtype)
+    if jnp.issubdtype(p.dtype, jnp.floating):
+        predicted = sanitize(upcast(p), mask) > threshold
+    else:
+        predicted = p != 0
+    positive = y == 1
+    ok = positive | (y == 0)
+    ok = ok if mask is None else ok | ~mask
+    value_check(ok, "multi-label labels must be 0 or 1 (or ignore_index); got another value.")
+    w = jnp.where(ok, w, 0)
+    axes = tuple(range(y.ndim - 1))
+
+    def count(truth: Array, pred: Array) -> Array:
+        return jnp.sum(jnp.where(truth & pred, w, 0), axis=axes)
+
+    tn = count(~positive, ~predicted)
+    fp = count(~positive, predicted)
+    fn = count(positive, ~predicted)
+    tp = count(positive, predicted)
+    out = jnp.stack([jnp.stack([tn, fp], -1), jnp.stack([fn, tp], -1)], -2)
+    return jnp.where(jnp.all(ok), out, jnp.nan)
 
 
 class PrecisionRecallFscore(NamedTuple):
@@ -295,25 +444,29 @@ def precision_recall_fscore(
     average: Average = "macro",
     pos_label: int = 1,
 ) -> PrecisionRecallFscore:
-    r"""Precision, recall and F-beta from a confusion matrix (rows true, columns predicted).
+    r"""Precision, recall and F-beta from a confusion matrix (multi-class or multi-label).
 
     .. math::
-        P_c = \frac{M_{cc}}{\sum_a M_{ac}}, \quad R_c = \frac{M_{cc}}{\sum_b M_{cb}}, \quad
-        F_c = \frac{(1+\beta^2)\, M_{cc}}{\beta^2 \sum_b M_{cb} + \sum_a M_{ac}}
+        P_c = \frac{\mathrm{TP}_c}{\mathrm{TP}_c + \mathrm{FP}_c}, \quad
+        R_c = \frac{\mathrm{TP}_c}{\mathrm{TP}_c + \mathrm{FN}_c}, \quad
+        F_c = \frac{(1+\beta^2)\, \mathrm{TP}_c}{(1+\beta^2)\,\mathrm{TP}_c + \beta^2
+              \mathrm{FN}_c + \mathrm{FP}_c}
 
     ``sklearn.metrics.precision_recall_fscore_support(y_true, y_pred, beta=beta,
-    average=average, sample_weight=w)`` when ``confusion`` is
-    :func:`confusion_matrix` ``(y_true, y_pred, C, weights=w)``. Masking and weighting happen in
-    the confusion matrix. A zero denominator gives 0 (scikit-learn's ``zero_division`` default,
-    without its warning).
+    average=average, sample_weight=w)`` when ``confusion`` is :func:`confusion_matrix`
+    ``(y_true, y_pred, C, weights=w)`` (``[C, C]``, rows true, columns predicted), or
+    :func:`multilabel_confusion_matrix` ``(Y, P, weights=w)`` for multi-label indicators
+    (``[L, 2, 2]``). Masking and weighting happen in the confusion matrix. A zero denominator
+    gives 0 (scikit-learn's ``zero_division`` default, without its warning).
 
     Args:
-      confusion: ``[C, C]`` (weighted) counts.
+      confusion: ``[C, C]`` or ``[L, 2, 2]`` (weighted) counts.
       beta: weight of recall in the F-score, ``>= 0`` (``beta=0`` gives precision).
       average:
-        * ``"macro"``: unweighted mean over the classes that occur in the truth or the
-          predictions (non-zero row or column), which is scikit-learn's default label set;
-        * ``"weighted"``: mean weighted by each class's support (row sum);
+        * ``"macro"``: unweighted mean over the classes; for ``[C, C]`` those that occur in
+          the truth or the predictions (non-zero row or column), which is scikit-learn's
+          default label set; for ``[L, 2, 2]`` every label, as scikit-learn's multi-label;
+        * ``"weighted"``: mean weighted by each class's support (true count);
         * ``"micro"``: from the summed counts (equals accuracy for single-label data);
         * ``"binary"``: the scores of class ``pos_label``;
         * ``None``: per-class ``[C]`` arrays.
@@ -331,50 +484,244 @@ def precision_recall_fscore(
     >>> precision_recall_fscore(m).fscore                    # mean(0.8, 2/3)
     Array(0.73333335, dtype=float32)
     """
-    m = jnp.asarray(confusion)
-    if not jnp.issubdtype(m.dtype, jnp.number):
-        raise TypeError(f"confusion must be a numeric array; got dtype {m.dtype}.")
-    m = upcast(m)
-    if m.ndim != 2 or m.shape[0] != m.shape[1]:
-        raise ValueError(f"confusion has shape {tuple(m.shape)}; expected a square [C, C] matrix.")
-    allowed = ("macro", "micro", "weighted", "binary", None)
-    if average not in allowed:
-        raise ValueError(f"average must be one of {allowed}; got {average!r}.")
+    counts = _class_counts(confusion, "confusion")
+    _check_average(average, ("macro", "micro", "weighted", "binary", None))
     static_float(beta, "beta", low=0.0)
-    num_classes = m.shape[0]
-    tp = jnp.diagonal(m)
-    true_count = jnp.sum(m, axis=1)  # support: tp + fn
-    pred_count = jnp.sum(m, axis=0)  # tp + fp
-    if average == "micro":
-        tp, t_sum, p_sum = jnp.sum(tp), jnp.sum(true_count), jnp.sum(pred_count)
-        return PrecisionRecallFscore(*_prf(tp, t_sum, p_sum, beta), true_count)
-    precision, recall, fscore = _prf(tp, true_count, pred_count, beta)
-    if average is None:
-        return PrecisionRecallFscore(precision, recall, fscore, true_count)
-    if average == "binary":
-        if (
-            isinstance(pos_label, bool)
-            or not isinstance(pos_label, int | np.integer)
-            or not 0 <= pos_label < num_classes
-        ):
-            raise ValueError(
-                f"pos_label must be a class index in [0, {num_classes}); got {pos_label!r}."
-            )
-        return PrecisionRecallFscore(
-            precision[pos_label], recall[pos_label], fscore[pos_label], true_count
-        )
-    if average == "macro":
-        present = (true_count != 0) | (pred_count != 0)
-        mean = [
-            reduce_elements(v, mask=present, reduction="mean") for v in (precision, recall, fscore)
-        ]
-    else:  # "weighted"
-        mask = element_mask(true_count.shape, weights=true_count)
-        mean = [
-            reduce_elements(v, mask=mask, weights=true_count, reduction="weighted_mean")
-            for v in (precision, recall, fscore)
-        ]
-    return PrecisionRecallFscore(*mean, true_count)
+    tp, fp, fn = counts.tp, counts.fp, counts.fn
+    per_class = _prf(tp, tp + fn, tp + fp, beta)
+    micro = _prf(jnp.sum(tp), jnp.sum(tp + fn), jnp.sum(tp + fp), beta)
+    averaged = [
+        _class_average(v, m, counts, average, pos_label)
+        for v, m in zip(per_class, micro, strict=True)
+    ]
+    return PrecisionRecallFscore(*averaged, counts.tp + counts.fn)
+
+
+def specificity(
+    labels: ArrayLike,
+    predictions: ArrayLike,
+    num_classes: int,
+    *,
+    average: Average = "macro",
+    pos_label: int = 1,
+    top_k: int = 1,
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    ignore_index: int | None = None,
+) -> Array:
+    r"""Specificity (true negative rate) per class, one-vs-rest, then averaged.
+
+    .. math:: \mathrm{TNR}_c = \frac{\mathrm{TN}_c}{\mathrm{TN}_c + \mathrm{FP}_c}
+
+    scikit-learn has no specificity; this is torchmetrics' ``MulticlassSpecificity``
+    (``average`` ``"macro"`` over the classes that occur in truth or predictions,
+    ``"weighted"`` by support, ``"micro"`` from the summed counts) with sample weights, and
+    equals scikit-learn's recall of "not ``c``" for each class ``c``. From an accumulated state:
+    :func:`jaxloss.confusion_compute`.
+
+    Args:
+      labels, predictions, num_classes, top_k, weights, where, ignore_index: as
+        :func:`confusion_matrix`.
+      average: as :func:`precision_recall_fscore` (``"binary"``: class ``pos_label``).
+      pos_label: the class for ``average="binary"``.
+
+    Returns:
+      A scalar, or ``[C]`` for ``average=None``; a zero denominator gives 0.
+
+    >>> import jax.numpy as jnp
+    >>> specificity(jnp.array([0, 0, 1, 1]), jnp.array([0, 1, 1, 1]), 2, average=None)
+    Array([1. , 0.5], dtype=float32)
+    """
+    cm = confusion_matrix(
+        labels,
+        predictions,
+        num_classes,
+        top_k=top_k,
+        weights=weights,
+        where=where,
+        ignore_index=ignore_index,
+    )
+    return _specificity(_class_counts(cm, "confusion"), average, pos_label)
+
+
+def jaccard_index(
+    labels: ArrayLike,
+    predictions: ArrayLike,
+    num_classes: int,
+    *,
+    average: Average = "macro",
+    pos_label: int = 1,
+    top_k: int = 1,
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    ignore_index: int | None = None,
+) -> Array:
+    r"""Intersection over union per class (Jaccard index); ``"macro"`` is the mean IoU.
+
+    .. math:: \mathrm{IoU}_c = \frac{\mathrm{TP}_c}{\mathrm{TP}_c + \mathrm{FP}_c +
+              \mathrm{FN}_c} = \frac{M_{cc}}{\sum_b M_{cb} + \sum_a M_{ac} - M_{cc}}
+
+    ``sklearn.metrics.jaccard_score(y_true, y_pred, average=average, sample_weight=w)``
+    (``zero_division=0``) and torchmetrics' ``MulticlassJaccardIndex``: ``"macro"`` averages the
+    classes that occur in truth or predictions, so a class absent from both does not drag the
+    mean IoU down. Labels of any shape (``[B, H, W]`` segmentation maps included) are pooled.
+    ``ignore_index`` leaves those elements out (a prediction of that class elsewhere still
+    counts as a false positive; torchmetrics also drops an in-range ``ignore_index`` class from
+    its macro mean). From an accumulated state: :func:`jaxloss.confusion_compute`.
+
+    Args:
+      labels, predictions, num_classes, top_k, weights, where, ignore_index: as
+        :func:`confusion_matrix`.
+      average: ``"macro"`` (default), ``"weighted"``, ``"micro"``, ``"binary"`` (class
+        ``pos_label``) or ``None`` (per class).
+      pos_label: the class for ``average="binary"``.
+
+    >>> import jax.numpy as jnp
+    >>> y = jnp.array([[0, 0, 1], [1, 2, 2]])   # a tiny 2 x 3 label map
+    >>> p = jnp.array([[0, 1, 1], [1, 2, 0]])
+    >>> jaccard_index(y, p, 3, average=None)     # 1/3, 2/3, 1/2
+    Array([0.33333334, 0.6666667 , 0.5       ], dtype=float32)
+    """
+    cm = confusion_matrix(
+        labels,
+        predictions,
+        num_classes,
+        top_k=top_k,
+        weights=weights,
+        where=where,
+        ignore_index=ignore_index,
+    )
+    return _jaccard(_class_counts(cm, "confusion"), average, pos_label)
+
+
+def dice_score(
+    labels: ArrayLike,
+    predictions: ArrayLike,
+    num_classes: int,
+    *,
+    average: Average = "macro",
+    pos_label: int = 1,
+    top_k: int = 1,
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    ignore_index: int | None = None,
+) -> Array:
+    r"""Hard Dice score (Sørensen–Dice, F1) per class from predicted labels.
+
+    .. math:: \mathrm{Dice}_c = \frac{2\,\mathrm{TP}_c}{2\,\mathrm{TP}_c + \mathrm{FP}_c +
+              \mathrm{FN}_c}
+
+    The evaluation counterpart of :func:`jaxloss.dice_loss` (which is soft, on
+    probabilities): counts over every element of every sample (the dataset-level Dice of
+    segmentation benchmarks, torchmetrics' ``DiceScore`` with global aggregation), equal to
+    ``sklearn.metrics.f1_score(y_true, y_pred, average=average, sample_weight=w)`` per class
+    and for each average. ``Dice = 2 IoU / (1 + IoU)`` class by class. From an accumulated
+    state: :func:`jaxloss.confusion_compute`.
+
+    Args: as :func:`jaccard_index`.
+
+    >>> import jax.numpy as jnp
+    >>> y = jnp.array([[0, 0, 1], [1, 2, 2]])
+    >>> p = jnp.array([[0, 1, 1], [1, 2, 0]])
+    >>> dice_score(y, p, 3, average=None)         # 2/4, 4/5, 2/3
+    Array([0.5       , 0.8       , 0.6666667], dtype=float32)
+    """
+    cm = confusion_matrix(
+        labels,
+        predictions,
+        num_classes,
+        top_k=top_k,
+        weights=weights,
+        where=where,
+        ignore_index=ignore_index,
+    )
+    return _dice(_class_counts(cm, "confusion"), average, pos_label)
+
+
+def matthews_corrcoef(
+    labels: ArrayLike,
+    predictions: ArrayLike,
+    num_classes: int,
+    *,
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    ignore_index: int | None = None,
+) -> Array:
+    r"""Matthews correlation coefficient (multi-class ``R_K`` statistic), in ``[-1, 1]``.
+
+    .. math:: \mathrm{MCC} = \frac{c\,s - \sum_k p_k t_k}
+              {\sqrt{(s^2 - \sum_k p_k^2)(s^2 - \sum_k t_k^2)}}
+
+    with ``c`` the correct (diagonal) mass, ``s`` the total, ``t_k`` / ``p_k`` the true /
+    predicted mass of class ``k``. ``sklearn.metrics.matthews_corrcoef(y_true, y_pred,
+    sample_weight=w)``, including its edge: a zero denominator (one true class, or one
+    predicted class) gives 0. Computed on the matrix divided by its total, so float32 counts
+    in the millions do not overflow the squares. From a state:
+    :func:`jaxloss.confusion_compute`.
+
+    Args: as :func:`confusion_matrix` (predicted labels or scores).
+
+    >>> import jax.numpy as jnp
+    >>> matthews_corrcoef(jnp.array([0, 0, 1, 1]), jnp.array([0, 1, 1, 1]), 2)   # 1/√3
+    Array(0.57735026, dtype=float32)
+    """
+    cm = confusion_matrix(
+        labels, predictions, num_classes, weights=weights, where=where, ignore_index=ignore_index
+    )
+    return _matthews(cm)
+
+
+def cohen_kappa(
+    labels: ArrayLike,
+    predictions: ArrayLike,
+    num_classes: int,
+    *,
+    weights: KappaWeights = None,
+    sample_weight: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    ignore_index: int | None = None,
+) -> Array:
+    r"""Cohen's kappa: agreement between two labelings beyond chance, optionally weighted.
+
+    .. math:: \kappa = 1 - \frac{\sum_{ab} v_{ab} M_{ab}}{\sum_{ab} v_{ab} E_{ab}}, \qquad
+              E_{ab} = \frac{(\sum_{a'} M_{a'a}) (\sum_{b'} M_{bb'})}{\sum M}
+
+    with disagreement weights ``v_ab = [a ≠ b]`` (``weights=None``), ``|a − b|``
+    (``"linear"``) or ``(a − b)²`` (``"quadratic"``, the usual choice for ordinal grades).
+    ``sklearn.metrics.cohen_kappa_score(y1, y2, labels=range(C), weights=weights,
+    sample_weight=w)``: the class indices ``0 … C−1`` are the ordinal scale, so for the linear
+    and quadratic forms pass scikit-learn ``labels=range(C)`` when a class may be absent.
+
+    ``weights`` keeps scikit-learn's name and meaning (the disagreement weighting), so the
+    contract's per-element weights are ``sample_weight`` here.
+
+    Args:
+      labels, predictions, num_classes, where, ignore_index: as :func:`confusion_matrix`.
+      weights: ``None``, ``"linear"`` or ``"quadratic"``.
+      sample_weight: per-element weights broadcastable to the labels' shape.
+
+    Returns:
+      A scalar; NaN where κ is undefined (the expected disagreement is 0, e.g. both labelings
+      use one and the same class, or nothing is included), scikit-learn's
+      ``replace_undefined_by=np.nan``. From a state: :func:`jaxloss.confusion_compute`.
+
+    >>> import jax.numpy as jnp
+    >>> y1, y2 = jnp.array([0, 1, 2, 2, 1]), jnp.array([0, 2, 2, 2, 1])
+    >>> cohen_kappa(y1, y2, 3)
+    Array(0.6875, dtype=float32)
+    >>> cohen_kappa(y1, y2, 3, weights="quadratic")
+    Array(0.8, dtype=float32)
+    """
+    _check_kappa_weights(weights)
+    cm = confusion_matrix(
+        labels,
+        predictions,
+        num_classes,
+        weights=sample_weight,
+        where=where,
+        ignore_index=ignore_index,
+    )
+    return _kappa(cm, weights)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -441,6 +788,49 @@ def roc_curve(
     return fpr, tpr, thresholds, valid
 
 
+def precision_recall_curve(
+    scores: ArrayLike,
+    labels: ArrayLike,
+    *,
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    pos_label: int | float = 1,
+) -> tuple[Array, Array, Array, Array]:
+    r"""Precision-recall curve with a static size: one point per score, plus the start.
+
+    .. math:: P(t) = \frac{\sum_{i:\,s_i \ge t,\ y_i = +} w_i}{\sum_{i:\,s_i \ge t} w_i},
+              \qquad R(t) = \frac{\sum_{i:\,s_i \ge t,\ y_i = +} w_i}{\sum_{i:\,y_i = +} w_i}
+
+    The points are :func:`roc_curve`'s, from the highest threshold to the lowest: point 0 is
+    scikit-learn's final point ``(recall 0, precision 1)`` with threshold ``+inf``; tied and
+    excluded elements repeat a ``valid`` point. Reversed, the valid points are
+    ``sklearn.metrics.precision_recall_curve(labels, scores, pos_label=pos_label,
+    sample_weight=w)``: ``precision[valid][::-1]``, ``recall[valid][::-1]``,
+    ``thresholds[valid][1:][::-1]``.
+
+    Args: as :func:`roc_curve`.
+
+    Returns:
+      ``(precision, recall, thresholds, valid)``, each ``[N + 1]``.
+
+    Edges: a threshold with nothing predicted positive has precision 0 (except the start,
+    1); no included positive gives recall 1 at every point but the start, as scikit-learn.
+
+    >>> import jax.numpy as jnp
+    >>> p, r, t, valid = precision_recall_curve(jnp.array([0.1, 0.4, 0.35, 0.8]),
+    ...                                         jnp.array([0, 0, 1, 1]))
+    >>> p[valid], r[valid]
+    (Array([1.       , 1.       , 0.5      , 0.6666667, 0.5      ], dtype=float32),
+     Array([0. , 0.5, 0.5, 1. , 1. ], dtype=float32))
+    """
+    tps, fps, thresholds, valid = _ranked_counts(scores, labels, weights, where, pos_label)
+    start = jnp.arange(tps.shape[0]) == 0
+    precision = jnp.where(start, 1.0, safe_divide(tps, tps + fps)).astype(tps.dtype)
+    recall = jnp.where(tps[-1] == 0, 1.0, safe_divide(tps, jnp.broadcast_to(tps[-1], tps.shape)))
+    recall = jnp.where(start, 0.0, recall).astype(tps.dtype)
+    return precision, recall, thresholds, valid
+
+
 def roc_auc(
     scores: ArrayLike,
     labels: ArrayLike,
@@ -448,8 +838,9 @@ def roc_auc(
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
     pos_label: int | float = 1,
+    max_fpr: float | None = None,
 ) -> Array:
-    r"""Area under the ROC curve, with exact handling of tied scores.
+    r"""Area under the ROC curve, with exact handling of tied scores; optionally partial.
 
     .. math:: \mathrm{AUC} = \sum_j (\mathrm{fpr}_{j+1} - \mathrm{fpr}_j)\,
               \frac{\mathrm{tpr}_{j+1} + \mathrm{tpr}_j}{2}
@@ -457,10 +848,19 @@ def roc_auc(
     over :func:`roc_curve`'s points: a group of tied scores is one straight segment, so a
     positive and a negative with the same score count ½, the Mann–Whitney statistic
     ``P(s_+ > s_-) + ½ P(s_+ = s_-)`` (weighted by ``w_+ w_-``). This is
-    ``sklearn.metrics.roc_auc_score(labels == pos_label, scores, sample_weight=w)`` on the
-    included elements.
+    ``sklearn.metrics.roc_auc_score(labels == pos_label, scores, sample_weight=w,
+    max_fpr=max_fpr)`` on the included elements.
 
-    Args: as :func:`roc_curve`.
+    With ``max_fpr = m < 1`` the area is taken over ``fpr ≤ m`` only (the segment that crosses
+    ``m`` cut by linear interpolation, as scikit-learn) and standardised with McClish's
+    correction, so chance is 0.5 and a perfect ranking 1:
+
+    .. math:: \mathrm{pAUC}_{\mathrm{McClish}} = \frac12 \Bigl(1 + \frac{A_m - m^2/2}
+              {m - m^2/2}\Bigr), \qquad A_m = \int_0^m \mathrm{tpr}\, d\,\mathrm{fpr}
+
+    Args:
+      scores, labels, weights, where, pos_label: as :func:`roc_curve`.
+      max_fpr: ``None`` (the full area) or a Python float in ``(0, 1]``.
 
     Returns:
       A scalar; NaN when the included elements hold only one class (scikit-learn returns NaN
@@ -469,9 +869,12 @@ def roc_auc(
     >>> import jax.numpy as jnp
     >>> roc_auc(jnp.array([0.1, 0.4, 0.4, 0.8]), jnp.array([0, 0, 1, 1]))   # 1 - ½·¼
     Array(0.875, dtype=float32)
+    >>> roc_auc(jnp.array([0.1, 0.4, 0.4, 0.8]), jnp.array([0, 0, 1, 1]), max_fpr=0.5)
+    Array(0.8333334, dtype=float32)
     """
+    max_fpr = _check_max_fpr(max_fpr)
     fpr, tpr, _, _ = roc_curve(scores, labels, weights=weights, where=where, pos_label=pos_label)
-    return jnp.sum(jnp.diff(fpr) * (tpr[1:] + tpr[:-1])) / 2
+    return _roc_area(fpr, tpr, max_fpr)
 
 
 def average_precision(
@@ -505,6 +908,131 @@ def average_precision(
     precision = safe_divide(tps, tps + fps)
     recall = safe_divide(tps, jnp.broadcast_to(tps[-1], tps.shape))
     return jnp.sum(jnp.diff(recall) * precision[1:])
+
+
+def multiclass_roc_auc(
+    scores: ArrayLike,
+    labels: ArrayLike,
+    *,
+    average: OvrAverage = "macro",
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    ignore_index: int | None = None,
+) -> Array:
+    r"""One-vs-rest ROC AUC of multi-class scores, averaged over the classes, in one call.
+
+    .. math:: \mathrm{AUC}_c = \mathrm{AUC}(x_{\cdot c},\ [y = c]), \qquad
+              \text{macro} = \frac1C \sum_c \mathrm{AUC}_c, \quad
+              \text{weighted} = \frac{\sum_c n_c \mathrm{AUC}_c}{\sum_c n_c}
+
+    ``sklearn.metrics.roc_auc_score(y, scores, multi_class="ovr", average=average,
+    labels=range(C), sample_weight=w)`` (torchmetrics' ``MulticlassAUROC``): each class's AUC
+    is :func:`roc_auc` of its column against "is class ``c``", ties exact. ``"weighted"``
+    weighs by support ``n_c`` (the weighted count of class ``c``); ``"micro"`` pools every
+    (element, class) pair into one binary problem.
+
+    Args:
+      scores: float scores ``S + (C,)`` (probabilities or logits; only their order matters).
+      labels: integer labels of shape ``S``.
+      average: ``"macro"`` (default), ``"weighted"``, ``"micro"`` or ``None`` (``[C]``).
+      weights, where, ignore_index: per element of ``S``, as :func:`accuracy`.
+
+    Returns:
+      A scalar (``[C]`` for ``average=None``). A class with no included positive or no
+      negative has an undefined (NaN) AUC, which makes ``"macro"`` NaN, as scikit-learn;
+      ``"weighted"`` gives it weight 0. An out-of-range label makes the result NaN.
+
+    >>> import jax.numpy as jnp
+    >>> s = jnp.array([[0.7, 0.2, 0.1], [0.2, 0.5, 0.3], [0.3, 0.3, 0.4], [0.1, 0.4, 0.5]])
+    >>> multiclass_roc_auc(s, jnp.array([0, 1, 2, 1]), average=None)   # class 2: 2 of 3 pairs
+    Array([1.       , 1.       , 0.6666667], dtype=float32)
+    """
+    s, y, w, ok = _one_vs_rest_inputs(scores, labels, weights, where, ignore_index, True)
+    return _one_vs_rest_score(s, y, w, ok, average, True)
+
+
+def multilabel_roc_auc(
+    scores: ArrayLike,
+    labels: ArrayLike,
+    *,
+    average: OvrAverage = "macro",
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+) -> Array:
+    r"""ROC AUC of each label of multi-label data, averaged, in one call.
+
+    .. math:: \mathrm{AUC}_l = \mathrm{AUC}(x_{\cdot l},\ y_{\cdot l})
+
+    ``sklearn.metrics.roc_auc_score(Y, scores, average=average, sample_weight=w)`` for
+    indicator ``Y`` (torchmetrics' ``MultilabelAUROC``), averages as
+    :func:`multiclass_roc_auc` (``"weighted"`` by each label's positive count).
+
+    Args:
+      scores: float ``S + (L,)``.
+      labels: 0/1 (or boolean) indicators of the same shape.
+      average: ``"macro"``, ``"weighted"``, ``"micro"`` or ``None``.
+      weights, where: per sample (at most ``len(S)`` dimensions) or per element
+        (``len(S) + 1``), as :func:`multilabel_confusion_matrix`.
+
+    >>> import jax.numpy as jnp
+    >>> s = jnp.array([[0.9, 0.1], [0.6, 0.8], [0.2, 0.7], [0.4, 0.3]])
+    >>> multilabel_roc_auc(s, jnp.array([[1, 0], [1, 1], [0, 1], [0, 0]]), average=None)
+    Array([1., 1.], dtype=float32)
+    """
+    s, y, w, ok = _one_vs_rest_inputs(scores, labels, weights, where, None, False)
+    return _one_vs_rest_score(s, y, w, ok, average, True)
+
+
+def multiclass_average_precision(
+    scores: ArrayLike,
+    labels: ArrayLike,
+    *,
+    average: OvrAverage = "macro",
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    ignore_index: int | None = None,
+) -> Array:
+    r"""One-vs-rest average precision of multi-class scores, averaged, in one call.
+
+    .. math:: \mathrm{AP}_c = \mathrm{AP}(x_{\cdot c},\ [y = c])
+
+    ``sklearn.metrics.average_precision_score(y, scores, average=average, sample_weight=w)``
+    for integer ``y`` with ``C`` classes (label-binarised, as scikit-learn does), torchmetrics'
+    ``MulticlassAveragePrecision``. Arguments and averages as :func:`multiclass_roc_auc`; a
+    class with no positive has AP 0 and counts in ``"macro"`` (scikit-learn's rule).
+
+    >>> import jax.numpy as jnp
+    >>> s = jnp.array([[0.7, 0.2, 0.1], [0.2, 0.5, 0.3], [0.3, 0.3, 0.4], [0.1, 0.8, 0.1]])
+    >>> multiclass_average_precision(s, jnp.array([0, 1, 2, 1]), average=None)
+    Array([1., 1., 1.], dtype=float32)
+    """
+    s, y, w, ok = _one_vs_rest_inputs(scores, labels, weights, where, ignore_index, True)
+    return _one_vs_rest_score(s, y, w, ok, average, False)
+
+
+def multilabel_average_precision(
+    scores: ArrayLike,
+    labels: ArrayLike,
+    *,
+    average: OvrAverage = "macro",
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+) -> Array:
+    r"""Average precision of each label of multi-label data, averaged, in one call.
+
+    .. math:: \mathrm{AP}_l = \mathrm{AP}(x_{\cdot l},\ y_{\cdot l})
+
+    ``sklearn.metrics.average_precision_score(Y, scores, average=average, sample_weight=w)``
+    (torchmetrics' ``MultilabelAveragePrecision``). Arguments as :func:`multilabel_roc_auc`,
+    averages as :func:`multiclass_average_precision`.
+
+    >>> import jax.numpy as jnp
+    >>> s = jnp.array([[0.9, 0.1], [0.6, 0.8], [0.2, 0.7], [0.4, 0.3]])
+    >>> multilabel_average_precision(s, jnp.array([[1, 0], [0, 1], [1, 1], [0, 0]]))   # (¾ + 1)/2
+    Array(0.875, dtype=float32)
+    """
+    s, y, w, ok = _one_vs_rest_inputs(scores, labels, weights, where, None, False)
+    return _one_vs_rest_score(s, y, w, ok, average, False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -622,7 +1150,7 @@ def r2_score(
     *,
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
-    multioutput: Literal["uniform_average", "raw_values"] = "uniform_average",
+    multioutput: Literal["uniform_average", "variance_weighted", "raw_values"] = "uniform_average",
 ) -> Array:
     r"""Coefficient of determination, per output, then averaged.
 
@@ -639,17 +1167,18 @@ def r2_score(
       targets: broadcastable to the predictions.
       weights, where: the contract, against the predictions' shape (per-sample weights of
         ``[N, D]`` targets are ``[N, 1]``).
-      multioutput: ``"uniform_average"`` (mean over outputs) or ``"raw_values"`` (one ``R²``
-        per output, shape ``predictions.shape[1:]``).
+      multioutput: ``"uniform_average"`` (mean over outputs), ``"variance_weighted"`` (mean
+        weighted by each output's weighted target variance sum, ``Σ w (t − t̄)²``; 1.0 / 0.0
+        as above when every output is constant) or ``"raw_values"`` (one ``R²`` per output,
+        shape ``predictions.shape[1:]``).
 
     >>> import jax.numpy as jnp
     >>> r2_score(jnp.array([2.5, 0.0, 2.0, 8.0]), jnp.array([3.0, -0.5, 2.0, 7.0]))
     Array(0.9486081, dtype=float32)
     """
-    if multioutput not in ("uniform_average", "raw_values"):
-        raise ValueError(
-            f"multioutput must be 'uniform_average' or 'raw_values'; got {multioutput!r}."
-        )
+    allowed = ("uniform_average", "variance_weighted", "raw_values")
+    if multioutput not in allowed:
+        raise ValueError(f"multioutput must be one of {allowed}; got {multioutput!r}.")
     p, t, mask = _regression_inputs(predictions, targets, weights, where)
     if p.ndim == 0:
         raise ValueError("predictions must have a sample axis; got a scalar.")
@@ -657,27 +1186,33 @@ def r2_score(
     w = None if weights is None else jnp.broadcast_to(jnp.asarray(weights).astype(p.dtype), shape)
     m = None if mask is None else jnp.broadcast_to(mask, shape)
 
-    def column(p_col: Array, t_col: Array, m_col: Array | None, w_col: Array | None) -> Array:
+    def column(
+        p_col: Array, t_col: Array, m_col: Array | None, w_col: Array | None
+    ) -> tuple[Array, Array, Array]:
         # Centre on one included target first, so constant targets give exactly total = 0.
-        ref = t_col[0] if m_col is None else t_col[jnp.argmax(m_col)]
+        first = jnp.arange(t_col.shape[0]) == (0 if m_col is None else jnp.argmax(m_col))
+        ref = jnp.sum(jnp.where(first, t_col, 0))
+        centred = t_col - ref
         mean_t = ref + reduce_elements(
-            t_col - ref, mask=m_col, weights=w_col, reduction="weighted_mean"
+            centred, mask=m_col, weights=w_col, reduction="weighted_mean"
         )
-        residual = reduce_elements(
-            (t_col - p_col) ** 2, mask=m_col, weights=w_col, reduction="weighted_mean"
-        )
-        total = reduce_elements(
-            (t_col - mean_t) ** 2, mask=m_col, weights=w_col, reduction="weighted_mean"
-        )
+        residual = reduce_elements((t_col - p_col) ** 2, mask=m_col, weights=w_col, reduction="sum")
+        total = reduce_elements((t_col - mean_t) ** 2, mask=m_col, weights=w_col, reduction="sum")
         finite = 1.0 - safe_divide(residual, total)
-        return jnp.where(total != 0, finite, jnp.where(residual == 0, 1.0, 0.0).astype(p.dtype))
+        r2 = jnp.where(total != 0, finite, jnp.where(residual == 0, 1.0, 0.0).astype(p.dtype))
+        return r2, residual, total
 
     flat = (shape[0], -1)
     cols = [a if a is None else a.reshape(flat) for a in (p, t, m, w)]
     axes = [None if a is None else 1 for a in cols]
-    r2 = jax.vmap(column, in_axes=axes)(*cols).reshape(shape[1:])
+    r2, residual, total = jax.vmap(column, in_axes=axes)(*cols)
     if multioutput == "raw_values":
-        return r2
+        return r2.reshape(shape[1:])
+    if multioutput == "variance_weighted":
+        constant = jnp.where(jnp.all(residual == 0), 1.0, 0.0).astype(p.dtype)
+        return jnp.where(
+            jnp.any(total != 0), safe_divide(jnp.sum(total * r2), jnp.sum(total)), constant
+        )
     return reduce_elements(r2, reduction="mean")
 
 
@@ -920,7 +1455,6 @@ def _ranked_counts(
     w = jnp.broadcast_to(w, shape)
     included = jnp.ones(shape, bool) if mask is None else mask
     s = sanitize(s, mask)
-    n = s.size
     # Included elements first, then by decreasing score.
     excluded_key = (~included).ravel().astype(jnp.int32)
     _, _, s_sorted, pos_w, neg_w, inc = jax.lax.sort(
@@ -934,21 +1468,25 @@ def _ranked_counts(
         ),
         num_keys=2,
     )
-    tps = jnp.cumsum(pos_w)
-    fps = jnp.cumsum(neg_w)
-    index = jnp.arange(n)
     next_differs = jnp.concatenate(
         [(s_sorted[1:] != s_sorted[:-1]) | ~inc[1:], jnp.ones((1,), bool)]
     )
     valid = inc & next_differs
-    # Each point takes the values of the valid point ending its tie group; excluded ones the last.
-    group_end = jax.lax.cummin(jnp.where(valid, index, n), reverse=True)
-    last_valid = jnp.max(jnp.where(valid, index, 0))
-    at = jnp.where(group_end == n, last_valid, group_end)
+    # Each point takes the values of the valid point ending its tie group; excluded ones (at
+    # the end) the last valid point's. No gather: running sums of non-negative parts never
+    # decrease and the sorted scores never increase, so "the value at the next valid point" is
+    # a reverse running min (max) over the valid points.
+    has_next = jax.lax.cummax(valid.astype(jnp.int32), reverse=True) > 0
+    signed = weights is not None  # only given weights can be negative
+    tps = _cumsum_at_group_end(pos_w, valid, has_next, signed)
+    fps = _cumsum_at_group_end(neg_w, valid, has_next, signed)
+    next_score = jax.lax.cummax(jnp.where(valid, s_sorted, -jnp.inf), reverse=True)
+    last_score = jnp.min(jnp.where(valid, s_sorted, jnp.inf))
+    s_at = jnp.where(has_next, next_score, jnp.where(jnp.any(valid), last_score, s_sorted))
     zero = jnp.zeros((1,), s.dtype)
-    tps = jnp.concatenate([zero, tps[at]])
-    fps = jnp.concatenate([zero, fps[at]])
-    thresholds = jnp.concatenate([jnp.full((1,), jnp.inf, s.dtype), s_sorted[at]])
+    tps = jnp.concatenate([zero, tps])
+    fps = jnp.concatenate([zero, fps])
+    thresholds = jnp.concatenate([jnp.full((1,), jnp.inf, s.dtype), s_at])
     valid = jnp.concatenate([jnp.ones((1,), bool), valid])
     return tps, fps, thresholds, valid
 
@@ -1048,3 +1586,405 @@ def _soft_average(per_class: Array, average: SoftAverage) -> Array:
     if average == "macro":
         return reduce_elements(per_class, reduction="mean")
     return per_class
+
+
+# Argument checks.
+
+
+def _check_positive_int(x: object, name: str) -> int:
+    if isinstance(x, bool) or not isinstance(x, int | np.integer) or x < 1:
+        raise ValueError(f"{name} must be a positive Python int; got {x!r}.")
+    return int(x)
+
+
+def _check_average(average: object, allowed: tuple) -> None:
+    if average not in allowed:
+        raise ValueError(f"average must be one of {allowed}; got {average!r}.")
+
+
+def _check_normalize(normalize: object) -> None:
+    allowed = ("true", "pred", "all", None)
+    if normalize not in allowed:
+        raise ValueError(f"normalize must be one of {allowed}; got {normalize!r}.")
+
+
+def _check_kappa_weights(weights: object) -> None:
+    allowed = (None, "linear", "quadratic")
+    if weights not in allowed:
+        raise ValueError(
+            f"weights (the kappa disagreement weighting) must be one of {allowed}; got "
+            f"{weights!r}. Per-element weights are sample_weight here."
+        )
+
+
+def _check_max_fpr(max_fpr: float | None) -> float | None:
+    """``None`` for the full area (``max_fpr`` of ``None`` or 1), else a float in ``(0, 1)``."""
+    if max_fpr is None:
+        return None
+    if isinstance(max_fpr, bool) or not isinstance(max_fpr, int | float | np.floating):
+        raise TypeError(f"max_fpr must be a Python float in (0, 1] or None; got {max_fpr!r}.")
+    if not 0.0 < float(max_fpr) <= 1.0:
+        raise ValueError(f"max_fpr must lie in (0, 1]; got {max_fpr!r}.")
+    return None if float(max_fpr) == 1.0 else float(max_fpr)
+
+
+# One-hot counting (no scatter, no gather: sharding-safe).
+
+
+def _count_dtype(weights: ArrayLike | None) -> jnp.dtype:
+    """float32 counts, or the weights' wider float dtype (float64 under x64)."""
+    if weights is None:
+        return jnp.dtype(jnp.float32)
+    return jnp.promote_types(jnp.asarray(weights).dtype, jnp.float32)
+
+
+def _element_weights(
+    shape: tuple[int, ...], mask: Array | None, weights: ArrayLike | None, dtype: jnp.dtype
+) -> Array:
+    """Each element's weight, 0 where excluded, broadcast to ``shape``."""
+    w = reduce_elements(jnp.ones(shape, dtype), mask=mask, weights=weights, reduction="none")
+    return jnp.broadcast_to(w, shape)
+
+
+def _one_hot(labels: Array, num_classes: int, dtype: jnp.dtype) -> Array:
+    """``[..., C]`` one-hot rows by a compare with an iota; an out-of-range label gives zeros."""
+    return (labels[..., None] == jnp.arange(num_classes, dtype=labels.dtype)).astype(dtype)
+
+
+def _outer_sum(rows: Array, cols: Array) -> Array:
+    """``Σ_i rows_i ⊗ cols_i`` over every leading axis: ``[..., A]``, ``[..., B]`` → ``[A, B]``.
+
+    One matrix product contracting the batch axes (``HIGHEST`` precision, so weighted counts
+    are not rounded to TF32 on GPUs). When the batch axes are sharded over an explicit-axes
+    mesh, the contraction's output sharding is ambiguous to JAX, so it is named: replicated
+    (an all-reduce of the ``[A, B]`` partial sums, as the scatter-free count needs).
+    """
+    letters = "abcdefghijklmnopqrstuvw"[: rows.ndim - 1]
+    spec = f"{letters}y,{letters}z->yz"
+    return jnp.einsum(
+        spec,
+        rows,
+        cols,
+        precision=jax.lax.Precision.HIGHEST,
+        out_sharding=_replicated_if_explicit(rows),
+    )
+
+
+def _replicated_if_explicit(x: Array) -> Any:
+    """A replicated ``NamedSharding`` on ``x``'s mesh if that mesh has explicit axes, else None."""
+    try:
+        mesh = jax.typeof(x).sharding.mesh
+    except AttributeError:
+        return None
+    explicit = jax.sharding.AxisType.Explicit
+    if not mesh.axis_names or not any(t == explicit for t in mesh.axis_types):
+        return None
+    return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+
+
+def _rank_of_true_class(x: Array, true: Array, *, higher_index_first: bool) -> Array:
+    """Number of classes ranked above the true one; ties broken by the class index.
+
+    The true class's score is picked by a compare with an iota inside a sum (no gather).
+    """
+    classes = jnp.arange(x.shape[-1], dtype=true.dtype)
+    is_true = classes == true[..., None]
+    true_score = jnp.sum(jnp.where(is_true, x, 0), axis=-1, keepdims=True)
+    if higher_index_first:
+        tie_wins = classes > true[..., None]
+    else:
+        tie_wins = classes < true[..., None]
+    above = (x > true_score) | ((x == true_score) & tie_wins)
+    return jnp.sum(above, axis=-1)
+
+
+def _top_k_prediction(x: Array, true: Array, k: int) -> Array:
+    """torchmetrics' top-k prediction: the true class if it is in the top ``k``, else argmax."""
+    argmax = jnp.argmax(x, axis=-1)
+    if k == 1:
+        return argmax
+    num_classes = x.shape[-1]
+    in_range = (true >= 0) & (true < num_classes)
+    safe_true = jnp.where(in_range, true, 0)
+    rank = _rank_of_true_class(x, safe_true, higher_index_first=False)
+    return jnp.where(in_range & (rank < k), true, argmax)
+
+
+def _per_sample_or_element(x: ArrayLike | None, shape: tuple[int, ...]) -> ArrayLike | None:
+    """A per-sample array (at most ``len(shape) - 1`` dims, broadcastable to ``shape[:-1]``)
+    gets a trailing unit axis; anything else is taken as per element of ``shape``."""
+    if x is None:
+        return None
+    x = jnp.asarray(x)
+    sample_shape = tuple(shape[:-1])
+    if x.ndim <= len(sample_shape) and broadcasts_to(x.shape, sample_shape):
+        return jnp.broadcast_to(x, sample_shape)[..., None]
+    return x
+
+
+def _per_sample_or_element_mask(
+    shape: tuple[int, ...],
+    weights: ArrayLike | None,
+    where: ArrayLike | None,
+    include: Array | None,
+) -> Array | None:
+    return element_mask(
+        shape,
+        weights=_per_sample_or_element(weights, shape),
+        where=_per_sample_or_element(where, shape),
+        include=include,
+    )
+
+
+# Metrics from a confusion matrix.
+
+
+class _ClassCounts(NamedTuple):
+    """One-vs-rest counts of each class, from a ``[C, C]`` or ``[L, 2, 2]`` matrix."""
+
+    tp: Array
+    fp: Array
+    fn: Array
+    tn: Array
+    support: Array  # tp + fn, the true count
+    predicted: Array  # tp + fp
+    multilabel: bool
+
+
+def _confusion_array(confusion: ArrayLike, name: str, *, allow_multilabel: bool = True) -> Array:
+    m = jnp.asarray(confusion)
+    if not jnp.issubdtype(m.dtype, jnp.number):
+        raise TypeError(f"{name} must be a numeric array; got dtype {m.dtype}.")
+    square = m.ndim == 2 and m.shape[0] == m.shape[1]
+    multilabel = allow_multilabel and m.ndim == 3 and m.shape[1:] == (2, 2)
+    if not (square or multilabel):
+        expected = "a square [C, C] matrix" + (
+            " or [L, 2, 2] per-label matrices" if allow_multilabel else ""
+        )
+        raise ValueError(f"{name} has shape {tuple(m.shape)}; expected {expected}.")
+    return upcast(m)
+
+
+def _class_counts(confusion: ArrayLike, name: str) -> _ClassCounts:
+    m = _confusion_array(confusion, name)
+    if m.ndim == 3:
+        tn, fp, fn, tp = m[:, 0, 0], m[:, 0, 1], m[:, 1, 0], m[:, 1, 1]
+        return _ClassCounts(tp, fp, fn, tn, tp + fn, tp + fp, True)
+    eye = jnp.eye(m.shape[0], dtype=bool)
+    tp = jnp.sum(jnp.where(eye, m, 0), axis=1)
+    support = jnp.sum(m, axis=1)
+    predicted = jnp.sum(m, axis=0)
+    tn = jnp.sum(m) - support - predicted + tp
+    return _ClassCounts(tp, predicted - tp, support - tp, tn, support, predicted, False)
+
+
+def _class_average(
+    per_class: Array, micro: Array, counts: _ClassCounts, average: Average, pos_label: int
+) -> Array:
+    """Average per-class scores the scikit-learn way (see :func:`precision_recall_fscore`)."""
+    if average is None:
+        return per_class
+    if average == "micro":
+        return micro
+    num_classes = per_class.shape[0]
+    if average == "binary":
+        if (
+            isinstance(pos_label, bool)
+            or not isinstance(pos_label, int | np.integer)
+            or not 0 <= pos_label < num_classes
+        ):
+            raise ValueError(
+                f"pos_label must be a class index in [0, {num_classes}); got {pos_label!r}."
+            )
+        return per_class[int(pos_label)]
+    if average == "macro":
+        if counts.multilabel:
+            return reduce_elements(per_class, reduction="mean")
+        present = (counts.support != 0) | (counts.predicted != 0)
+        return reduce_elements(per_class, mask=present, reduction="mean")
+    # "weighted"
+    mask = element_mask(counts.support.shape, weights=counts.support)
+    return reduce_elements(per_class, mask=mask, weights=counts.support, reduction="weighted_mean")
+
+
+_AVERAGES = ("macro", "micro", "weighted", "binary", None)
+
+
+def _specificity(counts: _ClassCounts, average: Average, pos_label: int) -> Array:
+    _check_average(average, _AVERAGES)
+    per_class = safe_divide(counts.tn, counts.tn + counts.fp)
+    micro = safe_divide(jnp.sum(counts.tn), jnp.sum(counts.tn + counts.fp))
+    return _class_average(per_class, micro, counts, average, pos_label)
+
+
+def _jaccard(counts: _ClassCounts, average: Average, pos_label: int) -> Array:
+    _check_average(average, _AVERAGES)
+    union = counts.support + counts.predicted - counts.tp
+    per_class = safe_divide(counts.tp, union)
+    micro = safe_divide(jnp.sum(counts.tp), jnp.sum(union))
+    return _class_average(per_class, micro, counts, average, pos_label)
+
+
+def _dice(counts: _ClassCounts, average: Average, pos_label: int) -> Array:
+    _check_average(average, _AVERAGES)
+    both = counts.support + counts.predicted
+    per_class = safe_divide(2.0 * counts.tp, both)
+    micro = safe_divide(2.0 * jnp.sum(counts.tp), jnp.sum(both))
+    return _class_average(per_class, micro, counts, average, pos_label)
+
+
+def _single_label_matrix(confusion: ArrayLike) -> Array:
+    """``[C, C]`` as is; ``[L, 2, 2]`` pooled into one ``2 × 2`` matrix (torchmetrics' rule)."""
+    m = _confusion_array(confusion, "confusion")
+    return jnp.sum(m, axis=0) if m.ndim == 3 else m
+
+
+def _matthews(confusion: ArrayLike) -> Array:
+    """scikit-learn's multi-class MCC, on the matrix divided by its total."""
+    m = _single_label_matrix(confusion)
+    q = safe_divide(m, jnp.sum(m))
+    true = jnp.sum(q, axis=1)
+    pred = jnp.sum(q, axis=0)
+    correct = jnp.sum(jnp.where(jnp.eye(m.shape[0], dtype=bool), q, 0))
+    cov_tp = correct - jnp.sum(true * pred)
+    cov_pp = 1.0 - jnp.sum(pred * pred)
+    cov_tt = 1.0 - jnp.sum(true * true)
+    denominator = cov_pp * cov_tt
+    positive = denominator > 0
+    return jnp.where(positive, cov_tp / jnp.sqrt(jnp.where(positive, denominator, 1.0)), 0.0)
+
+
+def _kappa(confusion: ArrayLike, weights: KappaWeights) -> Array:
+    """scikit-learn's Cohen's kappa (classes ``0 … C−1`` as the scale); NaN where undefined."""
+    _check_kappa_weights(weights)
+    m = _single_label_matrix(confusion)
+    q = safe_divide(m, jnp.sum(m))
+    expected = jnp.sum(q, axis=0)[:, None] * jnp.sum(q, axis=1)[None, :]
+    index = jnp.arange(m.shape[0], dtype=m.dtype)
+    diff = index[:, None] - index[None, :]
+    if weights is None:
+        disagreement = (diff != 0).astype(m.dtype)
+    elif weights == "linear":
+        disagreement = jnp.abs(diff)
+    else:
+        disagreement = diff * diff
+    observed = jnp.sum(disagreement * q)
+    chance = jnp.sum(disagreement * expected)
+    defined = chance != 0
+    return jnp.where(defined, 1.0 - observed / jnp.where(defined, chance, 1.0), jnp.nan)
+
+
+# Ranking.
+
+
+def _cumsum_at_group_end(weights: Array, valid: Array, has_next: Array, signed: bool) -> Array:
+    """``cumsum(weights)`` read at the next valid position (its own value past the last one).
+
+    With ``signed``, the sum is split into its non-negative and non-positive parts, each
+    non-decreasing in magnitude, so the next valid value is a reverse running min for any real
+    weights.
+    """
+
+    def at_next_valid(part: Array) -> Array:
+        running = jnp.cumsum(part)
+        following = jax.lax.cummin(jnp.where(valid, running, jnp.inf), reverse=True)
+        return jnp.where(has_next, following, running)
+
+    if not signed:
+        return at_next_valid(weights)
+    return at_next_valid(jnp.maximum(weights, 0)) - at_next_valid(jnp.maximum(-weights, 0))
+
+
+def _roc_area(fpr: Array, tpr: Array, max_fpr: float | None) -> Array:
+    """Trapezoidal area under ``(fpr, tpr)``; with ``max_fpr``, the McClish-standardised part."""
+    if max_fpr is None:
+        return jnp.sum(jnp.diff(fpr, axis=-1) * (tpr[..., 1:] + tpr[..., :-1]), axis=-1) / 2
+    x0, x1, y0, y1 = fpr[..., :-1], fpr[..., 1:], tpr[..., :-1], tpr[..., 1:]
+    a = jnp.minimum(x0, max_fpr)
+    b = jnp.minimum(x1, max_fpr)
+    slope = safe_divide(y1 - y0, x1 - x0)
+    area = jnp.sum((b - a) * (2.0 * y0 + slope * (a - x0 + b - x0)), axis=-1) / 2
+    min_area = 0.5 * max_fpr**2
+    return 0.5 * (1.0 + (area - min_area) / (max_fpr - min_area))
+
+
+def _one_vs_rest_inputs(
+    scores: ArrayLike,
+    labels: ArrayLike,
+    weights: ArrayLike | None,
+    where: ArrayLike | None,
+    ignore_index: int | None,
+    multiclass: bool,
+) -> tuple[Array, Array, Array, Array]:
+    """Flattened ``[M, C]`` scores, 0/1 targets and weights (0 = excluded), and an ok flag."""
+    s = upcast(float_array(scores, "scores"))
+    if s.ndim == 0:
+        raise ValueError("scores must have a trailing class axis; got a scalar.")
+    num_classes = s.shape[-1]
+    if multiclass:
+        shape = s.shape[:-1]
+        true, include, in_range = _true_classes(
+            labels, shape, num_classes, s.ndim - 1, ignore_index
+        )
+        mask = element_mask(shape, weights=weights, where=where, include=include)
+        w = jnp.where(in_range, _element_weights(shape, mask, weights, s.dtype), 0)
+        ok = in_range if mask is None else in_range | ~mask
+        message = f"labels must lie in [0, {num_classes}) or equal ignore_index={ignore_index}"
+        y = _one_hot(jnp.where(in_range, true, -1), num_classes, s.dtype)
+        w = jnp.broadcast_to(w[..., None], s.shape)
+    else:
+        y = jnp.asarray(labels)
+        if not (jnp.issubdtype(y.dtype, jnp.number) or y.dtype == jnp.bool_):
+            raise TypeError(f"labels must be a numeric or boolean array; got dtype {y.dtype}.")
+        if y.shape != s.shape:
+            raise ValueError(
+                f"labels has shape {tuple(y.shape)}; multi-label indicators must have the "
+                f"scores' shape {tuple(s.shape)}."
+            )
+        mask = _per_sample_or_element_mask(s.shape, weights, where, None)
+        w = _element_weights(s.shape, mask, _per_sample_or_element(weights, s.shape), s.dtype)
+        positive = y == 1
+        in_range = positive | (y == 0)
+        ok = in_range if mask is None else in_range | ~mask
+        message = "multi-label labels must be 0 or 1"
+        y = positive.astype(s.dtype)
+        w = jnp.where(in_range, w, 0)
+    value_check(ok, message + "; got another value.")
+    flat = (-1, num_classes)
+    return s.reshape(flat), y.reshape(flat), w.reshape(flat), jnp.all(ok)
+
+
+def _binary_auc(s: Array, y: Array, w: Array) -> Array:
+    return roc_auc(s, y, weights=w)
+
+
+def _binary_ap(s: Array, y: Array, w: Array) -> Array:
+    return average_precision(s, y, weights=w)
+
+
+def _one_vs_rest_score(
+    s: Array, y: Array, w: Array, ok: Array, average: OvrAverage, is_auc: bool
+) -> Array:
+    """Per-class AUC / AP of ``[M, C]`` one-vs-rest inputs, averaged (compiled once per
+    configuration, so an eager call is one executable, not hundreds of dispatches)."""
+    _check_average(average, ("macro", "weighted", "micro", None))
+    return _one_vs_rest_compiled(s, y, w, ok, average, is_auc)
+
+
+@functools.partial(jax.jit, static_argnames=("average", "is_auc"))
+def _one_vs_rest_compiled(
+    s: Array, y: Array, w: Array, ok: Array, average: OvrAverage, is_auc: bool
+) -> Array:
+    """Average one-vs-rest scores as scikit-learn's ``_average_binary_score``."""
+    metric = _binary_auc if is_auc else _binary_ap
+    nan_if_bad = jnp.where(ok, 0.0, jnp.nan).astype(s.dtype)
+    if average == "micro":
+        return metric(s.ravel(), y.ravel(), w.ravel()) + nan_if_bad
+    per_class = jax.vmap(metric, in_axes=-1)(s, y, w)
+    if average is None:
+        return per_class + nan_if_bad
+    if average == "macro":
+        return jnp.mean(per_class) + nan_if_bad
+    support = jnp.sum(w * y, axis=0)
+    scored = jnp.where(support == 0, 0.0, per_class)
+    return safe_divide(jnp.sum(support * scored), jnp.sum(support)) + nan_if_bad

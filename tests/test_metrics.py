@@ -28,17 +28,17 @@ def _quiet_sklearn():
         yield
 
 
-def _cases(seed, n=16, c=4, ties=False):
-    """A stack of B classification cases: logits, labels (-1 = unlabeled), weights, where."""
+def _cases(seed, n=16, c=4, ties=False, cases=B):
+    """A stack of classification cases: logits, labels (-1 = unlabeled), weights, where."""
     rng = np.random.default_rng(seed)
     if ties:
-        logits = rng.integers(0, 3, size=(B, n, c)).astype(np.float32)
+        logits = rng.integers(0, 3, size=(cases, n, c)).astype(np.float32)
     else:
-        logits = rng.normal(size=(B, n, c)).astype(np.float32)
-    labels = rng.integers(0, c, size=(B, n))
-    labels = np.where(rng.random((B, n)) < 0.15, -1, labels)
-    weights = rng.uniform(0.1, 2.0, size=(B, n)).astype(np.float32)
-    where = rng.random((B, n)) < 0.8
+        logits = rng.normal(size=(cases, n, c)).astype(np.float32)
+    labels = rng.integers(0, c, size=(cases, n))
+    labels = np.where(rng.random((cases, n)) < 0.15, -1, labels)
+    weights = rng.uniform(0.1, 2.0, size=(cases, n)).astype(np.float32)
+    where = rng.random((cases, n)) < 0.8
     return logits, labels, weights, where
 
 
@@ -269,20 +269,200 @@ def test_precision_recall_fscore_zero_division_and_errors():
         jl.precision_recall_fscore(cm, average="binary", pos_label=3)
 
 
+CASES = 24  # random cases per comparison in the tests of the newer metrics
+
+
+def _keep(labels, where):
+    return where & (labels >= 0)
+
+
+def test_confusion_matrix_normalize_and_top_k():
+    c = 5
+    logits, labels, weights, where = _cases(30, n=24, c=c, ties=True, cases=CASES)
+    pred = logits.argmax(-1)
+
+    def run(y, x, w, m):
+        kw = {"weights": w, "where": m, "ignore_index": -1}
+        counts = jl.confusion_matrix(y, x, c, **kw)
+        return (
+            {n: jl.confusion_matrix(y, x, c, normalize=n, **kw) for n in ("true", "pred", "all")},
+            {n: jl.normalize_confusion(counts, n) for n in ("true", "pred", "all")},
+            jl.confusion_matrix(y, x, c, top_k=2, **kw),
+        )
+
+    normalized, from_counts, top2 = jax.jit(jax.vmap(run))(labels, logits, weights, where)
+    for b in range(CASES):
+        keep = _keep(labels[b], where[b])
+        y, p, w = labels[b][keep], pred[b][keep], weights[b][keep]
+        for n, got in normalized.items():
+            want = skm.confusion_matrix(y, p, labels=range(c), sample_weight=w, normalize=n)
+            np.testing.assert_allclose(got[b], want, rtol=1e-5, atol=1e-6, err_msg=n)
+            np.testing.assert_allclose(from_counts[n][b], want, rtol=1e-5, atol=1e-6, err_msg=n)
+        # torchmetrics' top-k rule by hand: the label if among the 2 highest (a stable
+        # descending sort: lower index first on ties), else the argmax.
+        top = np.argsort(-logits[b][keep], axis=1, kind="stable")[:, :2]
+        refined = np.where((top == y[:, None]).any(1), y, p)
+        want = skm.confusion_matrix(y, refined, labels=range(c), sample_weight=w)
+        np.testing.assert_allclose(top2[b], want, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="normalize"):
+        jl.confusion_matrix(labels[0], pred[0], c, normalize="rows")
+    with pytest.raises(ValueError, match="top_k=2 needs scores"):
+        jl.confusion_matrix(labels[0], pred[0], c, top_k=2)
+
+
+def test_jaccard_dice_specificity_match_sklearn():
+    c = 5
+    logits, labels, weights, where = _cases(31, n=20, c=c, cases=CASES)
+    pred = logits.argmax(-1)
+    averages = ("macro", "weighted", "micro", None)
+
+    def run(y, x, w, m):
+        kw = {"weights": w, "where": m, "ignore_index": -1}
+        return {
+            str(a): (
+                jl.jaccard_index(y, x, c, average=a, **kw),
+                jl.dice_score(y, x, c, average=a, **kw),
+                jl.specificity(y, x, c, average=a, **kw),
+            )
+            for a in averages
+        }
+
+    got = jax.jit(jax.vmap(run))(labels, logits, weights, where)
+    for b in range(CASES):
+        keep = _keep(labels[b], where[b])
+        if not keep.any():
+            continue
+        y, p, w = labels[b][keep], pred[b][keep], weights[b][keep]
+        mcm = skm.multilabel_confusion_matrix(y, p, labels=range(c), sample_weight=w)
+        tn, fp, fn, tp = mcm[:, 0, 0], mcm[:, 0, 1], mcm[:, 1, 0], mcm[:, 1, 1]
+        tnr = np.where(tn + fp > 0, tn / np.where(tn + fp > 0, tn + fp, 1), 0)
+        present = tp + fp + fn > 0
+        want_tnr = {  # torchmetrics' MulticlassSpecificity, by hand
+            "None": tnr,
+            "macro": tnr[present].mean(),
+            "weighted": np.sum((tp + fn) * tnr) / np.sum(tp + fn),
+            "micro": tn.sum() / (tn + fp).sum(),
+        }
+        for a in averages:
+            kw = {"average": a, "sample_weight": w, "zero_division": 0}
+            kw["labels"] = range(c) if a is None else None
+            iou, dice, spec = (np.asarray(v)[b] for v in got[str(a)])
+            msg = f"case {b}, average={a}"
+            np.testing.assert_allclose(iou, skm.jaccard_score(y, p, **kw), rtol=1e-5, err_msg=msg)
+            np.testing.assert_allclose(dice, skm.f1_score(y, p, **kw), rtol=1e-5, err_msg=msg)
+            np.testing.assert_allclose(spec, want_tnr[str(a)], rtol=1e-5, err_msg=msg)
+        # Specificity of class k is scikit-learn's recall of "not k".
+        k = b % c
+        np.testing.assert_allclose(
+            np.asarray(got["None"][2])[b][k],
+            skm.recall_score(y != k, p != k, sample_weight=w, zero_division=0),
+            rtol=1e-5,
+        )
+    # Binary, and a label map of any shape (segmentation): Dice = 2 IoU / (1 + IoU).
+    y2, p2 = labels[:4].reshape(2, 2, 20), pred[:4].reshape(2, 2, 20)
+    iou = jl.jaccard_index(y2, p2, c, average=None, ignore_index=-1)
+    np.testing.assert_allclose(
+        jl.dice_score(y2, p2, c, average=None, ignore_index=-1), 2 * iou / (1 + iou), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        jl.jaccard_index(y2, p2, c, average="binary", pos_label=3, ignore_index=-1), iou[3]
+    )
+    with pytest.raises(ValueError, match="average must be one of"):
+        jl.specificity(y2, p2, c, average="samples")
+
+
+def test_matthews_and_cohen_kappa_match_sklearn():
+    c = 4
+    logits, labels, weights, where = _cases(32, n=16, c=c, ties=True, cases=CASES)
+    pred = logits.argmax(-1)
+
+    def run(y, p, w, m):
+        kw = {"where": m, "ignore_index": -1}
+        return (
+            jl.matthews_corrcoef(y, p, c, weights=w, **kw),
+            {str(k): jl.cohen_kappa(y, p, c, weights=k, sample_weight=w, **kw) for k in _KAPPA},
+        )
+
+    mcc, kappa = jax.jit(jax.vmap(run))(labels, pred, weights, where)
+    for b in range(CASES):
+        keep = _keep(labels[b], where[b])
+        if keep.sum() < 2:
+            continue
+        y, p, w = labels[b][keep], pred[b][keep], weights[b][keep]
+        np.testing.assert_allclose(
+            mcc[b], skm.matthews_corrcoef(y, p, sample_weight=w), rtol=1e-5, atol=1e-6
+        )
+        for k in _KAPPA:
+            want = skm.cohen_kappa_score(y, p, labels=range(c), weights=k, sample_weight=w)
+            np.testing.assert_allclose(
+                kappa[str(k)][b], want, rtol=1e-5, atol=1e-6, equal_nan=True, err_msg=str(k)
+            )
+    # Edges: one class everywhere: MCC 0 (scikit-learn), kappa undefined (NaN).
+    same = jnp.zeros(6, jnp.int32)
+    assert float(jl.matthews_corrcoef(same, same, 3)) == 0.0
+    assert np.isnan(jl.cohen_kappa(same, same, 3))
+    perfect = jnp.array([0, 1, 2, 1])
+    assert float(jl.matthews_corrcoef(perfect, perfect, 3)) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="sample_weight"):
+        jl.cohen_kappa(perfect, perfect, 3, weights=jnp.ones(4))
+
+
+_KAPPA = (None, "linear", "quadratic")
+
+
+def test_multilabel_confusion_matrix_and_precision_recall_fscore_match_sklearn():
+    rng = np.random.default_rng(33)
+    n, num_labels = 30, 4
+    truth = (rng.random((CASES, n, num_labels)) < 0.4).astype(np.int32)
+    probs = rng.random((CASES, n, num_labels)).astype(np.float32)
+    w = rng.uniform(0.2, 2.0, (CASES, n)).astype(np.float32)
+    m = rng.random((CASES, n)) < 0.8
+
+    def run(y, p, w, m):
+        mcm = jl.multilabel_confusion_matrix(y, p, weights=w, where=m)
+        return mcm, {
+            str(a): jl.precision_recall_fscore(mcm, beta=0.5, average=a)[:3] for a in _AVERAGES
+        }
+
+    mcm, prf = jax.jit(jax.vmap(run))(truth, probs, w, m)
+    for b in range(CASES):
+        y, p, sw = truth[b][m[b]], (probs[b][m[b]] > 0.5).astype(int), w[b][m[b]]
+        np.testing.assert_allclose(
+            mcm[b], skm.multilabel_confusion_matrix(y, p, sample_weight=sw), rtol=1e-5
+        )
+        a = _AVERAGES[b % len(_AVERAGES)]
+        want = skm.precision_recall_fscore_support(
+            y, p, beta=0.5, average=a, sample_weight=sw, zero_division=0
+        )[:3]
+        for g, w_ in zip(prf[str(a)], want, strict=True):
+            np.testing.assert_allclose(np.asarray(g)[b], w_, rtol=1e-5, err_msg=f"{b} {a}")
+    # A per-entry mask drops single label entries; integer predictions work as they are.
+    entry = rng.random((n, num_labels)) < 0.7
+    got = jl.multilabel_confusion_matrix(truth[0], (probs[0] > 0.5).astype(int), where=entry)
+    hard = probs[0] > 0.5
+    for k in range(num_labels):
+        y, p = truth[0][entry[:, k], k] == 1, hard[entry[:, k], k]
+        want = [[np.sum(~y & ~p), np.sum(~y & p)], [np.sum(y & ~p), np.sum(y & p)]]
+        np.testing.assert_array_equal(got[k], want)
+    assert np.isnan(jl.multilabel_confusion_matrix(jnp.array([[2, 0]]), jnp.array([[1, 0]]))).all()
+    with pytest.raises(ValueError, match="equal shapes"):
+        jl.multilabel_confusion_matrix(jnp.ones((3, 2)), jnp.ones((3, 3)))
+
+
 # ---------------------------------------------------------------------------------------------
 # ROC curve, AUC, average precision
 
 
-def _binary_cases(seed, n=20):
+def _binary_cases(seed, n=20, cases=B):
     rng = np.random.default_rng(seed)
-    scores = np.round(rng.normal(size=(B, n)), 1).astype(np.float32)  # many ties
-    scores[: B // 4] = rng.integers(0, 3, size=(B // 4, n))  # heavy ties
-    labels = (rng.random((B, n)) < rng.uniform(0.2, 0.8, size=(B, 1))).astype(np.int32)
-    weights = rng.uniform(0.1, 2.0, size=(B, n)).astype(np.float32)
-    weights[: B // 8, :3] = 0.0  # zero weights
-    where = rng.random((B, n)) < 0.75
-    where[B - 3] = labels[B - 3] == 1  # one class only
-    where[B - 2] = False  # nothing at all
+    scores = np.round(rng.normal(size=(cases, n)), 1).astype(np.float32)  # many ties
+    scores[: cases // 4] = rng.integers(0, 3, size=(cases // 4, n))  # heavy ties
+    labels = (rng.random((cases, n)) < rng.uniform(0.2, 0.8, size=(cases, 1))).astype(np.int32)
+    weights = rng.uniform(0.1, 2.0, size=(cases, n)).astype(np.float32)
+    weights[: cases // 8, :3] = 0.0  # zero weights
+    where = rng.random((cases, n)) < 0.75
+    where[cases - 3] = labels[cases - 3] == 1  # one class only
+    where[cases - 2] = False  # nothing at all
     return scores, labels, weights, where
 
 
@@ -311,7 +491,7 @@ def test_roc_curve_auc_ap_match_sklearn(weighted):
     fpr, tpr, thr, valid = map(np.asarray, (fpr, tpr, thr, valid))
     auc, ap = np.asarray(auc), np.asarray(ap)
     assert fpr.shape == (B, scores.shape[1] + 1)
-    for b in range(B):
+    for b in range(CASES):
         keep = where[b] & (w_arg[b] != 0)
         s, y, w = scores[b][keep], labels[b][keep], w_arg[b][keep]
         sw = w if weighted else None
@@ -381,6 +561,101 @@ def test_roc_and_ap_errors_and_no_positive():
         jl.average_precision(s, jnp.array([0, 1, 1]), weights=jnp.ones(2))
 
 
+def test_precision_recall_curve_and_partial_auc_match_sklearn():
+    scores, labels, weights, where = _binary_cases(34, cases=CASES)
+
+    def run(s, y, w, m):
+        return (
+            jl.precision_recall_curve(s, y, weights=w, where=m),
+            [jl.roc_auc(s, y, weights=w, where=m, max_fpr=f) for f in _MAX_FPR],
+        )
+
+    (precision, recall, thr, valid), partial = jax.jit(jax.vmap(run))(
+        scores, labels, weights, where
+    )
+    for b in range(CASES):
+        keep = where[b] & (weights[b] != 0)
+        if not keep.any():
+            continue
+        s, y, w = scores[b][keep], labels[b][keep], weights[b][keep]
+        v = np.asarray(valid[b])
+        want = skm.precision_recall_curve(y, s, sample_weight=w)
+        np.testing.assert_allclose(np.asarray(precision[b])[v][::-1], want[0], rtol=1e-5)
+        np.testing.assert_allclose(np.asarray(recall[b])[v][::-1], want[1], rtol=1e-5)
+        np.testing.assert_allclose(np.asarray(thr[b])[v][1:][::-1], want[2], rtol=1e-6)
+        if len(np.unique(y)) < 2:
+            continue
+        for f, got in zip(_MAX_FPR, partial, strict=True):
+            want = skm.roc_auc_score(y, s, sample_weight=w, max_fpr=f)
+            np.testing.assert_allclose(got[b], want, rtol=1e-5, err_msg=f"case {b}, {f}")
+    with pytest.raises(ValueError, match="max_fpr"):
+        jl.roc_auc(scores[0], labels[0], max_fpr=0.0)
+
+
+_MAX_FPR = (0.1, 0.37, 1.0)
+
+
+def test_one_vs_rest_auc_and_ap_match_sklearn():
+    c = 4
+    logits, labels, weights, where = _cases(35, n=30, c=c, ties=True, cases=CASES)
+    probs = np.asarray(jax.nn.softmax(jnp.asarray(logits), axis=-1))
+    averages = ("macro", "weighted", "micro", None)
+
+    def run(s, y, w, m):
+        kw = {"weights": w, "where": m, "ignore_index": -1}
+        return {
+            str(a): (
+                jl.multiclass_roc_auc(s, y, average=a, **kw),
+                jl.multiclass_average_precision(s, y, average=a, **kw),
+            )
+            for a in averages
+        }
+
+    got = jax.jit(jax.vmap(run))(probs, labels, weights, where)
+    for b in range(CASES):
+        keep = _keep(labels[b], where[b])
+        y, s, w = labels[b][keep], probs[b][keep], weights[b][keep]
+        hot = np.eye(c)[y]
+        for a in averages:
+            auc, ap = (np.asarray(v)[b] for v in got[str(a)])
+            if len(np.unique(y)) == c:  # scikit-learn's multi-class AUC needs every class
+                want = skm.roc_auc_score(y, s, multi_class="ovr", average=a, sample_weight=w)
+                np.testing.assert_allclose(auc, want, rtol=1e-5, err_msg=f"{b} {a}")
+            # The label-binarised (multi-label) form covers absent classes too.
+            want = skm.roc_auc_score(hot, s, average=a, sample_weight=w)
+            np.testing.assert_allclose(auc, want, rtol=1e-5, equal_nan=True, err_msg=f"{b} {a}")
+            want = skm.average_precision_score(hot, s, average=a, sample_weight=w)
+            np.testing.assert_allclose(ap, want, rtol=1e-5, atol=1e-7, err_msg=f"{b} {a}")
+
+    # Multi-label, per-sample weights; a label without positives.
+    rng = np.random.default_rng(36)
+    truth = (rng.random((CASES, 25, 3)) < 0.5).astype(np.int32)
+    truth[:, :, 2] *= (np.arange(CASES) % 4 != 0)[:, None]
+    scores = np.round(rng.random((CASES, 25, 3)), 1).astype(np.float32)
+    sw = rng.uniform(0.2, 2.0, (CASES, 25)).astype(np.float32)
+
+    def run_ml(s, y, w):
+        return {
+            str(a): (
+                jl.multilabel_roc_auc(s, y, average=a, weights=w),
+                jl.multilabel_average_precision(s, y, average=a, weights=w),
+            )
+            for a in averages
+        }
+
+    got = jax.jit(jax.vmap(run_ml))(scores, truth, sw)
+    for b in range(CASES):
+        for a in averages:
+            auc, ap = (np.asarray(v)[b] for v in got[str(a)])
+            want = skm.roc_auc_score(truth[b], scores[b], average=a, sample_weight=sw[b])
+            np.testing.assert_allclose(auc, want, rtol=1e-5, equal_nan=True, err_msg=f"{b} {a}")
+            want = skm.average_precision_score(truth[b], scores[b], average=a, sample_weight=sw[b])
+            np.testing.assert_allclose(ap, want, rtol=1e-5, atol=1e-7, err_msg=f"{b} {a}")
+    assert np.isnan(jl.multiclass_roc_auc(probs[0], jnp.full(30, 7)))
+    with pytest.raises(ValueError, match="scores' shape"):
+        jl.multilabel_roc_auc(scores[0], truth[0, :, :2])
+
+
 # ---------------------------------------------------------------------------------------------
 # Regression metrics
 
@@ -437,23 +712,26 @@ def test_multioutput_regression_matches_sklearn():
     rng = np.random.default_rng(12)
     w = rng.uniform(0.1, 2.0, size=(B, 25, 1)).astype(np.float32)  # per-row weights
 
+    t[:4, :, 2] = 1.5  # a constant output: weight 0 in "variance_weighted"
+
     def run(p, t, w):
         return (
             jl.r2_score(p, t, weights=w, multioutput="raw_values"),
             jl.r2_score(p, t, weights=w),
             jl.mean_squared_error(p, t, weights=w),
             jl.mean_absolute_error(p, t, weights=w),
+            jl.r2_score(p, t, weights=w, multioutput="variance_weighted"),
         )
 
-    raw, uniform, mse, mae = map(np.asarray, jax.jit(jax.vmap(run))(p, t, w))
+    raw, uniform, mse, mae, variance = map(np.asarray, jax.jit(jax.vmap(run))(p, t, w))
     for b in range(B):
         sw = w[b, :, 0]
-        np.testing.assert_allclose(
-            raw[b], skm.r2_score(t[b], p[b], sample_weight=sw, multioutput="raw_values"), rtol=2e-5
-        )
-        np.testing.assert_allclose(
-            uniform[b], skm.r2_score(t[b], p[b], sample_weight=sw), rtol=2e-5
-        )
+        t64 = t[b].astype(np.float64)  # in float32 scikit-learn's constant column is not 0
+        want_raw = skm.r2_score(t64, p[b], sample_weight=sw, multioutput="raw_values")
+        np.testing.assert_allclose(raw[b], want_raw, rtol=2e-5)
+        want_var = skm.r2_score(t64, p[b], sample_weight=sw, multioutput="variance_weighted")
+        np.testing.assert_allclose(variance[b], want_var, rtol=2e-5)
+        np.testing.assert_allclose(uniform[b], want_raw.mean(), rtol=2e-5)
         np.testing.assert_allclose(
             mse[b], skm.mean_squared_error(t[b], p[b], sample_weight=sw), rtol=2e-5
         )
@@ -461,7 +739,7 @@ def test_multioutput_regression_matches_sklearn():
             mae[b], skm.mean_absolute_error(t[b], p[b], sample_weight=sw), rtol=2e-5
         )
     with pytest.raises(ValueError, match="multioutput"):
-        jl.r2_score(p[0], t[0], multioutput="variance_weighted")
+        jl.r2_score(p[0], t[0], multioutput="variance")
 
 
 def test_mape_is_scale_invariant_while_rmse_and_mae_scale():
@@ -742,10 +1020,19 @@ def test_weight_gradients_of_ranking_and_count_metrics_match_finite_differences(
                 jl.confusion_matrix(l_, x_, 3, weights=w) * jnp.arange(9.0).reshape(3, 3)
             ),
         }
-        for name, fn in fns.items():
-            fn = jax.jit(fn)
-            g = jax.grad(fn)(jnp.asarray(w0))
-            np.testing.assert_allclose(g, numeric_grad(fn, w0), rtol=1e-5, atol=1e-9, err_msg=name)
+        names = list(fns)
+        stacked = jax.jit(lambda w: jnp.stack([fns[n](w) for n in names]))
+        jacobian = np.asarray(jax.jit(jax.jacrev(stacked))(jnp.asarray(w0)))
+        eps = 1e-6
+        for i in range(len(w0)):  # central differences, one weight at a time
+            up, down = w0.copy(), w0.copy()
+            up[i] += eps
+            down[i] -= eps
+            numeric = (np.asarray(stacked(up)) - np.asarray(stacked(down))) / (2 * eps)
+            for j, name in enumerate(names):
+                np.testing.assert_allclose(
+                    jacobian[j, i], numeric[j], rtol=1e-5, atol=1e-9, err_msg=f"{name}, w[{i}]"
+                )
         for average in ("macro", "weighted", "micro"):
             fn = jax.jit(
                 lambda cm, a=average: sum(jl.precision_recall_fscore(cm, beta=2.0, average=a)[:3])
@@ -783,3 +1070,36 @@ def test_half_precision_inputs_give_float32_results():
         assert out.dtype == jnp.float32
     _, _, thresholds, _ = jl.roc_curve(jnp.asarray(s).astype(jnp.bfloat16), y)
     assert thresholds.dtype == jnp.float32
+
+
+def test_weight_gradients_of_class_count_and_one_vs_rest_metrics_match_finite_differences():
+    """jaccard / Dice / specificity / MCC / κ / one-vs-rest and partial AUC are smooth in the
+    sample weights (the scores enter through comparisons only)."""
+    rng = np.random.default_rng(37)
+    logits = rng.normal(size=(12, 3))
+    labels = rng.integers(0, 3, 12)
+    w0 = rng.uniform(0.5, 2.0, size=12)
+    with float64():
+        x_, l_ = jnp.asarray(logits), jnp.asarray(labels)
+        fns = {
+            "jaccard_index": lambda w: jl.jaccard_index(l_, x_, 3, weights=w),
+            "dice_score": lambda w: jl.dice_score(l_, x_, 3, average="weighted", weights=w),
+            "specificity": lambda w: jl.specificity(l_, x_, 3, top_k=2, weights=w),
+            "matthews_corrcoef": lambda w: jl.matthews_corrcoef(l_, x_, 3, weights=w),
+            "cohen_kappa": lambda w: jl.cohen_kappa(l_, x_, 3, weights="linear", sample_weight=w),
+            "multiclass_roc_auc": lambda w: jl.multiclass_roc_auc(x_, l_, weights=w),
+            "partial roc_auc": lambda w: jl.roc_auc(x_[:, 1], l_ == 1, weights=w, max_fpr=0.4),
+        }
+        names = list(fns)
+        stacked = jax.jit(lambda w: jnp.stack([fns[n](w) for n in names]))
+        jacobian = np.asarray(jax.jit(jax.jacrev(stacked))(jnp.asarray(w0)))
+        eps = 1e-6
+        for i in range(len(w0)):  # central differences, one weight at a time
+            up, down = w0.copy(), w0.copy()
+            up[i] += eps
+            down[i] -= eps
+            numeric = (np.asarray(stacked(up)) - np.asarray(stacked(down))) / (2 * eps)
+            for j, name in enumerate(names):
+                np.testing.assert_allclose(
+                    jacobian[j, i], numeric[j], rtol=1e-5, atol=1e-9, err_msg=f"{name}, w[{i}]"
+                )
