@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import keras_reference as keras
 import numpy as np
 import optax
 import pytest
@@ -18,37 +19,7 @@ import jaxloss as jl
 
 from helpers import float64, numeric_grad
 
-EPS = 1e-7  # Keras's backend.epsilon()
-
-
-def np_sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-np.asarray(x, np.float64)))
-
-
-def keras_bce(y, p):
-    """keras.ops.binary_crossentropy(from_logits=False): clip, then the two logs."""
-    p = np.clip(np.asarray(p, np.float64), EPS, 1 - EPS)
-    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
-
-
-def keras_binary_focal(y, p, gamma, alpha=None, ls=0.0):
-    """keras.losses.binary_focal_crossentropy, per element (before Keras's mean over axis -1)."""
-    y = np.asarray(y, np.float64) * (1 - ls) + 0.5 * ls
-    p = np.asarray(p, np.float64)
-    p_t = y * p + (1 - y) * (1 - p)
-    out = (1 - p_t) ** gamma * keras_bce(y, p)
-    if alpha is not None:
-        out = (y * alpha + (1 - y) * (1 - alpha)) * out
-    return out
-
-
-def keras_categorical_focal(y, p, gamma, alpha=1.0, ls=0.0):
-    """keras.losses.categorical_focal_crossentropy(from_logits=False, label_smoothing=ls)."""
-    y = np.asarray(y, np.float64)
-    y = y * (1 - ls) + ls / y.shape[-1]
-    p = np.asarray(p, np.float64)
-    p = np.clip(p / p.sum(-1, keepdims=True), EPS, 1 - EPS)
-    return np.sum(alpha * (1 - p) ** gamma * -y * np.log(p), axis=-1)
+EPS = keras.EPS
 
 
 @pytest.fixture
@@ -69,7 +40,7 @@ def two_class_logits(x):
 def test_binary_label_smoothing_is_keras(binary):
     x, y = binary
     ys = y * 0.8 + 0.1
-    p = np_sigmoid(x)
+    p = keras.sigmoid(x)
     np.testing.assert_allclose(
         jl.sigmoid_binary_cross_entropy(x, y, label_smoothing=0.2),
         -(ys * np.log(p) + (1 - ys) * np.log(1 - p)),
@@ -77,13 +48,13 @@ def test_binary_label_smoothing_is_keras(binary):
     )
     np.testing.assert_allclose(
         jl.binary_cross_entropy(p.astype(np.float32), y, label_smoothing=0.2),
-        keras_bce(ys, p),
+        keras.binary_crossentropy(ys, p),
         rtol=1e-5,
     )
     for alpha, gamma in [(None, 2.0), (0.25, 2.0), (0.6, 1.5)]:
         np.testing.assert_allclose(
             jl.sigmoid_focal_loss(x, y, alpha=alpha, gamma=gamma, label_smoothing=0.2),
-            keras_binary_focal(y, p, gamma, alpha, ls=0.2),
+            keras.binary_focal_crossentropy(y, p, gamma, alpha, label_smoothing=0.2),
             rtol=2e-5,
         )
     # ε = 0 changes nothing (optax's results), and a traced ε is allowed.
@@ -197,7 +168,9 @@ def test_softmax_focal_label_smoothing(rng):
     probs = np.exp(np.float64(logits))
     probs /= probs.sum(-1, keepdims=True)
     # Keras's CategoricalFocalCrossentropy(from_logits=True, label_smoothing=0.2) from NumPy.
-    expected = keras_categorical_focal(onehot, probs, 2.0, alpha * cw, ls=0.2)
+    expected = keras.categorical_focal_crossentropy(
+        onehot, probs, 2.0, alpha * cw, label_smoothing=0.2
+    )
     for lab in (labels, onehot):
         got = jl.softmax_focal_loss(logits, lab, alpha=alpha, class_weights=cw, label_smoothing=0.2)
         np.testing.assert_allclose(got, expected, rtol=2e-5)
@@ -277,7 +250,7 @@ def test_multilabel_class_weights_and_soft_labels(rng):
     x = rng.normal(size=(5, 3)) * 2
     y = rng.random((5, 3))  # soft labels
     cw = np.array([[1.0, 2.0], [0.5, 0.5], [0.2, 5.0]])  # [C, 2]: (w_neg, w_pos) per label
-    p = np_sigmoid(x)
+    p = keras.sigmoid(x)
     per = -(cw[:, 1] * y * np.log(p) + cw[:, 0] * (1 - y) * np.log(1 - p))
     element_weight = cw[:, 0] * (1 - y) + cw[:, 1] * y
     for fn, inp in [
