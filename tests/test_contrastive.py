@@ -207,3 +207,26 @@ def test_errors():
         jl.clip_loss(z, np.ones((4, 2)))
     with pytest.raises(ValueError, match="temperature must lie in"):
         jl.clip_loss(z, z, 0.0)
+
+
+def test_jit_vmap_dtypes_and_no_gathers(rng):
+    z = jnp.float32(rng.normal(size=(2, 6, 3)))
+    labels = jnp.array([[0, 0, 1, 1, 2, 2], [0, 1, 0, 1, 0, 1]])
+    fns = [
+        lambda u, lab: jl.circle_loss(u, lab, gamma=4.0),
+        lambda u, lab: jl.supervised_contrastive_loss(u, lab, 0.5),
+        lambda u, lab: jl.clip_loss(u, u[::-1], 0.5),
+    ]
+    for fn in fns:
+        looped = jnp.stack([fn(z[i], labels[i]) for i in range(2)])
+        np.testing.assert_allclose(jax.jit(jax.vmap(fn))(z, labels), looped, rtol=1e-5, atol=1e-6)
+        g = jax.jit(jax.grad(lambda u, fn=fn: jnp.sum(jax.vmap(fn)(u, labels))))(z)
+        assert np.all(np.isfinite(g))
+        assert fn(z[0].astype(jnp.bfloat16), labels[0]).dtype == jnp.float32
+        # Pairs by masks over the [B, B] similarities: no gather in the loss or its gradient.
+        jaxpr = str(
+            jax.make_jaxpr(jax.value_and_grad(lambda u, fn=fn: fn(u, labels[0]).sum()))(z[0])
+        )
+        assert "gather" not in jaxpr and "scatter" not in jaxpr
+    with float64():
+        assert jl.clip_loss(np.ones((2, 3)), np.eye(2, 3)).dtype == jnp.float64

@@ -91,3 +91,23 @@ def test_gradients_and_extreme_logits(rng):
             lambda v, label=label: jl.generalized_cross_entropy(v, jnp.array([label])).sum()
         )(z)
         assert np.isfinite(value) and np.all(np.isfinite(grad))
+
+
+def test_label_pick_without_gathers_and_dtypes():
+    """The true class is picked by an iota compare (DESIGN "Scale"): no gather, no scatter."""
+    x = jnp.zeros((4, 6))
+    labels = jnp.array([0, 5, 2, -1])
+    fns = [
+        lambda v: jl.generalized_cross_entropy(
+            v, labels, class_weights=jnp.ones(6), ignore_index=-1
+        ),
+        lambda v: jl.additive_margin_softmax_loss(
+            v, labels, class_weights=jnp.ones(6), ignore_index=-1
+        ),
+    ]
+    for fn in fns:
+        jaxpr = str(jax.make_jaxpr(jax.value_and_grad(lambda v, fn=fn: fn(v).sum()))(x))
+        assert "gather" not in jaxpr and "scatter" not in jaxpr
+        assert fn(x.astype(jnp.bfloat16)).dtype == jnp.float32
+        with float64():
+            assert fn(np.zeros((4, 6))).dtype == jnp.float64
