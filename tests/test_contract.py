@@ -209,11 +209,6 @@ def _cases() -> list[Case]:
             scores,
         ),
         Case(
-            "sigmoid_binary_cross_entropy+smoothing",
-            lambda x, **kw: jl.sigmoid_binary_cross_entropy(x, binary, label_smoothing=0.1, **kw),
-            scores,
-        ),
-        Case(
             "binary_focal_loss",
             lambda x, **kw: jl.binary_focal_loss(x, binary, alpha=0.25, **kw),
             probs,

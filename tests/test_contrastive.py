@@ -11,7 +11,7 @@ import pytest
 
 import jaxloss as jl
 
-from helpers import float64, numeric_grad
+from helpers import assert_grads_match_fd, float64, numeric_grad
 
 LABELS = np.array([0, 0, 1, 1, 1, 2, 3])  # the last two anchors have no positive
 
@@ -110,16 +110,16 @@ def test_circle_loss_gradients(z):
 
 
 def test_supervised_contrastive_matches_definition_and_ntxent(z, rng):
-    for temperature in (0.1, 1.0):
-        expected = np_supcon(z, LABELS, temperature)
-        np.testing.assert_allclose(
-            jl.supervised_contrastive_loss(z, LABELS, temperature), expected, rtol=1e-5, atol=2e-6
+    expected = np_supcon(z, LABELS, 0.1)
+    per, mean = jax.jit(
+        lambda v: (
+            jl.supervised_contrastive_loss(v, LABELS, 0.1),
+            jl.supervised_contrastive_loss(v, LABELS, 0.1, reduction="mean"),
         )
-        np.testing.assert_allclose(
-            jl.supervised_contrastive_loss(z, LABELS, temperature, reduction="mean"),
-            expected[:5].mean(),  # the anchors without positives are left out
-            rtol=1e-5,
-        )
+    )(z)
+    np.testing.assert_allclose(per, expected, rtol=1e-5, atol=2e-6)
+    # The anchors without positives are left out of the mean.
+    np.testing.assert_allclose(mean, expected[:5].mean(), rtol=1e-5)
     # Two views per image, one label per image: SimCLR's NT-Xent (optax's).
     views = rng.normal(size=(8, 4)).astype(np.float32)
     pairs = np.repeat(np.arange(4), 2)
@@ -146,53 +146,52 @@ def test_clip_loss_matches_cross_entropy_both_ways(rng):
         rtol=1e-5,
     )
     with float64():
-        for i, x in enumerate((a, b, np.array(0.3))):
-
-            def f(v, i=i):
-                args = [a, b, 0.3]
-                args[i] = v
-                return jl.clip_loss(*args, reduction="mean")
-
-            f = jax.jit(f)
-            np.testing.assert_allclose(jax.grad(f)(x), numeric_grad(f, x), rtol=1e-6, atol=1e-9)
+        assert_grads_match_fd(
+            lambda u, v, t: jl.clip_loss(u, v, t, reduction="mean"),
+            [a, b, np.array(0.3)],
+            [0, 1, 2],
+        )
 
 
 @pytest.mark.parametrize("name", ["circle", "supcon", "clip"])
 def test_where_removes_embeddings_and_contract(name, z):
-    fns = {
-        "circle": lambda v, lab, **kw: jl.circle_loss(v, lab, gamma=4.0, **kw),
-        "supcon": lambda v, lab, **kw: jl.supervised_contrastive_loss(v, lab, 0.5, **kw),
-        "clip": lambda v, lab, **kw: jl.clip_loss(v, v[::-1] + 0.5, 0.5, **kw),
-    }
-    fn = fns[name]
+    partner = z[::-1] + 0.5  # clip's second side; its rows move with the pairs
     keep = np.array([True, True, False, True, True, True, False])
-    bad = z.copy()
-    bad[~keep] = np.nan
+    loss = {
+        "circle": lambda v, p, **kw: jl.circle_loss(v, LABELS, gamma=4.0, **kw),
+        "supcon": lambda v, p, **kw: jl.supervised_contrastive_loss(v, LABELS, 0.5, **kw),
+        "clip": lambda v, p, **kw: jl.clip_loss(v, p, 0.5, **kw),
+    }[name]
+    sub = {
+        "circle": lambda: jl.circle_loss(z[keep], LABELS[keep], gamma=4.0),
+        "supcon": lambda: jl.supervised_contrastive_loss(z[keep], LABELS[keep], 0.5),
+        "clip": lambda: jl.clip_loss(z[keep], partner[keep], 0.5),
+    }[name]()
     w = np.linspace(0.5, 2.0, 7)
-    sub = np.asarray(fn(z[keep], LABELS[keep]))
-    if name == "clip":  # the partner rows move with the pairs
-        sub = np.asarray(jl.clip_loss(z[keep], (z[::-1] + 0.5)[keep], 0.5))
-        fn = lambda v, lab, **kw: jl.clip_loss(  # noqa: E731
-            v, np.where(keep[:, None], z[::-1] + 0.5, np.nan), 0.5, **kw
-        )
-    full = np.asarray(fn(bad, LABELS, where=keep))
-    np.testing.assert_allclose(full[keep], sub, rtol=1e-5, atol=1e-6)
-    assert np.all(full[~keep] == 0)
-    value, grad = jax.value_and_grad(
-        lambda v: fn(v, LABELS, where=keep, weights=w, reduction="weighted_mean")
-    )(bad)
-    counted = sub > 0 if name != "clip" else np.ones(keep.sum(), bool)
+    nan = np.where(keep[:, None], 0.0, np.nan)  # NaN embeddings where excluded
+
+    @jax.jit
+    def run(v, p):
+        per = loss(v + nan, p + nan, where=keep)
+        value, grad = jax.value_and_grad(
+            lambda u: loss(u + nan, p + nan, where=keep, weights=w, reduction="weighted_mean")
+        )(v)
+        # axis_name: each member of the named axis weighs half of the anchors (a zero weight
+        # leaves the embedding in the batch as a partner); every member gets the global value.
+        halves = jnp.stack([w * (np.arange(7) < 4), w * (np.arange(7) >= 4)])
+        split = jax.vmap(
+            lambda h: loss(v, p, weights=h, reduction="weighted_mean", axis_name="d"),
+            axis_name="d",
+        )(halves)
+        return per, value, grad, split, loss(v, p, weights=w, reduction="weighted_mean")
+
+    per, value, grad, split, full = run(z, partner)
+    np.testing.assert_allclose(per[keep], sub, rtol=1e-5, atol=1e-6)
+    assert np.all(per[~keep] == 0)
+    counted = np.asarray(sub) > 0 if name != "clip" else np.ones(keep.sum(), bool)
     np.testing.assert_allclose(value, (w[keep] * sub).sum() / w[keep][counted].sum(), rtol=1e-5)
     assert np.all(np.isfinite(grad)) and np.all(grad[~keep] == 0)
-    # axis_name: each member of the named axis weighs half of the anchors (a zero weight
-    # leaves the embedding in the batch as a partner); every member gets the global value.
-    halves = np.stack([w * (np.arange(7) < 4), w * (np.arange(7) >= 4)])
-    got = jax.vmap(
-        lambda h: fn(z, LABELS, weights=h, reduction="weighted_mean", axis_name="d"),
-        axis_name="d",
-    )(halves)
-    full = fn(z, LABELS, weights=w, reduction="weighted_mean")
-    np.testing.assert_allclose(got, [full, full], rtol=1e-5)
+    np.testing.assert_allclose(split, [full, full], rtol=1e-5)
 
 
 def test_errors():
@@ -218,15 +217,16 @@ def test_jit_vmap_dtypes_and_no_gathers(rng):
         lambda u, lab: jl.clip_loss(u, u[::-1], 0.5),
     ]
     for fn in fns:
-        looped = jnp.stack([fn(z[i], labels[i]) for i in range(2)])
+        one = jax.jit(fn)
+        looped = jnp.stack([one(z[i], labels[i]) for i in range(2)])
         np.testing.assert_allclose(jax.jit(jax.vmap(fn))(z, labels), looped, rtol=1e-5, atol=1e-6)
         g = jax.jit(jax.grad(lambda u, fn=fn: jnp.sum(jax.vmap(fn)(u, labels))))(z)
         assert np.all(np.isfinite(g))
-        assert fn(z[0].astype(jnp.bfloat16), labels[0]).dtype == jnp.float32
+        assert jax.eval_shape(fn, z[0].astype(jnp.bfloat16), labels[0]).dtype == jnp.float32
+        with float64():
+            assert jax.eval_shape(fn, np.ones((6, 3)), labels[0]).dtype == jnp.float64
         # Pairs by masks over the [B, B] similarities: no gather in the loss or its gradient.
         jaxpr = str(
             jax.make_jaxpr(jax.value_and_grad(lambda u, fn=fn: fn(u, labels[0]).sum()))(z[0])
         )
         assert "gather" not in jaxpr and "scatter" not in jaxpr
-    with float64():
-        assert jl.clip_loss(np.ones((2, 3)), np.eye(2, 3)).dtype == jnp.float64

@@ -10,7 +10,7 @@ import pytest
 
 import jaxloss as jl
 
-from helpers import float64, numeric_grad
+from helpers import assert_grads_match_fd, float64
 
 
 def test_binary_focal_loss_is_keras(rng):
@@ -116,12 +116,7 @@ def test_gradients_match_central_differences(rng):
             ),
         ]
         for fn, labels in cases:
-            fp = jax.jit(lambda a, fn=fn, labels=labels: fn(a, labels))
-            fl = jax.jit(lambda b, fn=fn: fn(p, b))
-            np.testing.assert_allclose(jax.grad(fp)(p), numeric_grad(fp, p), rtol=1e-5, atol=1e-8)
-            np.testing.assert_allclose(
-                jax.grad(fl)(labels), numeric_grad(fl, labels), rtol=1e-5, atol=1e-8
-            )
+            assert_grads_match_fd(fn, [p, labels], [0, 1], rtol=1e-5, atol=1e-8)
 
 
 @pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16])
