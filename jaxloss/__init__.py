@@ -18,7 +18,9 @@ from jaxloss._reduction import *  # noqa: F403
 from jaxloss.activations import *  # noqa: F403
 from jaxloss.classification import *  # noqa: F403
 from jaxloss.clustering import *  # noqa: F403
+from jaxloss.contrastive import *  # noqa: F403
 from jaxloss.cost_sensitive import *  # noqa: F403
+from jaxloss.distillation import *  # noqa: F403
 from jaxloss.divergences import *  # noqa: F403
 from jaxloss.dropout import *  # noqa: F403
 from jaxloss.embedding import *  # noqa: F403
@@ -32,6 +34,7 @@ from jaxloss.metrics import *  # noqa: F403
 from jaxloss.penalties import *  # noqa: F403
 from jaxloss.ranking import *  # noqa: F403
 from jaxloss.regression import *  # noqa: F403
+from jaxloss.robust import *  # noqa: F403
 from jaxloss.segmentation import *  # noqa: F403
 from jaxloss.semi_supervised import *  # noqa: F403
 from jaxloss.sequence import *  # noqa: F403
@@ -48,7 +51,9 @@ _MODULES = (
     "activations",
     "classification",
     "clustering",
+    "contrastive",
     "cost_sensitive",
+    "distillation",
     "divergences",
     "dropout",
     "embedding",
@@ -62,6 +67,7 @@ _MODULES = (
     "penalties",
     "ranking",
     "regression",
+    "robust",
     "segmentation",
     "semi_supervised",
     "sequence",

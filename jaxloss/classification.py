@@ -51,6 +51,7 @@ from jaxloss._fused import (
     masked_label_cross_entropy,
     sigmoid_terms,
 )
+from jaxloss._labels import binary_class_weights, binary_label_weight, smooth_binary_labels
 from jaxloss._reduction import (
     AxisName,
     Reduction,
@@ -348,6 +349,8 @@ def sigmoid_binary_cross_entropy(
     labels: ArrayLike,
     *,
     pos_weight: ArrayLike | None = None,
+    class_weights: ArrayLike | None = None,
+    label_smoothing: float | ArrayLike = 0.0,
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
     reduction: Reduction = "none",
@@ -355,7 +358,9 @@ def sigmoid_binary_cross_entropy(
 ) -> Array:
     r"""Element-wise sigmoid (logistic) cross-entropy from logits, in the stable log-sigmoid form.
 
-    .. math:: \ell = -\bigl(p\, y \log\sigma(x) + (1 - y) \log\sigma(-x)\bigr)
+    .. math:: \ell = -\bigl(w_1\, p\, \tilde y \log\sigma(x)
+              + w_0 (1 - \tilde y) \log\sigma(-x)\bigr), \qquad
+              \tilde y = (1 - \varepsilon)\, y + \varepsilon / 2
 
     optax's ``sigmoid_binary_cross_entropy`` (``pos_weight=None``) and PyTorch's
     ``binary_cross_entropy_with_logits(pos_weight=p)``. Labels are in [0, 1] (soft labels
@@ -364,12 +369,28 @@ def sigmoid_binary_cross_entropy(
     Args:
       logits: any shape.
       labels: broadcastable to ``logits``.
-      pos_weight: weight of the positive term, broadcastable to ``logits`` (per class).
+      pos_weight: weight of the positive term, broadcastable to ``logits`` (per class). Unlike
+        ``class_weights`` it does not enter ``"weighted_mean"``'s denominator (PyTorch's).
+      class_weights: ``(w_0, w_1)``, the weights of labels 0 and 1 chosen by the ground truth
+        (the class imbalance of binary segmentation), or ``[..., 2]`` broadcasting to
+        ``logits`` (``[C, 2]``: one pair per label of a multi-label ``[B, C]`` output). Each
+        term is weighted inside the loss, as above; the element's weight for
+        ``"weighted_mean"`` is ``w_0 (1 - y) + w_1 y`` of the unsmoothed label, so for hard
+        labels the loss is ``w_y · BCE`` and ``"weighted_mean"`` divides by ``Σ w_y``, as for
+        integer labels. A soft label weights each term by its class's weight (PyTorch's rule for
+        probability labels) and counts the class weight expected under it.
+      label_smoothing: ``ε`` in [0, 1], Keras's binary smoothing towards 1/2 (``ε = 0.2``:
+        targets 0.9 and 0.1).
       weights, where, reduction, axis_name: the contract, against ``logits.shape``.
 
     >>> import jax.numpy as jnp
     >>> sigmoid_binary_cross_entropy(jnp.array([0.0, 1e4, -1e4]), jnp.array([1.0, 1.0, 1.0]))
     Array([6.931472e-01, 0.000000e+00, 1.000000e+04], dtype=float32)
+    >>> x, y = jnp.array([0.0, 0.0, 2.0]), jnp.array([0.0, 1.0, 1.0])
+    >>> sigmoid_binary_cross_entropy(x, y, class_weights=(1.0, 4.0))   # w_y · BCE
+    Array([0.6931472, 2.7725887, 0.507712 ], dtype=float32)
+    >>> sigmoid_binary_cross_entropy(x, y, class_weights=(1.0, 4.0), reduction="weighted_mean")
+    Array(0.4414942, dtype=float32)
     """
     x = upcast(float_array(logits, "logits"))
     y = jnp.asarray(labels)
@@ -377,6 +398,9 @@ def sigmoid_binary_cross_entropy(
     y = jnp.broadcast_to(y.astype(x.dtype), x.shape)
     mask = element_mask(x.shape, weights=weights, where=where)
     x, y = sanitize(x, mask), sanitize(y, mask)
+    cw = binary_class_weights(class_weights, x.shape)
+    element_weight = None if cw is None else binary_label_weight(y, cw)
+    y = smooth_binary_labels(y, label_smoothing)
     # -log σ(x) = softplus(-x), -log σ(-x) = softplus(x), sharing one exp (jaxloss/_fused.py).
     softplus_x, softplus_neg_x, _, _ = sigmoid_terms(x)
     pos = y * softplus_neg_x
@@ -384,9 +408,17 @@ def sigmoid_binary_cross_entropy(
         pw = jnp.asarray(pos_weight, x.dtype)
         check_broadcast(pw, "pos_weight", x.shape, "logits")
         pos = pw * pos
-    per = pos + (1.0 - y) * softplus_x
+    neg = (1.0 - y) * softplus_x
+    if cw is not None:
+        pos, neg = cw[1].astype(x.dtype) * pos, cw[0].astype(x.dtype) * neg
+    per = pos + neg
     return reduce_elements(
-        per, mask=mask, weights=weights, reduction=reduction, axis_name=axis_name
+        per,
+        mask=mask,
+        weights=weights,
+        element_weight=element_weight,
+        reduction=reduction,
+        axis_name=axis_name,
     )
 
 
@@ -395,6 +427,8 @@ def binary_cross_entropy(
     labels: ArrayLike,
     *,
     epsilon: float = 1e-7,
+    class_weights: ArrayLike | None = None,
+    label_smoothing: float | ArrayLike = 0.0,
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
     reduction: Reduction = "none",
@@ -402,17 +436,24 @@ def binary_cross_entropy(
 ) -> Array:
     r"""Binary cross-entropy from probabilities, clipped to ``[ε, 1 - ε]`` (Keras semantics).
 
-    .. math:: \ell = -\bigl(y \log \hat p + (1 - y) \log(1 - \hat p)\bigr),
-              \quad \hat p = \mathrm{clip}(p, \varepsilon, 1 - \varepsilon)
+    .. math:: \ell = -\bigl(w_1 \tilde y \log \hat p + w_0 (1 - \tilde y) \log(1 - \hat p)\bigr),
+              \quad \hat p = \mathrm{clip}(p, \varepsilon, 1 - \varepsilon), \quad
+              \tilde y = (1 - \varepsilon_{ls})\, y + \varepsilon_{ls} / 2
 
     For users who hold probabilities; from logits prefer :func:`sigmoid_binary_cross_entropy`
     (more accurate near 0 and 1). The clip bounds the loss by ``-log ε`` (≈ 16.1) and its
     gradient is 0 outside ``[ε, 1-ε]``. Unlike Keras's ``binary_crossentropy`` this does not
     average over the last axis: it is per element, reduce with ``reduction``.
 
+    ``class_weights`` (``(w_0, w_1)`` or ``[..., 2]``) and ``label_smoothing`` (Keras's
+    ``label_smoothing``) mean what they mean in :func:`sigmoid_binary_cross_entropy`: the
+    element's weight for ``"weighted_mean"`` is ``w_0 (1 - y) + w_1 y``.
+
     >>> import jax.numpy as jnp
     >>> binary_cross_entropy(jnp.array([0.5, 0.0]), jnp.array([1.0, 1.0]))
     Array([ 0.6931472, 16.118095 ], dtype=float32)
+    >>> binary_cross_entropy(jnp.array([0.8]), jnp.array([1.0]), label_smoothing=0.2)
+    Array([0.3617729], dtype=float32)
     """
     p = upcast(float_array(probs, "probs"))
     static_float(epsilon, "epsilon", low=0.0, high=0.5, high_open=True)
@@ -421,10 +462,21 @@ def binary_cross_entropy(
     y = jnp.broadcast_to(y.astype(p.dtype), p.shape)
     mask = element_mask(p.shape, weights=weights, where=where)
     p, y = sanitize(p, mask, 0.5), sanitize(y, mask)
+    cw = binary_class_weights(class_weights, p.shape, "probs")
+    element_weight = None if cw is None else binary_label_weight(y, cw)
+    y = smooth_binary_labels(y, label_smoothing)
     p = jnp.clip(p, epsilon, 1.0 - epsilon)
-    per = -(y * jnp.log(p) + (1.0 - y) * jnp.log1p(-p))
+    pos, neg = -y * jnp.log(p), -(1.0 - y) * jnp.log1p(-p)
+    if cw is not None:
+        pos, neg = cw[1].astype(p.dtype) * pos, cw[0].astype(p.dtype) * neg
+    per = pos + neg
     return reduce_elements(
-        per, mask=mask, weights=weights, reduction=reduction, axis_name=axis_name
+        per,
+        mask=mask,
+        weights=weights,
+        element_weight=element_weight,
+        reduction=reduction,
+        axis_name=axis_name,
     )
 
 
@@ -437,22 +489,30 @@ def categorical_cross_entropy(
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
     class_weights: ArrayLike | None = None,
+    label_smoothing: float | ArrayLike = 0.0,
     reduction: Reduction = "none",
     axis_name: AxisName | None = None,
 ) -> Array:
     r"""Categorical cross-entropy from probabilities (Keras semantics).
 
-    .. math:: \ell = -\sum_c w_c\, y_c \log \hat p_c, \quad
-              \hat p = \mathrm{clip}(p / \textstyle\sum_c p_c,\ \varepsilon,\ 1 - \varepsilon)
+    .. math:: \ell = -\sum_c w_c\, \tilde y_c \log \hat p_c, \quad
+              \hat p = \mathrm{clip}(p / \textstyle\sum_c p_c,\ \varepsilon,\ 1 - \varepsilon),
+              \quad \tilde y = (1 - \varepsilon_{ls})\, y + \varepsilon_{ls} / C
 
-    As Keras's ``categorical_crossentropy(from_logits=False)``: the probabilities are
-    renormalised along ``axis`` and clipped. Labels are probabilities or one-hot; an all-zero
-    row is unlabeled (contributes 0, left out of means). From logits prefer
+    As Keras's ``categorical_crossentropy(from_logits=False, label_smoothing=ε_ls)``: the
+    probabilities are renormalised along ``axis`` and clipped, the labels smoothed over the
+    ``C`` classes. Labels are probabilities or one-hot; an all-zero row is unlabeled
+    (contributes 0, left out of means, not smoothed into a label). From logits prefer
     :func:`softmax_cross_entropy`. ``where`` is an element mask (rank of the loss).
+    ``class_weights`` weight each class's term (PyTorch's rule, smoothing included); the
+    element's weight for ``"weighted_mean"`` is ``Σ_c w_c y_c`` of the unsmoothed labels.
 
     >>> import jax.numpy as jnp
     >>> categorical_cross_entropy(jnp.array([[0.2, 0.8]]), jnp.array([[0.0, 1.0]]))
     Array([0.22314353], dtype=float32)
+    >>> categorical_cross_entropy(jnp.array([[0.2, 0.8]]), jnp.array([[0.0, 1.0]]),
+    ...                           label_smoothing=0.2)   # -(0.1 log 0.2 + 0.9 log 0.8)
+    Array([0.361773], dtype=float32)
     """
     p = upcast(float_array(probs, "probs"))
     static_float(epsilon, "epsilon", low=0.0, high=0.5, high_open=True)
@@ -464,10 +524,14 @@ def categorical_cross_entropy(
     p, y = sanitize(p, mask, 1.0), sanitize(y, mask)
     p = p / jnp.sum(p, axis=-1, keepdims=True)
     p = jnp.clip(p, epsilon, 1.0 - epsilon)
+    check_smoothing(label_smoothing)
     element_weight = None
     if class_weights is not None:
         cw = class_weight_vector(class_weights, p.shape[-1], p.dtype)
         element_weight = label_sums(y, cw)[0]
+    if not is_zero(label_smoothing):
+        y = (1.0 - label_smoothing) * y + label_smoothing / p.shape[-1]
+    if class_weights is not None:
         y = y * cw
     per = -jnp.sum(y * jnp.log(p), axis=-1)
     return reduce_elements(
@@ -486,6 +550,7 @@ def smooth_labels(
     *,
     axis: Axis = -1,
     where: ArrayLike | None = None,
+    binary: bool = False,
 ) -> Array:
     r"""Label smoothing, optax's: ``(1 - α)·y + α / K`` with ``K`` the number of classes.
 
@@ -495,11 +560,27 @@ def smooth_labels(
     classes per row, as in optax. Note that an all-zero (unlabeled) row becomes ``α/K``
     everywhere: smooth inside the loss (``label_smoothing=``) to keep such rows unlabeled.
 
+    ``binary=True`` is for binary and multi-label targets (``[B]``, ``[B, D]``, pixel masks):
+    each entry is its own two-class distribution ``(1 - y, y)``, so ``K = 2`` whatever the shape,
+    ``ỹ = (1 - α) y + α/2`` (Keras's binary smoothing, the ``label_smoothing=`` of the sigmoid
+    losses). ``axis`` is not used then, and ``where`` (which counts classes along ``axis``) is
+    an error. The default, ``binary=False``, is optax's: it spreads ``α`` over the ``D`` entries
+    of the last axis, right for one-hot rows and wrong for multi-label ones.
+
     >>> import jax.numpy as jnp
     >>> smooth_labels(jnp.array([0.0, 1.0]), 0.2)
     Array([0.1       , 0.90000004], dtype=float32)
+    >>> smooth_labels(jnp.array([[0.0, 1.0, 1.0]]), 0.2, binary=True)   # multi-label
+    Array([[0.1       , 0.90000004, 0.90000004]], dtype=float32)
     """
     labels = float_array(labels, "labels")
+    if binary:
+        if where is not None:
+            raise ValueError(
+                "where counts the classes along axis; smooth_labels(binary=True) smooths each "
+                "entry towards 1/2 on its own and takes no where."
+            )
+        return (1.0 - alpha) * labels + 0.5 * alpha
     axes = canonical_axes(axis, labels.ndim)
     if where is None:
         k = 1

@@ -1,14 +1,15 @@
-"""Embedding losses: cosine similarity and distance, NT-Xent (SimCLR), triplet margin, and
-PyTorch's cosine embedding loss.
+"""Embedding and metric-learning losses: cosine similarity and distance, NT-Xent (SimCLR),
+triplet margin, PyTorch's cosine embedding loss, additive-margin softmax (ArcFace, CosFace).
 
 optax's functions of the same names, with the same arguments, defaults and results, plus the
 jaxloss contract (``weights``, ``where``, ``reduction``). 16-bit inputs are accumulated in
-float32 and give a float32 result.
+float32 and give a float32 result. Circle loss, supervised contrastive and CLIP live in
+:mod:`jaxloss.contrastive`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
@@ -18,10 +19,14 @@ from jaxloss._checks import (
     ArrayLike,
     Axis,
     canonical_axes,
+    class_weight_vector,
     float_array,
+    integer_labels,
     move_axes_last,
+    nan_if_out_of_range,
     upcast,
 )
+from jaxloss._labels import one_hot_mask, pick_class
 from jaxloss._reduction import (
     AxisName,
     Reduction,
@@ -37,6 +42,7 @@ __all__ = [
     "ntxent",
     "triplet_margin_loss",
     "cosine_embedding_loss",
+    "additive_margin_softmax_loss",
 ]
 
 
@@ -364,4 +370,103 @@ def cosine_embedding_loss(
     per = jnp.where(t == 1, 1.0 - cos, jnp.maximum(0.0, cos - margin))
     return reduce_elements(
         per, mask=mask, weights=weights, reduction=reduction, axis_name=axis_name
+    )
+
+
+def additive_margin_softmax_loss(
+    cosines: ArrayLike,
+    labels: ArrayLike,
+    *,
+    kind: Literal["arcface", "cosface"] = "arcface",
+    scale: float | ArrayLike = 64.0,
+    margin: float | ArrayLike | None = None,
+    axis: Axis = -1,
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    class_weights: ArrayLike | None = None,
+    ignore_index: int | None = None,
+    reduction: Reduction = "none",
+    axis_name: AxisName | None = None,
+) -> Array:
+    r"""Additive-margin softmax on cosine logits: ArcFace, CosFace / AM-softmax.
+
+    .. math::
+        \ell = -\log \frac{e^{s\,\psi(\cos\theta_y)}}
+                          {e^{s\,\psi(\cos\theta_y)} + \sum_{c \ne y} e^{s \cos\theta_c}},
+        \qquad \psi(\cos\theta) = \begin{cases}
+            \cos(\theta + m) & \texttt{"arcface"} \ \text{(Deng et al. 2019)} \\
+            \cos\theta - m & \texttt{"cosface"} \ \text{(Wang et al. 2018; AM-softmax)}
+        \end{cases}
+
+    The cross-entropy of the scaled cosines with the true class's cosine made harder by a
+    margin. ``cosines`` are ``⟨x̂, ŵ_c⟩`` of a normalised embedding and normalised class
+    weights (``normalize(x) @ normalize(W).T``). ArcFace follows InsightFace's
+    ``ArcMarginProduct(easy_margin=False)``: where ``θ + m > π`` (``cos θ ≤ cos(π - m)``) it
+    uses ``cos θ - m sin m`` instead, which keeps ``ψ`` decreasing in ``θ``. The true class's
+    cosine is clipped to [-1, 1] and ``sin θ = sqrt(1 - cos²θ)`` has a zero (not infinite)
+    derivative at ``cos θ = ±1``. ``margin=0`` is the normalised-softmax (NormFace) loss,
+    :func:`softmax_cross_entropy_with_integer_labels` of ``scale · cosines``.
+
+    Args:
+      cosines: ``[..., C, ...]`` cosine similarities to the class centres.
+      labels: integer class indices, shape ``cosines`` less ``axis``.
+      kind: ``"arcface"`` (additive angular margin) or ``"cosface"`` (additive cosine margin;
+        AM-softmax is the same loss).
+      scale: ``s`` (64 in ArcFace and CosFace, 30 in AM-softmax).
+      margin: ``m``; ``None`` takes the paper's, 0.5 for ArcFace, 0.35 for CosFace.
+      axis: class axis (or axes).
+      weights, where: the contract, against the loss shape (``where`` is an element mask).
+      class_weights: ``[C]``; the element's weight is ``class_weights[label]``.
+      ignore_index: labels equal to it act as ``where=False``.
+      reduction, axis_name: see :func:`jaxloss.reduce`.
+
+    Edges: an out-of-range label that is not ``ignore_index`` gives NaN for its element. The
+    true class is picked by comparing with an iota (no gather), so a class axis sharded over
+    devices needs no all-gather.
+
+    >>> import jax.numpy as jnp
+    >>> cos = jnp.array([[1.0, 0.0]])
+    >>> additive_margin_softmax_loss(cos, jnp.array([0]), kind="cosface", scale=1.0, margin=0.5)
+    Array([0.474077], dtype=float32)
+    """
+    if kind not in ("arcface", "cosface"):
+        raise ValueError(f"kind must be 'arcface' or 'cosface'; got {kind!r}.")
+    c_all = upcast(float_array(cosines, "cosines"))
+    axes = canonical_axes(axis, c_all.ndim)
+    loss_shape = tuple(d for i, d in enumerate(c_all.shape) if i not in axes)
+    c_all = move_axes_last(c_all, axes)
+    num_classes = c_all.shape[-1]
+    safe_labels, in_range, include = integer_labels(
+        labels, loss_shape, num_classes, ignore_index, of="cosines without its class axis"
+    )
+    mask = element_mask(loss_shape, weights=weights, where=where, include=include)
+    c_all = sanitize(c_all, mask)
+    dtype = c_all.dtype
+    m = jnp.asarray((0.5 if kind == "arcface" else 0.35) if margin is None else margin, dtype)
+    s = jnp.asarray(scale, dtype)
+    hit = one_hot_mask(safe_labels, num_classes)
+    c = jnp.clip(jnp.sum(jnp.where(hit, c_all, 0.0), axis=-1), -1.0, 1.0)
+    if kind == "arcface":
+        sin2 = 1.0 - c * c
+        positive = sin2 > 0
+        sin = jnp.where(positive, jnp.sqrt(jnp.where(positive, sin2, 1.0)), 0.0)
+        psi = c * jnp.cos(m) - sin * jnp.sin(m)
+        psi = jnp.where(c > jnp.cos(jnp.pi - m), psi, c - m * jnp.sin(m))
+    else:
+        psi = c - m
+    logits = s * jnp.where(hit, psi[..., None], c_all)
+    per = jax.nn.logsumexp(logits, axis=-1) - s * psi
+    element_weight = None
+    if class_weights is not None:
+        cw = class_weight_vector(class_weights, num_classes, dtype)
+        element_weight = pick_class(cw, safe_labels)
+        per = per * element_weight
+    per = nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
+    return reduce_elements(
+        per,
+        mask=mask,
+        weights=weights,
+        element_weight=element_weight,
+        reduction=reduction,
+        axis_name=axis_name,
     )

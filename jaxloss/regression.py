@@ -1,4 +1,5 @@
-"""Regression losses: squared, absolute, Huber, smooth L1, log-cosh, quantile, percentage, Poisson.
+"""Regression losses: squared, absolute, Huber, smooth L1, log-cosh, quantile, percentage, and the
+Poisson and Gaussian negative log-likelihoods.
 
 Every loss is element-wise: it returns one loss per element of ``predictions`` (with
 ``reduction="none"``, the default, as optax does) and takes the contract arguments ``weights``,
@@ -16,9 +17,19 @@ from __future__ import annotations
 
 import math
 
+import jax
 import jax.numpy as jnp
 
-from jaxloss._checks import Array, ArrayLike, difference, float_array, static_float, upcast
+from jaxloss._checks import (
+    Array,
+    ArrayLike,
+    check_broadcast,
+    difference,
+    float_array,
+    static_float,
+    upcast,
+    value_check,
+)
 from jaxloss._reduction import AxisName, Reduction, element_mask, reduce_elements, sanitize
 
 __all__ = [
@@ -32,6 +43,7 @@ __all__ = [
     "absolute_percentage_error",
     "squared_log_error",
     "poisson_loss",
+    "gaussian_nll_loss",
 ]
 
 
@@ -416,6 +428,66 @@ def poisson_loss(
         safe_y = jnp.where(big, y, 1.0)
         stirling = safe_y * jnp.log(safe_y) - safe_y + 0.5 * jnp.log(2 * math.pi * safe_y)
         per = per + jnp.where(big, stirling, 0.0)
+    return reduce_elements(
+        per, mask=mask, weights=weights, reduction=reduction, axis_name=axis_name
+    )
+
+
+def gaussian_nll_loss(
+    predictions: ArrayLike,
+    targets: ArrayLike,
+    variance: ArrayLike,
+    *,
+    full: bool = False,
+    eps: float = 1e-6,
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    reduction: Reduction = "none",
+    axis_name: AxisName | None = None,
+) -> Array:
+    r"""Gaussian negative log-likelihood, PyTorch's ``gaussian_nll_loss`` (same defaults).
+
+    .. math:: \ell = \tfrac12 \Bigl(\log \max(\sigma^2, \epsilon)
+              + \frac{(\hat y - y)^2}{\max(\sigma^2, \epsilon)}\Bigr)
+              \;\bigl[+\; \tfrac12 \log 2\pi \text{ if } \texttt{full}\bigr]
+
+    The NLL of ``targets`` under a normal distribution with mean ``predictions`` and variance
+    ``variance`` (a heteroscedastic regression head predicts both), less the constant unless
+    ``full=True``. The clamp at ``eps`` is PyTorch's: it changes the value but not the
+    gradient's path, so for ``σ² < eps`` the gradient with respect to the variance is the one
+    at ``eps`` (PyTorch clamps under ``no_grad``). PyTorch's ``reduction="mean"`` (its default)
+    is ``reduction="mean"`` here.
+
+    Args:
+      predictions: the predicted means, any shape ``S``.
+      targets: broadcastable to ``S``.
+      variance: the predicted variances ``σ² ≥ 0``, broadcastable to ``S`` (one per example of
+        a ``[B, D]`` output: shape ``[B, 1]``; PyTorch also accepts ``[B]`` there, which under
+        NumPy broadcasting would mean one per column).
+      full: add the constant ``½ log 2π``.
+      eps: the variance clamp, ``> 0``.
+      weights, where, reduction, axis_name: the contract.
+
+    Edges: a negative variance gives NaN for its element (PyTorch raises);
+    :func:`jaxloss.checked` raises.
+
+    >>> import jax.numpy as jnp
+    >>> gaussian_nll_loss(jnp.array([0.0, 1.0]), jnp.array([1.0, 1.0]), jnp.array([1.0, 4.0]))
+    Array([0.5      , 0.6931472], dtype=float32)
+    """
+    static_float(eps, "eps", low=0.0, low_open=True)
+    d, mask = _residual(predictions, targets, weights, where)
+    var = float_array(variance, "variance")
+    check_broadcast(var, "variance", d.shape, "predictions")
+    var = sanitize(jnp.broadcast_to(upcast(var).astype(d.dtype), d.shape), mask, 1.0)
+    nonnegative = var >= 0  # excluded elements hold 1 here
+    value_check(nonnegative, "variance must be nonnegative; got a negative variance.")
+    # max(σ², eps) in value, σ² in the gradient's path (PyTorch's clamp under no_grad).
+    clamped = var + jax.lax.stop_gradient(jnp.maximum(var, eps) - var)
+    per = 0.5 * (jnp.log(clamped) + d * d / clamped)
+    if full:
+        per = per + 0.5 * math.log(2 * math.pi)
+    per = jnp.where(nonnegative, per, jnp.nan)
     return reduce_elements(
         per, mask=mask, weights=weights, reduction=reduction, axis_name=axis_name
     )

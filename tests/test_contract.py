@@ -200,7 +200,45 @@ def _cases() -> list[Case]:
             features,
         ),
     ]
-    return regression + classification + clustering + optax_superset
+    teacher = rng.normal(size=(*SHAPE, C)).astype(np.float32)
+    cosines = np.tanh(logits / 2)
+    new_losses = [
+        Case(
+            "gaussian_nll_loss",
+            lambda x, **kw: jl.gaussian_nll_loss(x, targets, positive, **kw),
+            scores,
+        ),
+        Case(
+            "binary_focal_loss",
+            lambda x, **kw: jl.binary_focal_loss(x, binary, alpha=0.25, **kw),
+            probs,
+        ),
+        Case(
+            "categorical_focal_loss",
+            lambda x, **kw: jl.categorical_focal_loss(x, soft, **kw),
+            jax.nn.softmax(logits),
+        ),
+        Case(
+            "generalized_cross_entropy",
+            lambda x, **kw: jl.generalized_cross_entropy(x, labels, **kw),
+            logits,
+            labels,
+            True,
+        ),
+        Case(
+            "additive_margin_softmax_loss",
+            lambda x, **kw: jl.additive_margin_softmax_loss(x, labels, scale=8.0, **kw),
+            cosines,
+            labels,
+            True,
+        ),
+        Case(
+            "distillation_loss",
+            lambda x, **kw: jl.distillation_loss(x, teacher, 2.0, **kw),
+            logits,
+        ),
+    ]
+    return regression + classification + clustering + optax_superset + new_losses
 
 
 CASES = _cases()
@@ -368,6 +406,10 @@ def test_ignore_index_acts_as_where(case):
         ),
         "confusion_weighted_cross_entropy": lambda x, y, **kw: jl.confusion_weighted_cross_entropy(
             x, y, (1.0 - np.eye(C) + np.arange(C)[None, :] * 0.1).astype(np.float32), **kw
+        ),
+        "generalized_cross_entropy": lambda x, y, **kw: jl.generalized_cross_entropy(x, y, **kw),
+        "additive_margin_softmax_loss": lambda x, y, **kw: jl.additive_margin_softmax_loss(
+            x, y, scale=8.0, **kw
         ),
     }[case.name]
     for reduction in REDUCTIONS:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 import jaxloss as jl
@@ -188,3 +189,89 @@ def test_cosine_embedding_loss_against_numpy_and_finite_differences():
             np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-8)
     with pytest.raises(ValueError, match=r"targets has shape \(4,\); expected \(5,\)"):
         jl.cosine_embedding_loss(a, b, t[:4])
+
+
+# --- additive-margin softmax (ArcFace, CosFace) --------------------------------------------------
+
+
+def np_margin_softmax(cos, labels, kind, scale, margin):
+    """The papers' definitions: ArcFace's cos(θ + m) from θ = arccos(cos θ_y) (InsightFace's
+    fallback cos θ - m sin m past θ + m = π), CosFace's cos θ - m; then cross-entropy."""
+    cos = np.asarray(cos, np.float64)
+    c = np.clip(cos[np.arange(len(labels)), labels], -1, 1)
+    theta = np.arccos(c)
+    if kind == "arcface":
+        psi = np.where(theta + margin < np.pi, np.cos(theta + margin), c - margin * np.sin(margin))
+    else:
+        psi = c - margin
+    logits = scale * cos.copy()
+    logits[np.arange(len(labels)), labels] = scale * psi
+    m = logits.max(1)
+    return m + np.log(np.exp(logits - m[:, None]).sum(1)) - scale * psi
+
+
+def test_additive_margin_softmax_matches_the_definitions(rng):
+    cos = rng.uniform(-1, 1, size=(8, 5)).astype(np.float32)
+    labels = rng.integers(0, 5, size=8)
+    cos[0, labels[0]] = -0.95  # θ + m > π: the fallback branch
+    for kind, scale, margin in [
+        ("arcface", 64.0, 0.5),
+        ("cosface", 30.0, 0.35),
+        ("arcface", 8.0, 0.2),
+    ]:
+        np.testing.assert_allclose(
+            jl.additive_margin_softmax_loss(cos, labels, kind=kind, scale=scale, margin=margin),
+            np_margin_softmax(cos, labels, kind, scale, margin),
+            rtol=2e-5,
+            atol=1e-4,
+            err_msg=kind,
+        )
+    # The defaults are the papers': ArcFace m = 0.5, CosFace m = 0.35, s = 64.
+    np.testing.assert_allclose(
+        jl.additive_margin_softmax_loss(cos, labels, kind="cosface"),
+        np_margin_softmax(cos, labels, "cosface", 64.0, 0.35),
+        rtol=2e-5,
+        atol=1e-4,
+    )
+    # m = 0 is the cross-entropy of the scaled cosines; CosFace is CE of s(cos - m·onehot).
+    onehot = np.eye(5, dtype=np.float32)[labels]
+    for kind in ("arcface", "cosface"):
+        np.testing.assert_allclose(
+            jl.additive_margin_softmax_loss(cos, labels, kind=kind, scale=10.0, margin=0.0),
+            optax.losses.softmax_cross_entropy_with_integer_labels(10.0 * cos, labels),
+            rtol=1e-5,
+            atol=1e-6,
+        )
+    np.testing.assert_allclose(
+        jl.additive_margin_softmax_loss(cos, labels, kind="cosface", scale=10.0, margin=0.3),
+        optax.losses.softmax_cross_entropy_with_integer_labels(10.0 * (cos - 0.3 * onehot), labels),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+
+
+def test_additive_margin_softmax_axis_gradients_and_edges(rng):
+    # class_weights, ignore_index, where and weights: tests/test_contract.py.
+    cos = rng.uniform(-0.9, 0.9, size=(2, 5, 3)).astype(np.float32)  # class axis 1
+    labels = rng.integers(0, 5, size=(2, 3))
+    np.testing.assert_allclose(
+        jl.additive_margin_softmax_loss(cos, labels, scale=8.0, axis=1).ravel(),
+        np_margin_softmax(
+            np.moveaxis(cos, 1, -1).reshape(6, 5), labels.ravel(), "arcface", 8.0, 0.5
+        ),
+        rtol=2e-5,
+        atol=1e-5,
+    )
+    with float64():
+        c = rng.uniform(-0.9, 0.9, size=(4, 3))
+        lab = jnp.array([0, 1, 2, 1])
+        f = jax.jit(lambda v: jl.additive_margin_softmax_loss(v, lab, scale=4.0, reduction="sum"))
+        np.testing.assert_allclose(jax.grad(f)(c), numeric_grad(f, c), rtol=1e-6, atol=1e-9)
+    # cos θ_y = ±1 (sin θ = 0) and beyond: finite values and gradients.
+    edge = jnp.array([[1.0, 0.0], [-1.0, 0.5], [1.2, 0.0]])
+    value, grad = jax.value_and_grad(
+        lambda v: jl.additive_margin_softmax_loss(v, jnp.array([0, 0, 0])).sum()
+    )(edge)
+    assert np.isfinite(value) and np.all(np.isfinite(grad))
+    with pytest.raises(ValueError, match="kind must be 'arcface' or 'cosface'"):
+        jl.additive_margin_softmax_loss(edge, jnp.array([0, 0, 0]), kind="sphereface")

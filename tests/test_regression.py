@@ -15,7 +15,7 @@ from sklearn.metrics import (
 
 import jaxloss as jl
 
-from helpers import float64, numeric_grad
+from helpers import assert_grads_match_fd, float64, numeric_grad
 
 # Residuals away from every kink (0, ±1, ±0.7, ±2) for finite-difference checks.
 D = np.array([-3.1, -1.3, -0.45, 0.2, 0.55, 1.6, 2.7])
@@ -281,3 +281,71 @@ def test_dtypes_and_errors():
         jl.log_cosh(jnp.ones(3), reduction="avg")
     with pytest.raises(ValueError, match="weights has shape"):
         jl.absolute_error(jnp.ones(4), weights=jnp.ones(3))
+
+
+# --- Gaussian NLL: PyTorch's gaussian_nll_loss ---------------------------------------------------
+
+
+def test_gaussian_nll_matches_pytorch():
+    # torch.nn.functional.gaussian_nll_loss(x, t, v, full=..., reduction="none") in float64
+    # (torch 2.13), and the gradient of its sum with respect to v: the clamp at eps = 1e-6
+    # changes the value of v = 1e-8 but not the gradient's path.
+    x = np.array([0.5, -1.0, 2.0, 0.0])
+    t = np.array([1.0, 0.0, 1.5, -2.0])
+    v = np.array([0.5, 2.0, 1e-8, 1.0])
+    with float64():
+        np.testing.assert_allclose(
+            jl.gaussian_nll_loss(x, t, v),
+            [-0.09657359027997264, 0.5965735902799727, 124993.09224472102, 2.0],
+            rtol=1e-12,
+        )
+        np.testing.assert_allclose(
+            jl.gaussian_nll_loss(x, t, v, full=True),
+            [0.8223649429247, 1.5155121234846454, 124994.01118325422, 2.9189385332046727],
+            rtol=1e-12,
+        )
+        np.testing.assert_allclose(
+            jl.gaussian_nll_loss(x, t, v, reduction="mean"), 31248.898061180254, rtol=1e-12
+        )
+        grad = jax.grad(lambda var: jl.gaussian_nll_loss(x, t, var, reduction="sum"))(v)
+        np.testing.assert_allclose(grad, [0.5, 0.125, -124999500000.0, -1.5], rtol=1e-10)
+    # One variance per example of a [B, D] output: shape [B, 1] (PyTorch's [B] or [B, 1]).
+    xb, vb = np.array([[0.0, 1.0], [2.0, -1.0]], np.float32), np.array([[0.5], [2.0]])
+    np.testing.assert_allclose(
+        jl.gaussian_nll_loss(xb, np.zeros((2, 2)), vb),
+        [[-0.34657359027997264, 0.6534264097200273], [1.3465735902799727, 0.5965735902799727]],
+        rtol=1e-6,
+    )
+
+
+def test_gaussian_nll_gradients_edges_and_contract(rng):
+    with float64():
+        x, t = rng.normal(size=5), rng.normal(size=5)
+        v = rng.uniform(0.2, 2.0, size=5)
+        w = rng.uniform(0.5, 1.5, size=5)
+        assert_grads_match_fd(
+            lambda a, b, c: jl.gaussian_nll_loss(a, b, c, weights=w, reduction="weighted_mean"),
+            [x, t, v],
+            [0, 1, 2],
+            rtol=1e-6,
+            atol=0,
+        )
+    # A negative variance gives NaN (PyTorch raises); checked raises; excluded ones are inert.
+    v = jnp.array([1.0, -1.0, jnp.nan])
+    out = jl.gaussian_nll_loss(jnp.zeros(3), jnp.ones(3), v)
+    assert np.isfinite(out[0]) and np.isnan(out[1])
+    with pytest.raises(Exception, match="variance must be nonnegative"):
+        jl.checked(jl.gaussian_nll_loss)(jnp.zeros(3), jnp.ones(3), v)
+    keep = jnp.array([True, False, False])
+    value, grad = jax.value_and_grad(
+        lambda var: jl.gaussian_nll_loss(
+            jnp.zeros(3), jnp.ones(3), var, where=keep, reduction="mean"
+        )
+    )(v)
+    np.testing.assert_allclose(value, 0.5)
+    np.testing.assert_array_equal(grad, [0.0, 0.0, 0.0])
+    with pytest.raises(ValueError, match=r"variance has shape \(2,\)"):
+        jl.gaussian_nll_loss(jnp.zeros(3), jnp.ones(3), jnp.ones(2))
+    assert jl.gaussian_nll_loss(jnp.zeros(2, jnp.bfloat16), jnp.ones(2), jnp.ones(2)).dtype == (
+        jnp.float32
+    )
