@@ -429,6 +429,7 @@ def binary_cross_entropy(
     epsilon: float = 1e-7,
     class_weights: ArrayLike | None = None,
     label_smoothing: float | ArrayLike = 0.0,
+    log_min: float | None = None,
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
     reduction: Reduction = "none",
@@ -449,7 +450,14 @@ def binary_cross_entropy(
     ``label_smoothing``) mean what they mean in :func:`sigmoid_binary_cross_entropy`: the
     element's weight for ``"weighted_mean"`` is ``w_0 (1 - y) + w_1 y``.
 
+    ``log_min`` bounds each log from below instead of (or as well as) the clip: PyTorch's
+    ``binary_cross_entropy`` is ``epsilon=0.0, log_min=-100.0`` (a probability of exactly 0
+    or 1 then costs at most 100, with gradient 0 through the clamped log, where PyTorch's is
+    ``∓1e12``).
+
     >>> import jax.numpy as jnp
+    >>> binary_cross_entropy(jnp.array([0.0]), jnp.array([1.0]), epsilon=0.0, log_min=-100.0)
+    Array([100.], dtype=float32)
     >>> binary_cross_entropy(jnp.array([0.5, 0.0]), jnp.array([1.0, 1.0]))
     Array([ 0.6931472, 16.118095 ], dtype=float32)
     >>> binary_cross_entropy(jnp.array([0.8]), jnp.array([1.0]), label_smoothing=0.2)
@@ -466,7 +474,11 @@ def binary_cross_entropy(
     element_weight = None if cw is None else binary_label_weight(y, cw)
     y = smooth_binary_labels(y, label_smoothing)
     p = jnp.clip(p, epsilon, 1.0 - epsilon)
-    pos, neg = -y * jnp.log(p), -(1.0 - y) * jnp.log1p(-p)
+    if log_min is None:
+        log_p, log_q = jnp.log(p), jnp.log1p(-p)
+    else:
+        log_p, log_q = _clamped_log(p, log_min), _clamped_log(1.0 - p, log_min)
+    pos, neg = -y * log_p, -(1.0 - y) * log_q
     if cw is not None:
         pos, neg = cw[1].astype(p.dtype) * pos, cw[0].astype(p.dtype) * neg
     per = pos + neg
@@ -478,6 +490,13 @@ def binary_cross_entropy(
         reduction=reduction,
         axis_name=axis_name,
     )
+
+
+def _clamped_log(p: Array, log_min: float) -> Array:
+    """``max(log p, log_min)`` with a finite (zero) gradient at ``p = 0``."""
+    positive = p > 0
+    log_p = jnp.where(positive, jnp.log(jnp.where(positive, p, 1.0)), -jnp.inf)
+    return jnp.maximum(log_p, jnp.asarray(log_min, p.dtype))
 
 
 def categorical_cross_entropy(

@@ -542,3 +542,21 @@ def test_negative_log_likelihood_equals_the_ce_of_log_softmax_and_numpy():
         )
         np.testing.assert_allclose(g, fd, atol=1e-8)
     assert np.isnan(np.asarray(jl.negative_log_likelihood(x, np.array([5])))[0])
+
+
+def test_binary_cross_entropy_log_min_is_pytorchs_clamp():
+    p = np.array([0.0, 1.0, 0.3, 1e-30, 0.999], np.float32)
+    y = np.array([1.0, 0.0, 1.0, 1.0, 0.0], np.float32)
+    with np.errstate(divide="ignore"):
+        logs = (
+            np.maximum(np.log(p.astype(np.float64)), -100),
+            np.maximum(np.log1p(-p.astype(np.float64)), -100),
+        )
+    expected = -(y * logs[0] + (1 - y) * logs[1])
+    got = jl.binary_cross_entropy(p, y, epsilon=0.0, log_min=-100.0)
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    grad = jax.grad(lambda q: jnp.sum(jl.binary_cross_entropy(q, y, epsilon=0.0, log_min=-100.0)))(
+        p
+    )
+    assert np.all(np.isfinite(grad)) and grad[0] == 0.0 and grad[1] == 0.0
+    np.testing.assert_allclose(grad[2], -1 / 0.3, rtol=1e-5)

@@ -39,6 +39,7 @@ from jaxloss._checks import Array, ArrayLike, float_array, integer_array
 __all__ = [
     "cross_entropy",
     "nll_loss",
+    "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "mse_loss",
     "l1_loss",
@@ -46,6 +47,7 @@ __all__ = [
     "huber_loss",
     "kl_div",
     "poisson_nll_loss",
+    "gaussian_nll_loss",
     "margin_ranking_loss",
     "hinge_embedding_loss",
     "cosine_embedding_loss",
@@ -152,6 +154,29 @@ def nll_loss(
         ignore_index=ignore_index,
         reduction="weighted_mean" if reduction == "mean" else reduction,
     )
+
+
+def binary_cross_entropy(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = None,
+    *,
+    reduction: TorchReduction = "mean",
+) -> Array:
+    r"""``torch.nn.functional.binary_cross_entropy``: from probabilities, logs clamped at -100.
+
+    .. math:: \ell = -w\,\bigl(y \max(\log p, -100) + (1 - y) \max(\log(1 - p), -100)\bigr)
+
+    Calls :func:`jaxloss.binary_cross_entropy` with ``epsilon=0.0, log_min=-100.0`` (no Keras
+    clip) and ``weights=weight``. At ``p`` exactly 0 or 1 the gradient through the clamped log
+    is 0 here (PyTorch's is ``∓1e12``).
+
+    >>> import jax.numpy as jnp
+    >>> binary_cross_entropy(jnp.array([0.5, 0.0]), jnp.array([1.0, 1.0]))   # (log 2 + 100) / 2
+    Array(50.346573, dtype=float32)
+    """
+    per = jl.binary_cross_entropy(input, target, epsilon=0.0, log_min=-100.0, weights=weight)
+    return _elementwise(per, reduction)
 
 
 def binary_cross_entropy_with_logits(
@@ -304,6 +329,35 @@ def poisson_nll_loss(
     Array(1., dtype=float32)
     """
     per = jl.poisson_loss(input, target, log_input=log_input, full=full, epsilon=eps)
+    return _elementwise(per, reduction)
+
+
+def gaussian_nll_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    var: ArrayLike | float,
+    full: bool = False,
+    eps: float = 1e-6,
+    reduction: TorchReduction = "mean",
+) -> Array:
+    r"""``torch.nn.functional.gaussian_nll_loss``; calls :func:`jaxloss.gaussian_nll_loss`.
+
+    .. math:: \ell = \tfrac12\bigl(\log \max(\sigma^2, \epsilon)
+              + (x - y)^2 / \max(\sigma^2, \epsilon)\bigr) \ (+\ \tfrac12 \log 2\pi)
+
+    ``var`` is PyTorch's: the input's shape, one dimension fewer (one variance per example,
+    ``[N]`` for ``[N, D]``: it is given a trailing axis here), the input's shape with a last
+    dimension of 1, or a number.
+
+    >>> import jax.numpy as jnp
+    >>> gaussian_nll_loss(jnp.array([1.0, 2.0]), jnp.array([1.0, 0.0]), jnp.array([1.0, 4.0]))
+    Array(0.5965736, dtype=float32)
+    """
+    x = float_array(input, "input")
+    v = jnp.asarray(var, x.dtype)
+    if v.ndim == x.ndim - 1 and v.ndim > 0 and v.shape == x.shape[:-1]:
+        v = v[..., None]  # PyTorch's homoscedastic-per-example form
+    per = jl.gaussian_nll_loss(x, target, v, full=full, eps=eps)
     return _elementwise(per, reduction)
 
 

@@ -78,6 +78,33 @@ def _cases(rng: np.random.Generator) -> list[dict]:
             kw=dict(weight=weight),
         ),
         dict(
+            fn="binary_cross_entropy",
+            floats=[probs(n, c), probs(n, c)],
+            ints=[],
+            kw=dict(weight=normal(n, 1) ** 2),
+        ),
+        dict(
+            fn="binary_cross_entropy",  # exact 0 and 1: the logs are clamped at -100
+            floats=[np.array([0.0, 1.0, 0.3, 0.0, 1.0], f32), np.array([1, 0, 1, 0, 1], f32)],
+            ints=[],
+            kw={},
+            values_only=True,
+        ),
+        dict(
+            fn="gaussian_nll_loss",
+            floats=[normal(n, c), normal(n, c)],
+            ints=[],
+            extra=[np.abs(normal(n)) + 0.1],  # one variance per example, PyTorch's [N]
+            kw={},
+        ),
+        dict(
+            fn="gaussian_nll_loss",
+            floats=[normal(n, c), normal(n, c)],
+            ints=[],
+            extra=[np.abs(normal(n, c)) * 1e-3],  # some below eps: clamped
+            kw=dict(full=True, eps=1e-4),
+        ),
+        dict(
             fn="binary_cross_entropy_with_logits",
             floats=[normal(n, c, scale=3), probs(n, c)],
             ints=[],
@@ -204,6 +231,7 @@ def main() -> None:
                 kw={
                     k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in case["kw"].items()
                 },
+                values_only=case.get("values_only", False),
                 results=results,
             )
         )
