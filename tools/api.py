@@ -155,7 +155,9 @@ def page_markdown(page: Page) -> str:
         f"[](){{#{page.full_module}}}",
         f"`{page.full_module}` — every name below is also importable as `jaxloss.<name>`."
         if not page.module.startswith("_") and page.module.count(".") == 0
-        else f"Importable as `jaxloss.<name>`." if page.flat else f"`{page.full_module}`",
+        else "Importable as `jaxloss.<name>`."
+        if page.flat
+        else f"`{page.full_module}`",
         "",
     ]
     doc = inspect.getdoc(module)

@@ -28,7 +28,8 @@ RESULTS = ROOT / "bench" / "results"
 SEMI = RESULTS / "semi_supervised_digits.md"
 README = ROOT / "README.md"
 BLOCK = re.compile(
-    r"(<!-- BEGIN generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- END generated: (?P=name) -->)",
+    r"(<!-- BEGIN generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)"
+    r"(<!-- END generated: (?P=name) -->)",
     re.S,
 )
 
@@ -184,7 +185,8 @@ def performance_page() -> GeneratedPage:
     chart = ""
     if path.with_suffix(".png").exists():
         images.append((path.with_suffix(".png"), f"performance/{path.stem}.png"))
-        chart = f"![Speedups of every contender over each case's baseline](performance/{path.stem}.png)\n"
+        alt = "Speedups of every contender over each case's baseline"
+        chart = f"![{alt}](performance/{path.stem}.png)\n"
     semi = semi_supervised()
     md = "\n".join(
         [
@@ -232,7 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     new, changed = sync_readme(text, blocks())
     if args.check:
         if changed:
-            print(f"README.md blocks out of date: {', '.join(changed)}; run python -m tools.generated")
+            print(
+                f"README.md blocks out of date: {', '.join(changed)}; run python -m tools.generated"
+            )
             return 1
         print("README.md generated blocks are up to date")
         return 0

@@ -15,8 +15,8 @@ import griffe
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tools.api import resolver  # noqa: E402
-from tools.rst import to_markdown  # noqa: E402
+from tools.api import resolver
+from tools.rst import to_markdown
 
 
 class RstDocstrings(griffe.Extension):

@@ -30,8 +30,7 @@ log = logging.getLogger("mkdocs.plugins.jaxloss")
 
 def _nav_pages() -> dict[str, list[Any]]:
     return {
-        "api/": [{"Overview": "api/index.md"}]
-        + [{page.title: page.path} for page in api.pages()],
+        "api/": [{"Overview": "api/index.md"}] + [{page.title: page.path} for page in api.pages()],
         "gallery/": [{"Overview": "gallery/index.md"}]
         + [{ex.title: ex.page} for ex in gallery.examples()],
     }
@@ -64,6 +63,8 @@ def on_files(files: Files, config: Any) -> Files:
         page(ex.page, gallery.page_markdown(ex))
     for src, dest in gallery.images():
         files.append(File.generated(config, dest, abs_src_path=str(src)))
+    for name, source in (("contributing.md", "CONTRIBUTING.md"), ("changelog.md", "CHANGELOG.md")):
+        page(name, (ROOT / source).read_text())
     perf = generated.performance_page()
     page("performance.md", perf.markdown)
     for src, dest in perf.images:

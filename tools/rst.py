@@ -177,7 +177,9 @@ def to_markdown(doc: str, resolve: Resolver = _no_resolve) -> str:
                 if TABLE_BORDER.match(lines[j]):
                     borders += 1
                 j += 1
-            table = [_inline(t, resolve) for t in textwrap.dedent("\n".join(lines[i:j])).split("\n")]
+            table = [
+                _inline(t, resolve) for t in textwrap.dedent("\n".join(lines[i:j])).split("\n")
+            ]
             out += _table(table)
             i = j
             continue
