@@ -193,7 +193,8 @@ def performance_page() -> GeneratedPage:
             "# Performance",
             "",
             "Generated at build time from the newest committed run in `bench/results/` "
-            f"(`{path.name}`) and `bench/results/{SEMI.name}`; `make bench` writes new ones.",
+            f"(`{path.name}`) and `bench/results/{SEMI.name}`; "
+            "`make bench ARGS=--write-results` writes new ones.",
             "",
             bench_environment(path, results),
             "",
