@@ -92,7 +92,9 @@ def test_site_pages_exist(site):
 
 def test_readme_generated_blocks_match_the_results_files():
     _, changed = generated.sync_readme(README, generated.blocks())
-    assert not changed, f"README blocks differ from bench/results: {changed}; run python -m tools.generated"
+    assert not changed, (
+        f"README blocks differ from bench/results: {changed}; run python -m tools.generated"
+    )
 
 
 def test_committed_benchmark_markdown_is_its_json():

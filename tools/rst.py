@@ -133,7 +133,8 @@ def _items(block: list[str], resolve: Resolver) -> list[str]:
             items.append(("", [line]))
     out = [""]
     for names, desc in items:
-        text = to_markdown(textwrap.dedent("\n".join(desc)), resolve).strip("\n").splitlines()
+        body_text = "\n".join([desc[0], textwrap.dedent("\n".join(desc[1:]))]).rstrip()
+        text = to_markdown(body_text, resolve).strip("\n").splitlines()
         head = ", ".join(f"`{n.strip()}`" for n in names.split(",")) if names else ""
         lead = f"- {head}: " if head else "- "
         out.append(lead + (text[0] if text else ""))
