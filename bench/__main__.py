@@ -31,8 +31,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument(
         "--out",
-        default=os.path.join(os.path.dirname(__file__), "results"),
-        help="output folder (default bench/results)",
+        default=None,
+        help="output folder (default build/bench, untracked; bench/results with --write-results)",
+    )
+    p.add_argument(
+        "--write-results",
+        action="store_true",
+        help="write into the tracked bench/results/ (a run to commit; not with --quick), "
+        "including the few-label digits results file",
     )
     p.add_argument("--name", default=None, help="file stem (default <machine>-<date>)")
     p.add_argument(
@@ -56,10 +62,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def run_semi_supervised(quick: bool) -> None:
+def run_semi_supervised(quick: bool, write_results: bool = False) -> None:
     """The few-label digits benchmark (examples/semi_supervised_digits.py), an accuracy family.
 
-    The full run rewrites ``bench/results/semi_supervised_digits.md``; ``--quick`` prints only.
+    It prints its table; with ``write_results`` the full run rewrites
+    ``bench/results/semi_supervised_digits.md``.
     """
     import pathlib
     import runpy
@@ -67,12 +74,20 @@ def run_semi_supervised(quick: bool) -> None:
     root = pathlib.Path(__file__).resolve().parent.parent
     script = root / "examples" / "semi_supervised_digits.py"
     module = runpy.run_path(str(script), run_name="bench_semi_supervised")
-    module["main"](["--quick"] if quick else [])
+    module["main"](["--quick"] if quick else (["--write-results"] if write_results else []))
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
+    if args.write_results and args.quick:
+        print("--write-results records a full run; drop --quick", file=sys.stderr)
+        return 2
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if args.out is None:
+        args.out = os.path.join(
+            root, *(("bench", "results") if args.write_results else ("build", "bench"))
+        )
     if not args.no_hugepages and "GLIBC_TUNABLES" not in os.environ:
         # glibc reads its tunables at start-up only: re-execute with the setting.
         env = dict(os.environ, GLIBC_TUNABLES=HUGEPAGES)
@@ -96,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_accuracy and (
         not families or any(f in ("semi_supervised", "accuracy") for f in families)
     ):
-        run_semi_supervised(args.quick)
+        run_semi_supervised(args.quick, args.write_results)
     return 0
 
 

@@ -111,6 +111,28 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+# One colour per contender in every chart (matplotlib's tab10, fixed by name); contenders not
+# listed here get the remaining colours in order of appearance.
+COLOURS = {
+    "jaxloss": "#1f77b4",
+    "jaxloss+contract": "#17becf",
+    "optax": "#ff7f0e",
+    "optax+count": "#bcbd22",
+    "plain": "#2ca02c",
+    "two-pass": "#9467bd",
+    "torch": "#d62728",
+}
+SPARE_COLOURS = ["#8c564b", "#e377c2", "#7f7f7f", "#aec7e8", "#ffbb78"]
+
+
+def colour(name: str, others: list[str]) -> str:
+    """The contender's colour: fixed for the known ones, then the spares in order."""
+    if name in COLOURS:
+        return COLOURS[name]
+    unknown = [n for n in others if n not in COLOURS]
+    return SPARE_COLOURS[unknown.index(name) % len(SPARE_COLOURS)]
+
+
 def chart(results: dict[str, Any], path: str) -> None:
     """A horizontal bar chart of every contender's speedup over its case's baseline."""
     import matplotlib
@@ -122,8 +144,8 @@ def chart(results: dict[str, Any], path: str) -> None:
     names = sorted(
         {n for rec in cases for n in rec["contenders"]}, key=lambda n: (n != "jaxloss", n)
     )
-    height = max(3.0, 0.42 * len(cases) + 1.5)
-    fig, ax = plt.subplots(figsize=(11, height))
+    height = max(3.0, 0.42 * len(cases) + 2.0)
+    fig, ax = plt.subplots(figsize=(12, height))
     bar = 0.8 / max(1, len(names))
     for j, name in enumerate(names):
         ys, xs = [], []
@@ -131,19 +153,24 @@ def chart(results: dict[str, Any], path: str) -> None:
             if name in rec["contenders"]:
                 ys.append(i + j * bar)
                 xs.append(rec["contenders"][name]["speedup_vs_baseline"])
-        ax.barh(ys, xs, height=bar, label=name)
+        ax.barh(ys, xs, height=bar, label=name, color=colour(name, names))
     ax.axvline(1.0, color="k", lw=0.8)
     ax.set_yticks([i + 0.4 - bar / 2 for i in range(len(cases))])
     ax.set_yticklabels([f"{r['name']} (vs {r['baseline']})" for r in cases], fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("speedup over the case's baseline (median of paired rounds; > 1 is faster)")
     env = results["environment"]
+    rounds = sorted({c["rounds"] for rec in cases for c in rec["contenders"].values()})
+    mode = "--quick (small arrays)" if results.get("quick") else "full run"
     ax.set_title(
-        f"jaxloss bench — {env['device_kind']} — {env['date_utc'][:10]} — jax {env['jax']}",
+        f"jaxloss bench, {mode}: {env['device_kind']} ({env['platform']}, "
+        f"{env['cpu_count']} CPUs), {env['date_utc'][:16]} UTC, jax {env['jax']}; "
+        f"{'-'.join(map(str, [rounds[0], rounds[-1]])) if rounds else '?'} rounds per case",
         fontsize=9,
     )
-    ax.legend(fontsize=7, loc="lower right")
-    fig.subplots_adjust(left=0.45, right=0.98, top=1 - 0.5 / height, bottom=0.7 / height)
+    # Outside the axes, right of the bars, so that it covers none of them.
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="contender")
+    fig.subplots_adjust(left=0.40, right=0.86, top=1 - 0.5 / height, bottom=0.7 / height)
     fig.savefig(path, dpi=100)
     plt.close(fig)
 

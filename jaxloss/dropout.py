@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import jax
+import jax.core
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
@@ -104,7 +105,7 @@ def dropout(
         return x
     if _is_python_number(rate, 1.0):
         return jnp.zeros_like(x)
-    _check_key(key)
+    key = _check_key(key)
     keep, scale = _keep_and_scale(key, x.shape, rate, broadcast_dims)
     dtype = compute_dtype(x.dtype)
     out = jnp.where(keep, x.astype(dtype) * scale.astype(dtype), jnp.zeros((), dtype))
@@ -152,7 +153,7 @@ def dropout_mask(
         return jnp.ones(shape, dtype)
     if _is_python_number(rate, 1.0):
         return jnp.zeros(shape, dtype)
-    _check_key(key)
+    key = _check_key(key)
     keep, scale = _keep_and_scale(key, shape, rate, broadcast_dims)
     mask = jnp.where(keep, scale, jnp.zeros((), scale.dtype)).astype(dtype)
     return jnp.broadcast_to(mask, shape)
@@ -201,7 +202,7 @@ def alpha_dropout(
         return x
     if _is_python_number(rate, 1.0):
         return jnp.zeros_like(x)
-    _check_key(key)
+    key = _check_key(key)
     dtype = compute_dtype(x.dtype)
     q = 1.0 - jnp.asarray(rate, dtype)
     keep = _bernoulli(key, q, x.shape)
@@ -265,13 +266,14 @@ def _check_rate(rate: Any) -> None:
         raise ValueError(f"rate must lie in [0.0, 1.0]; got {float(r)}.")
 
 
-def _check_key(key: Any) -> None:
+def _check_key(key: Array | None) -> Array:
     if key is None:
         raise ValueError(
             "key is None, but a random mask is needed (rate > 0 and not deterministic). Pass a "
             "PRNG key, e.g. jax.random.key(0); a None key is allowed only with a Python rate of 0 "
             "or deterministic=True."
         )
+    return key
 
 
 def _is_python_number(x: Any, value: float) -> bool:
@@ -316,13 +318,13 @@ def _threefry_key_data(key: Array) -> Array | None:
     ``None`` when ``jax.random.bits`` would draw differently: another PRNG implementation, or
     ``jax_threefry_partitionable`` off (its counters are laid out otherwise).
     """
-    if not jax.config.jax_threefry_partitionable:
+    if not jax.config.jax_threefry_partitionable:  # pyright: ignore[reportAttributeAccessIssue]
         return None
-    if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         if str(jax.random.key_impl(key)) != "threefry2x32":
             return None
         data = jax.random.key_data(key)
-    elif jax.config.jax_default_prng_impl == "threefry2x32" and key.shape == (2,):
+    elif jax.config.jax_default_prng_impl == "threefry2x32" and key.shape == (2,):  # pyright: ignore[reportAttributeAccessIssue]
         data = key  # a legacy uint32 PRNGKey, read with the default implementation
     else:
         return None

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import jax
+import jax.core
 import jax.extend
 import jax.numpy as jnp
 import numpy as np
@@ -404,6 +405,7 @@ def weighted_value_and_grad(
     (Array(6.75, dtype=float32), Array(9., dtype=float32))
     """
     f = lambda p: per_example_loss_fn(p, *batch)  # noqa: E731
+    aux = None
     if has_aux:
         losses, vjp_fn, aux = jax.vjp(f, params, has_aux=True)
     else:
@@ -424,7 +426,7 @@ def _single_array(x: Any, what: str) -> Array:
         )
     if not jnp.issubdtype(x.dtype, jnp.floating):
         raise TypeError(f"{what} must be a floating-point array; got dtype {x.dtype}.")
-    return x
+    return jnp.asarray(x)
 
 
 def _cotangent_like(g: ArrayLike, out: Array, name: str, what: str) -> Array:
@@ -483,6 +485,7 @@ def backprop_from(
     Array(-1., dtype=float32)
     """
     f = lambda p: fn(p, *args)  # noqa: E731
+    aux = None
     if has_aux:
         out, vjp_fn, aux = jax.vjp(f, params, has_aux=True)
     else:
@@ -857,7 +860,7 @@ def check_grads(
     if enable_x64:
         with jax.enable_x64(True):
             return _check_grads64(fn, args, eps, rtol, atol, raise_on_error)
-    if not jax.config.jax_enable_x64:
+    if not jax.config.jax_enable_x64:  # pyright: ignore[reportAttributeAccessIssue]
         raise RuntimeError(
             "check_grads needs float64, and x64 is off. Pass enable_x64=True (the default) to "
             "turn it on for the check, or enable it globally with "

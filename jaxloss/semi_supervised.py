@@ -32,6 +32,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 import jax
+import jax.core
 import jax.numpy as jnp
 
 from jaxloss._checks import (
@@ -556,7 +557,7 @@ def label_spreading(
     kernel: Kernel = "rbf",
     gamma: float | ArrayLike = 20.0,
     n_neighbors: int = 7,
-    alpha: float = 0.2,
+    alpha: float | ArrayLike = 0.2,
     max_iter: int = 30,
     tol: float = 1e-3,
     gamma_scale: float | ArrayLike | None = None,
