@@ -25,6 +25,6 @@ def rng():
     return np.random.default_rng(0)
 
 
-# The PyTorch reference generator needs torch, which the test environment does not install;
-# its output (tests/torch_reference/functional.json) is what the tests read.
+# The PyTorch reference generator is a script, not a test: its output
+# (tests/torch_reference/functional.json) is what test_compat_torch.py reads, without torch.
 collect_ignore = ["torch_reference/generate.py"]
