@@ -30,6 +30,7 @@ from jaxloss._checks import (
     float_array,
     move_axes_last,
     nan_if_out_of_range,
+    pick_label,
     static_float,
     upcast,
 )
@@ -315,12 +316,11 @@ def softmax_cross_entropy_with_integer_labels(
         else:
             x = sanitize(x, mask)
             lse = logsumexp_classes(x, class_mask)
-        label_logit = jnp.take_along_axis(x, safe_labels[..., None], axis=-1)[..., 0]
-        per = lse - label_logit
+        per = lse - pick_label(x, safe_labels)
     element_weight = None
     if class_weights is not None:
         cw = class_weight_vector(class_weights, num_classes, x.dtype)
-        element_weight = cw[safe_labels]
+        element_weight = pick_label(cw, safe_labels)
         per = element_weight * per
     if not is_zero(label_smoothing):
         k = num_classes_in_row(x, class_mask)
