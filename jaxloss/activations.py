@@ -21,6 +21,7 @@ from jaxloss._checks import (
     check_broadcast,
     float_array,
     integer_array,
+    pick_label,
     static_float,
     upcast,
 )
@@ -236,6 +237,9 @@ def sparsemax(
     The Jacobian is ``diag(s) - s sᵀ / |s|`` with ``s`` the support (``p > 0``), so gradients
     are defined everywhere and zero outside the support.
 
+    Sharding: the threshold needs the scores of a row sorted, so a ``jit`` with the ``axis``
+    sharded all-gathers the row (each device sorts whole rows); a sharded batch moves nothing.
+
     Args:
       x: scores of any shape.
       axis: the axis (or axes, flattened in order) that sums to 1.
@@ -297,7 +301,7 @@ def _sparsemax_last(z: Array) -> Array:
     rank = jnp.arange(1, z.shape[-1] + 1, dtype=z.dtype)
     # k(z) = max{k : 1 + k z_(k) > Σ_{j≤k} z_(j)}; the top score always qualifies, so k ≥ 1.
     size = jnp.sum(1 + rank * descending > partial_sums, axis=-1, keepdims=True)
-    tau = (jnp.take_along_axis(partial_sums, size - 1, axis=-1) - 1) / size.astype(z.dtype)
+    tau = (pick_label(partial_sums, size[..., 0] - 1)[..., None] - 1) / size.astype(z.dtype)
     return jnp.maximum(z - tau, 0)
 
 

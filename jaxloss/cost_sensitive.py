@@ -18,6 +18,8 @@ from jaxloss._checks import (
     Axis,
     float_array,
     nan_if_out_of_range,
+    one_hot_matmul,
+    pick_label,
 )
 from jaxloss._class_axis import (
     apply_class_weights,
@@ -36,10 +38,10 @@ __all__ = [
 
 
 def _cost_rows(labels: Array, cost: Array, safe_labels: Array | None) -> Array:
-    """``C[y, :]`` for integer labels, ``y @ C`` for probability labels."""
+    """``C[y, :]`` for integer labels, ``y @ C`` for probability labels (no gather either way)."""
     if safe_labels is not None:
-        return cost[safe_labels]
-    return labels @ cost
+        return one_hot_matmul(safe_labels, cost)
+    return jnp.matmul(labels, cost, precision=jax.lax.Precision.HIGHEST)
 
 
 def _cost_matrix(cost_matrix: ArrayLike, num_classes: int, dtype: Any) -> Array:
@@ -160,11 +162,11 @@ def confusion_weighted_cross_entropy(
     x = sanitize(x, mask)
     log_p = log_softmax_last(x, None)
     if y is None:
-        ce = -jnp.take_along_axis(log_p, safe_labels[..., None], axis=-1)[..., 0]
+        ce = -pick_label(log_p, safe_labels)
     else:
         ce = -jnp.sum(sanitize(y, mask) * log_p, axis=-1)
     predicted = jnp.argmax(jax.lax.stop_gradient(x), axis=-1)
-    factor = jax.lax.stop_gradient(cost[safe_labels, predicted])
+    factor = jax.lax.stop_gradient(pick_label(one_hot_matmul(safe_labels, cost), predicted))
     per, element_weight = apply_class_weights(
         ce * factor, y, safe_labels, class_weights, num_classes
     )

@@ -20,6 +20,7 @@ from jaxloss._checks import (
     float_array,
     is_python_number,
     nan_if_out_of_range,
+    pick_label,
     upcast,
 )
 from jaxloss._class_axis import (
@@ -159,9 +160,8 @@ def softmax_focal_loss(
     if class_weights is not None:
         cw = class_weight_vector(class_weights, num_classes, x.dtype)
     if integer:
-        per = jnp.take_along_axis(terms, safe_labels[..., None], axis=-1)[..., 0]
-        per = per * factor[safe_labels]
-        element_weight = None if cw is None else cw[safe_labels]
+        per = pick_label(terms, safe_labels) * pick_label(factor, safe_labels)
+        element_weight = None if cw is None else pick_label(cw, safe_labels)
         if cw is not None:
             per = per * element_weight
         per = nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)

@@ -18,8 +18,10 @@ from jaxloss._checks import (
     canonical_axes,
     check_broadcast,
     float_array,
+    is_label,
     move_axes_last,
     nan_if_out_of_range,
+    pick_label,
     upcast,
 )
 from jaxloss._class_axis import (
@@ -256,9 +258,8 @@ def multiclass_hinge_loss(
     s, safe_labels, in_range, mask, num_classes = _multiclass_margin_inputs(
         scores, labels, axis, weights, where, ignore_index
     )
-    one_hot = jax.nn.one_hot(safe_labels, num_classes, dtype=s.dtype)
-    true_score = jnp.sum(s * one_hot, axis=-1)
-    per = jnp.max(s + 1.0 - one_hot, axis=-1) - true_score
+    one_hot = is_label(safe_labels, num_classes).astype(s.dtype)
+    per = jnp.max(s + 1.0 - one_hot, axis=-1) - pick_label(s, safe_labels)
     per, element_weight = apply_class_weights(per, None, safe_labels, class_weights, num_classes)
     per = nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
     return reduce_elements(
@@ -298,8 +299,7 @@ def multiclass_perceptron_loss(
     s, safe_labels, in_range, mask, num_classes = _multiclass_margin_inputs(
         scores, labels, axis, weights, where, ignore_index
     )
-    true_score = jnp.take_along_axis(s, safe_labels[..., None], axis=-1)[..., 0]
-    per = jnp.max(s, axis=-1) - true_score
+    per = jnp.max(s, axis=-1) - pick_label(s, safe_labels)
     per, element_weight = apply_class_weights(per, None, safe_labels, class_weights, num_classes)
     per = nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
     return reduce_elements(
@@ -352,11 +352,11 @@ def multi_margin_loss(
     s, safe_labels, in_range, mask, num_classes = _multiclass_margin_inputs(
         scores, labels, axis, weights, where, ignore_index
     )
-    true_score = jnp.take_along_axis(s, safe_labels[..., None], axis=-1)
+    true_score = pick_label(s, safe_labels)[..., None]
     terms = jax.nn.relu(margin - true_score + s)
     if p == 2:
         terms = terms**2
-    wrong = jnp.arange(num_classes) != safe_labels[..., None]
+    wrong = ~is_label(safe_labels, num_classes)
     per = jnp.sum(jnp.where(wrong, terms, 0), axis=-1) / num_classes
     per, element_weight = apply_class_weights(per, None, safe_labels, class_weights, num_classes)
     per = nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)

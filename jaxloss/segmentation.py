@@ -834,6 +834,9 @@ def lovasz_hinge_loss(
       reduction: over the ``[B]`` per-image losses; default ``"mean"`` (Berman's). An image
         with no included pixel counts in no mean.
 
+    Sharding: each image's errors are sorted, so a ``jit`` whose pixel axes are sharded
+    all-gathers the image (with ``per_image=False``, the batch); a sharded batch moves nothing.
+
     >>> import jax.numpy as jnp
     >>> lovasz_hinge_loss(jnp.array([[2.0, -2.0, 0.5]]), jnp.array([[1, 0, 0]]))
     Array(0.75, dtype=float32)
