@@ -197,6 +197,14 @@ def explicit_spec(a: Array) -> tuple[Any, ...]:
     return (spec + (None,) * a.ndim)[: a.ndim]
 
 
+def reshard_like(x: Array, spec: tuple[Any, ...]) -> Array:
+    """``x`` with the explicit sharding ``spec`` (one entry per dimension); a no-op when its
+    type already says so (in particular always outside explicit-axes meshes)."""
+    if explicit_spec(x) == tuple(spec):
+        return x
+    return jax.sharding.reshard(x, jax.sharding.PartitionSpec(*spec))
+
+
 def is_label(labels: Array, num_classes: int) -> Array:
     """``[..., C]`` boolean one-hot of integer ``labels`` ``[...]``: ``iota_c == label``.
 
@@ -275,7 +283,16 @@ def class_sums(labels: Array, values: Array, num_classes: int) -> Array:
     ``HIGHEST`` precision.
     """
     onehot = is_label(labels, num_classes).astype(values.dtype)
-    return jnp.tensordot(onehot, values, axes=((0,), (0,)), precision=jax.lax.Precision.HIGHEST)
+    # The sum over a sharded batch is replicated over it (an all-reduce of the [K, ...] sums);
+    # explicit-axes meshes need that said, since the contracted axis is sharded.
+    explicit = any(s is not None for s in explicit_spec(labels) + explicit_spec(values))
+    out = None
+    if explicit:  # values split like the labels (not gathered to meet replicated values)
+        values = reshard_like(values, explicit_spec(labels)[:1] + explicit_spec(values)[1:])
+        out = jax.sharding.PartitionSpec(None, *explicit_spec(values)[1:])
+    return jnp.einsum(
+        "n...,nk->k...", values, onehot, precision=jax.lax.Precision.HIGHEST, out_sharding=out
+    )
 
 
 def difference(predictions: ArrayLike, targets: ArrayLike | None) -> Array:

@@ -20,8 +20,10 @@ from jaxloss._checks import (
     canonical_axes,
     check_broadcast,
     float_array,
+    explicit_spec,
     integer_array,
     pick_label,
+    reshard_like,
     static_float,
     upcast,
 )
@@ -266,6 +268,10 @@ def sparsemax(
         check_broadcast(mask, "where", x.shape, "x")
         mask = jnp.broadcast_to(mask, x.shape)
     z_last = _move_last(z, axes)
+    # The sort needs whole rows: a class axis sharded in the type is gathered for it (under
+    # explicit axes this must be said; under auto sharding XLA does the same by itself).
+    spec = explicit_spec(z_last)
+    z_last = reshard_like(z_last, spec[:-1] + (None,))
     if mask is None:
         p_last = _sparsemax_last(z_last)
     else:
@@ -276,6 +282,7 @@ def sparsemax(
         # entries placed at max - 2 never enter it.
         p_last = _sparsemax_last(jnp.where(mask_last, z_last, top - 2))
         p_last = jnp.where(mask_last, p_last, 0)
+    p_last = reshard_like(p_last, spec)
     return _move_back(p_last, x.shape, axes).astype(x.dtype)
 
 

@@ -78,6 +78,9 @@ def expected_cost_loss(
     costs is ``y @ C``; an all-zero row is unlabeled). Minimised by putting the mass on the
     cheapest class for the truth.
 
+    Sharding: with probability labels ``y @ C`` mixes every class of a row, so a sharded class
+    axis is gathered (row by row); integer labels pick the row ``C[y]`` and move nothing.
+
     >>> import jax.numpy as jnp
     >>> cost = jnp.array([[0.0, 1.0], [5.0, 0.0]])   # missing class 1 costs 5
     >>> expected_cost_loss(jnp.array([[0.0, 0.0]]), jnp.array([1]), cost)

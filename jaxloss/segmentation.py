@@ -861,7 +861,7 @@ def lovasz_hinge_loss(
     else:
         batch = 1
     flat_shape = (batch, -1)
-    m = jnp.ones(x.shape, bool) if pixel_mask is None else pixel_mask
+    m = jnp.ones_like(x, dtype=bool) if pixel_mask is None else pixel_mask
     xs = sanitize(x, pixel_mask).reshape(flat_shape)
     ys = sanitize(y.astype(x.dtype), pixel_mask).reshape(flat_shape)
     ms = m.reshape(flat_shape)
@@ -1035,7 +1035,7 @@ def dice_ce_loss(
     x = float_array(logits, "logits")
     if not isinstance(axis, int):
         raise TypeError(f"axis must be a single int (the class axis); got {axis!r}.")
-    if x.shape[axis] < 2:
+    if isinstance(x.shape[axis], int) and x.shape[axis] < 2:  # (a symbolic size passes)
         raise ValueError(
             f"dice_ce_loss needs at least 2 classes on axis {axis}; got "
             f"{x.shape[axis]}. For one sigmoid channel use dice_bce_loss."

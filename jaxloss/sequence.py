@@ -169,20 +169,20 @@ def ctc_loss_with_forward_probs(
     in_range = (labels >= 0) & (labels < num_classes)
     # Log-probability of each sequence's n-th label at each frame; out-of-range labels count
     # as log 1 (they only matter past the label length; inside it they make the loss NaN).
-    # Picked with a one-hot matrix product (as optax does; no gather, so a sharded class axis
-    # moves nothing), the blank as one more label; log-probabilities of -inf are clipped to the
-    # lowest finite number first so that 0 · (-inf) cannot make a NaN.
+    # Picked with a one-hot matrix product (as optax does) and the blank with a class mask: no
+    # gather or slice, so a sharded class axis moves nothing. Log-probabilities of -inf are
+    # clipped to the lowest finite number first so that 0 · (-inf) cannot make a NaN.
     safe = jnp.where(in_range, labels, 0)
-    picks = jnp.concatenate([safe, jnp.full((batch, 1), blank_id, safe.dtype)], axis=1)
     finite = jnp.maximum(log_probs, jnp.finfo(dtype).min)
     picked = jnp.einsum(
         "btk,bnk->btn",
         finite,
-        is_label(picks, num_classes).astype(dtype),
+        is_label(safe, num_classes).astype(dtype),
         precision=jax.lax.Precision.HIGHEST,
     )
-    label_log_probs = jnp.where(in_range[:, None, :], picked[..., :-1], 0)
-    blank_log_probs = picked[..., -1]  # [B, T]
+    label_log_probs = jnp.where(in_range[:, None, :], picked, 0)
+    is_blank = jnp.arange(num_classes) == blank_id
+    blank_log_probs = jnp.sum(jnp.where(is_blank, log_probs, 0), axis=-1)  # [B, T]
     repeated = jnp.pad((labels[:, :-1] == labels[:, 1:]).astype(dtype), ((0, 0), (0, 1)))
 
     def close_labels(blank_state: Array, label_state: Array) -> Array:
@@ -206,8 +206,10 @@ def ctc_loss_with_forward_probs(
         new_label = jnp.where(padded, alpha_label, new_label)
         return (new_blank, new_label), (new_blank, new_label)
 
-    start_blank = jnp.full((batch, max_labels + 1), eps, dtype).at[:, 0].set(0)
-    start_label = jnp.full((batch, max_labels), eps, dtype)
+    # Initial states shaped (and, under a mesh or shard_map, sharded) like the label rows.
+    row = label_log_probs[:, 0, :]
+    start_label = jnp.full_like(row, eps)
+    start_blank = jnp.concatenate([jnp.zeros_like(row[:, :1]), start_label], axis=1)
     frames_first = (
         jnp.swapaxes(label_log_probs, 0, 1),
         jnp.swapaxes(blank_log_probs, 0, 1),

@@ -1,0 +1,165 @@
+"""Scale: sharding, backends, symbolic shapes, many processes (DESIGN "Scale").
+
+* The sharding matrix (``scale_worker.py matrix``, a subprocess with 8 host devices): every
+  function with a class axis under ``jit`` with ``NamedSharding`` inputs on a 2×4 auto-axes and
+  a 2×4 explicit-axes mesh, and inside ``shard_map`` with ``axis_name=``, equal to one device;
+  the compiled HLO has no collective that moves the class axis (all-gather, all-to-all,
+  collective-permute of a class block), except where the docstring says the function gathers.
+* The cross-entropies at vocabularies of 1000 … 151936 classes on 1×8, 2×4 and 8×1 meshes
+  (``scale_worker.py sweep``), value and value+grad, integer and probability labels, against
+  NumPy in float64, with the same HLO check.
+* Export: every public loss lowers for cpu, cuda and tpu with symbolic batch and class
+  dimensions, and the serialized export (``vjp_order=1``) gives the values and gradients of
+  the function itself.
+* The CPU-only schedules and their default-platform counterparts agree.
+* Two processes with ``jax.distributed`` (``scale_distributed.py``) and the data-parallel example.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scale_cases
+
+import jaxloss as jl
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+#: Matrix rows that fail until metrics.py is converted to the shared label helpers (its own
+#: branch); a row listed here that passes fails the test, so that it is taken off the list.
+METRICS_PENDING = {("top_k_accuracy", "explicit"), ("confusion_matrix", "explicit")}
+
+
+def _run(args: list[str], timeout: float, devices: int = 8) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    env["JAX_PLATFORMS"] = "cpu"
+    return subprocess.run(
+        [sys.executable, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=ROOT,
+        check=False,
+    )
+
+
+def _results(proc: subprocess.CompletedProcess) -> list[dict]:
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return [json.loads(line[7:]) for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+
+
+def test_sharding_matrix_equals_one_device_and_moves_no_class_axis():
+    proc = _run([str(HERE / "scale_worker.py"), "matrix"], timeout=900)
+    rows = _results(proc)
+    cases = {c.name: c for c in scale_cases.cases()}
+    seen = {(r["case"], r["mode"]) for r in rows}
+    expected = {(n, m) for n, c in cases.items() for m in ("auto", "explicit")}
+    expected |= {(n, "shard_map") for n, c in cases.items() if c.takes_axis_name}
+    assert expected <= seen, sorted(expected - seen)
+    failures, pending_passed, gathers = [], [], []
+    for r in rows:
+        key = (r["case"], r["mode"])
+        case = cases[r["case"]]
+        problem = r.get("error")
+        if problem is None and r["max_error"] > r["rtol"]:
+            problem = f"differs from one device by {r['max_error']:.2e} (rtol {r['rtol']})"
+        if problem is None and r["class_moves"]:
+            if case.gathers_class_axis:
+                gathers.append(f"{key}: {r['class_moves']}")
+            else:
+                problem = f"moves the class axis: {r['class_moves']}"
+        if key in METRICS_PENDING:
+            if problem is None:
+                pending_passed.append(key)
+            continue
+        if problem is not None:
+            failures.append(f"{key}: {problem}")
+    assert not failures, "\n".join(failures)
+    assert not pending_passed, f"now passing, take off METRICS_PENDING: {pending_passed}"
+    # The documented gathers (a sort along the class axis, y @ C) are recorded, and seen.
+    documented = {n for n, c in cases.items() if c.gathers_class_axis}
+    assert {g.split("'")[1] for g in gathers} == documented, gathers
+
+
+def test_cross_entropy_at_large_vocabularies_on_three_meshes():
+    proc = _run([str(HERE / "scale_worker.py"), "sweep"], timeout=900)
+    rows = _results(proc)
+    assert len(rows) == 8 * 3 * 2 * 2, len(rows)  # V × meshes × labels × axis types
+    failures = []
+    for r in rows:
+        if r["error"]:
+            failures.append(f"{r['case']}: {r['error']}")
+        elif r["class_moves"]:
+            failures.append(f"{r['case']}: moves the class axis: {r['class_moves']}")
+        elif max(r["value_error"], r["value_grad_error"]) > 2e-6 or r["grad_error"] > 1e-7:
+            failures.append(
+                f"{r['case']}: value {r['value_error']:.1e}, grad {r['grad_error']:.1e}"
+            )
+    assert not failures, "\n".join(failures)
+
+
+# ---------------------------------------------------------------------------------------------
+# Export: three platforms, symbolic batch and class dimensions, serialized with vjp_order=1.
+
+EXPORT_CASES = scale_cases.cases() + scale_cases.other_losses()
+LOSS_NAME = re.compile(r"(_loss|_error|entropy|divergence|distance|similarity|ntxent|_score)$")
+
+
+def test_every_public_loss_is_in_the_export_suite():
+    names = {c.name.split("+")[0] for c in EXPORT_CASES}
+    losses = {n for n in jl.__all__ if LOSS_NAME.search(n) and callable(getattr(jl, n))}
+    assert losses - names == set()
+
+
+def _scalar(case):
+    """The case as a scalar of its first argument (its output, or ``Σ out²`` for arrays)."""
+
+    def scalar(*args):
+        out = case.fn(*args)
+        if not case.grad:
+            return out
+        out = out.astype(jnp.float32)
+        return out if out.ndim == 0 else jnp.sum(out * out)
+
+    return scalar
+
+
+def _symbolic_avals(case):
+    b, c = jax.export.symbolic_shape("b, c")
+    avals = []
+    for a, layout in zip(case.args, case.layouts, strict=True):
+        a = np.asarray(a)
+        shape = tuple(
+            b if l == "B" else c if l in "Cc" else n for l, n in zip(layout, a.shape, strict=True)
+        )
+        avals.append(jax.ShapeDtypeStruct(shape, a.dtype))
+    return avals
+
+
+@pytest.mark.parametrize("case", EXPORT_CASES, ids=[c.name for c in EXPORT_CASES])
+def test_exports_for_three_platforms_with_symbolic_shapes(case):
+    fn = jax.jit(_scalar(case))
+    exported = jax.export.export(fn, platforms=("cpu", "cuda", "tpu"))(*_symbolic_avals(case))
+    assert exported.platforms == ("cpu", "cuda", "tpu")
+    restored = jax.export.deserialize(exported.serialize(vjp_order=1 if case.grad else 0))
+    if not case.grad:
+        np.testing.assert_array_equal(restored.call(*case.args), fn(*case.args))
+        return
+    # One program each: the restored export's value and gradient, and the function's own.
+    got = jax.jit(jax.value_and_grad(restored.call))(*case.args)
+    want = jax.jit(jax.value_and_grad(_scalar(case)))(*case.args)
+    for g, w in zip(got, want, strict=True):
+        g, w = np.asarray(g, np.float32), np.asarray(w, np.float32)
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5 * np.max(np.abs(w), initial=1e-1))
