@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -163,3 +164,58 @@ def test_exports_for_three_platforms_with_symbolic_shapes(case):
     for g, w in zip(got, want, strict=True):
         g, w = np.asarray(g, np.float32), np.asarray(w, np.float32)
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5 * np.max(np.abs(w), initial=1e-1))
+
+
+# ---------------------------------------------------------------------------------------------
+# Two processes: jax.distributed on 127.0.0.1 with gloo CPU collectives.
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_give_the_single_process_loss_and_gradient(tmp_path):
+    import scale_distributed as job
+
+    env = dict(os.environ)
+    env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+    env["JAX_PLATFORMS"] = "cpu"
+    port = _free_port()
+    script = str(HERE / "scale_distributed.py")
+    procs = [
+        subprocess.Popen(
+            [sys.executable, script, str(i), str(port), str(tmp_path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+            cwd=ROOT,
+        )
+        for i in range(2)
+    ]
+    logs = []
+    try:
+        for proc in procs:
+            out, _ = proc.communicate(timeout=180)
+            logs.append(out)
+    finally:
+        for proc in procs:  # a process that hangs (or outlives a failed peer) is killed
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    assert all(p.returncode == 0 for p in procs), "\n---\n".join(log[-3000:] for log in logs)
+    params, inputs, labels = job.batch()
+    want_loss, want_grad = jax.value_and_grad(job.loss)(params, inputs, labels)
+    # The data is uneven over the 8 devices: the mean of their means is not the answer.
+    per_device = [
+        job.loss(params, inputs[i : i + 4], labels[i : i + 4]) for i in range(0, job.ROWS, 4)
+    ]
+    assert abs(float(np.mean(per_device)) - float(want_loss)) > 0.1
+    for i in range(2):
+        result = json.loads((tmp_path / f"process{i}.json").read_text())
+        for how in ("jit", "shard_map"):
+            got_loss, got_grad = result[how]
+            np.testing.assert_allclose(got_loss, want_loss, rtol=1e-5, err_msg=how)
+            np.testing.assert_allclose(got_grad, want_grad, rtol=1e-4, atol=1e-6, err_msg=how)
