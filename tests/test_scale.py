@@ -219,3 +219,19 @@ def test_two_processes_give_the_single_process_loss_and_gradient(tmp_path):
             got_loss, got_grad = result[how]
             np.testing.assert_allclose(got_loss, want_loss, rtol=1e-5, err_msg=how)
             np.testing.assert_allclose(got_grad, want_grad, rtol=1e-4, atol=1e-6, err_msg=how)
+
+
+def test_data_parallel_example_runs():
+    """examples/data_parallel.py checks itself (equality with one device, collectives)."""
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "data_parallel.py")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=ROOT,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    assert "8 devices" in proc.stdout and "all-gather: 0" in proc.stdout, proc.stdout
