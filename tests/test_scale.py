@@ -32,6 +32,7 @@ import pytest
 import scale_cases
 
 import jaxloss as jl
+from jaxloss import _checks, _fused
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -164,6 +165,96 @@ def test_exports_for_three_platforms_with_symbolic_shapes(case):
     for g, w in zip(got, want, strict=True):
         g, w = np.asarray(g, np.float32), np.asarray(w, np.float32)
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5 * np.max(np.abs(w), initial=1e-1))
+
+
+# ---------------------------------------------------------------------------------------------
+# The CPU schedules (chosen by jax.lax.platform_dependent) against the other backends' forms.
+
+
+def _default_branch(*args, default, **per_platform):
+    """``platform_dependent`` as lowered for a platform without its own branch (GPU, TPU)."""
+    del per_platform
+    return default(*args)
+
+
+def _forward_and_grad(f, x):
+    """``f(x)`` (the forward cores) and ``value_and_grad(f)(x)`` (their JVP rules), one jit."""
+    return jax.jit(lambda x: (f(x), *jax.value_and_grad(f)(x)))(x)
+
+
+def _ce_variants(v):
+    rng = np.random.default_rng(v)
+    x = (rng.normal(size=(4, v)) * 3).astype(np.float32)
+    y = rng.integers(0, v, 4).astype(np.int32)
+    p = rng.dirichlet(np.ones(v), 4).astype(np.float32)
+    cw = rng.uniform(0.5, 2.0, v).astype(np.float32)
+    sce, sce_int = jl.softmax_cross_entropy, jl.softmax_cross_entropy_with_integer_labels
+    return {
+        "integer": (lambda x: sce_int(x, y, reduction="mean"), x),
+        "integer+cw+smoothing": (
+            lambda x: sce_int(x, y, class_weights=cw, label_smoothing=0.1, reduction="mean"),
+            x,
+        ),
+        "integer bf16": (lambda x: sce_int(x, y, reduction="mean"), x.astype(jnp.bfloat16)),
+        "probability": (lambda x: sce(x, p, reduction="mean"), x),
+        "probability+cw+smoothing": (
+            lambda x: sce(x, p, class_weights=cw, label_smoothing=0.1, reduction="mean"),
+            x,
+        ),
+        "focal": (lambda x: jl.softmax_focal_loss(x, y, reduction="mean"), x),
+        "hinge": (lambda x: jl.multiclass_hinge_loss(x, y, reduction="mean"), x),
+    }
+
+
+@pytest.mark.parametrize("v", [1000, 17 * 4096])
+def test_cpu_schedules_equal_the_formulation_of_other_backends(v, monkeypatch):
+    # 1000: the one-kernel forms and the gathered label pick; 69632 > SPLIT_ABOVE: every row
+    # sum in 16 chunks of 4352 on CPU, the split probability-label forward.
+    # The value alone runs the forward cores (chunked sums); value+grad their JVP rules.
+    cpu = {k: _forward_and_grad(f, x) for k, (f, x) in _ce_variants(v).items()}
+    monkeypatch.setattr(jax.lax, "platform_dependent", _default_branch)
+    for name, (f, x) in _ce_variants(v).items():
+        forward, value, grad = _forward_and_grad(f, x)
+        tol = 1e-2 if x.dtype == jnp.bfloat16 else 2e-6
+        np.testing.assert_allclose(forward, cpu[name][0], rtol=tol, err_msg=name)
+        np.testing.assert_allclose(value, cpu[name][1], rtol=tol, err_msg=name)
+        np.testing.assert_allclose(
+            np.asarray(grad, np.float32),
+            np.asarray(cpu[name][2], np.float32),
+            rtol=tol,
+            atol=tol * 1e-2,
+            err_msg=name,
+        )
+
+
+def test_chunk_counts_line_up_with_shards_and_symbolic_rows_are_not_chunked():
+    for v in (24576, 32000, 50304, 73728, 102400, 128000, 151936):
+        n = _fused._chunk_count(jnp.zeros((1, v)), _fused.CHUNK_ABOVE)
+        assert n is not None and n % 16 == 0 and v % n == 0, (v, n)
+        assert _fused.CHUNK_MIN <= v // n <= _fused.CHUNK_MAX
+    assert _fused._chunk_count(jnp.zeros((1, 1000)), _fused.CHUNK_ABOVE) is None  # short
+    assert _fused._chunk_count(jnp.zeros((1, 50257)), _fused.CHUNK_ABOVE) is None  # no divisor
+    b, c = jax.export.symbolic_shape("b, c")
+    seen = []
+    jax.eval_shape(
+        lambda x: seen.append(_fused._chunk_count(x, _fused.CHUNK_ABOVE)),
+        jax.ShapeDtypeStruct((b, c), jnp.float32),
+    )
+    assert seen == [None]
+
+
+def test_label_pick_gathers_only_where_the_types_allow():
+    x = jnp.arange(12.0).reshape(3, 4)
+    y = jnp.array([3, 0, 2])
+    np.testing.assert_array_equal(_checks.pick_label(x, y), [3.0, 4.0, 10.0])
+    np.testing.assert_array_equal(_checks._iota_pick(x, y), [3.0, 4.0, 10.0])
+    np.testing.assert_array_equal(_checks.pick_label(x[0], y), [3.0, 0.0, 2.0])  # a [C] table
+    # NaN at another class reaches neither the value nor the gradient of the iota pick.
+    bad = x.at[:, 1].set(jnp.nan)
+    value, grad = jax.value_and_grad(lambda x: _checks._iota_pick(x, y).sum())(bad)
+    assert np.isfinite(value) and np.all(np.asarray(grad) == np.eye(4)[np.asarray(y)])
+    # Unsharded types (one device) let the CPU path gather; explicit shardings: the matrix.
+    assert _checks._gather_allowed(x, y)
 
 
 # ---------------------------------------------------------------------------------------------
