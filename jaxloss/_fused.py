@@ -1,4 +1,4 @@
-"""Cross-entropy cores scheduled for XLA:CPU (private; used by the classification modules).
+"""Cross-entropy cores, with schedules for XLA:CPU (private; used by the classification modules).
 
 Three ``custom_jvp`` functions compute the stable ``m + log Σ exp(x - m)`` family with ``m`` the
 row maximum under ``stop_gradient``, with the values and gradients of the plain formulas:
@@ -35,6 +35,16 @@ What makes them fast on XLA:CPU (jaxlib 0.10; numbers in ``bench/``):
   reductions) that feeds a YNNPACK reduction, so excluded rows are handled by masking the
   *tangents* (selects on the gradients, fused into the pass that writes them) and row scalars,
   never by ``where(mask, x, 0)`` over the logits.
+
+**Backends, shards and symbolic shapes.** The CPU-tuned pieces (the chunked row sums, the
+split long-row probability forward, the gathered label pick of :func:`~jaxloss._checks.pick_label`)
+are chosen with :func:`jax.lax.platform_dependent`: CUDA, ROCm and TPU get the plain
+formulation (plain row sums, ``Σ w ỹ (lse - x)`` in one expression, the label picked by an iota
+compare), which their compilers fuse at any row length. The chunk counts are multiples of
+:data:`CHUNK_ALIGN` (16), so the reshape ``[..., C] → [..., n, C/n]`` lines up with a class
+axis sharded 1, 2, 4, 8 or 16 ways and nothing moves between devices (under explicit axes the
+count is also a multiple of the actual shard count, else the sum is plain). A symbolic class
+dimension (``jax.export``) is never compared in Python: it gets the plain forms.
 
 A fourth, :func:`sigmoid_terms`, gives the binary cross-entropies (sigmoid BCE, sigmoid focal)
 ``softplus(±x)`` and ``sigmoid(±x)`` from one ``exp(-|x|)`` and one ``log1p``, with analytic

@@ -127,6 +127,11 @@ def run_matrix(names: tuple[str, ...] = ()) -> None:
                     rtol=case.rtol,
                     class_moves=class_moves(found, threshold),
                     collectives=sorted({op for op, _ in found}),
+                    class_sized_all_reduces=[
+                        f"{op}{shape}"
+                        for op, shape in found
+                        if op == "all-reduce" and max(shape, default=0) >= threshold
+                    ],
                 )
             except Exception as error:
                 emit(
