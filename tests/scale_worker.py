@@ -19,7 +19,6 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import json
 import re
-import traceback
 
 import jax
 import jax.numpy as jnp
@@ -98,67 +97,166 @@ def value_and_grad_program(case):
 def run_matrix(names: tuple[str, ...] = ()) -> None:
     auto = jax.make_mesh((2, 4), (DATA, MODEL), axis_types=(AxisType.Auto,) * 2)
     explicit = jax.make_mesh((2, 4), (DATA, MODEL), axis_types=(AxisType.Explicit,) * 2)
+    cases = [c for c in scale_cases.cases() if not names or c.name in names]
+    wants = one_device(cases)
+    pairs = []
+    for case, want in zip(cases, wants, strict=True):
+        if isinstance(want, str):
+            emit(suite="matrix", case=case.name, mode="one-device", error=want)
+        else:
+            pairs.append((case, want))
+    for mode, mesh in (("auto", auto), ("explicit", explicit)):
+        # The cases expected to gather get their own programs (their HLO is reported); the
+        # others run as one program, and one by one only if that shows a problem.
+        for pair in pairs:
+            if pair[0].gathers_class_axis:
+                run_jit(*pair, mode, mesh)
+        run_jit_bisecting([p for p in pairs if not p[0].gathers_class_axis], mode, mesh)
+    run_shard_map([(c, w) for c, w in pairs if c.takes_axis_name], auto)
+
+
+def one_device(cases) -> list:
+    """Every case's ``(value, grad)`` on one device, in one program (an error string if not)."""
+    try:
+        programs = [value_and_grad_program(c) for c in cases]
+        return jax.jit(lambda args: [f(*a) for f, a in zip(programs, args, strict=True)])(
+            [c.args for c in cases]
+        )
+    except Exception:
+        if len(cases) == 1:
+            return [f"{type(e).__name__}: {str(e)[:400]}" for e in [sys.exc_info()[1]]]
+        return [one_device([c])[0] for c in cases]  # find the case that fails
+
+
+def _sharded_args(case, mesh) -> list:
+    return [
+        jax.device_put(a, NamedSharding(mesh, spec(layout, manual=False)))
+        for a, layout in zip(case.args, case.layouts, strict=True)
+    ]
+
+
+def run_jit_bisecting(pairs, mode: str, mesh) -> None:
+    """The cases as one program; halves of them where that fails, down to single cases."""
+    if len(pairs) == 1:
+        run_jit(*pairs[0], mode, mesh)
+    elif pairs and not run_jit_together(pairs, mode, mesh):
+        run_jit_bisecting(pairs[: len(pairs) // 2], mode, mesh)
+        run_jit_bisecting(pairs[len(pairs) // 2 :], mode, mesh)
+
+
+def run_jit_together(pairs, mode: str, mesh) -> bool:
+    """All cases in one ``jit`` program; reports them and returns True if all is well."""
+    threshold = scale_cases.C // 4
+    programs = [value_and_grad_program(c) for c, _ in pairs]
+    try:
+        args = [_sharded_args(c, mesh) for c, _ in pairs]
+        with jax.set_mesh(mesh):
+            compiled = (
+                jax.jit(lambda args: [f(*a) for f, a in zip(programs, args, strict=True)])
+                .lower(args)
+                .compile()
+            )
+            gots = compiled(args)
+    except Exception:
+        return False
+    found = collectives(compiled.as_text())
+    errors = [max_error(got, want) for (_, want), got in zip(pairs, gots, strict=True)]
+    if class_moves(found, threshold) or any(
+        e > c.rtol for e, (c, _) in zip(errors, pairs, strict=True)
+    ):
+        return False
+    for (case, _), error in zip(pairs, errors, strict=True):
+        emit(
+            suite="matrix",
+            case=case.name,
+            mode=mode,
+            error=None,
+            max_error=error,
+            rtol=case.rtol,
+            class_moves=[],
+            collectives=sorted({op for op, _ in found}),
+            together=True,
+        )
+    return True
+
+
+def run_jit(case, want, mode: str, mesh) -> None:
+    """``jit`` with ``NamedSharding`` inputs: equal to one device, no class axis moved."""
     threshold = scale_cases.C // 4  # a class block of one device, larger than any other axis
-    for case in scale_cases.cases():
-        if names and case.name not in names:
-            continue
-        program = value_and_grad_program(case)
-        try:
-            want = jax.jit(program)(*case.args)
-        except Exception as error:
-            emit(suite="matrix", case=case.name, mode="one-device", error=repr(error)[:500])
-            continue
-        for mode, mesh in (("auto", auto), ("explicit", explicit)):
-            try:
-                args = [
-                    jax.device_put(a, NamedSharding(mesh, spec(layout, manual=False)))
-                    for a, layout in zip(case.args, case.layouts, strict=True)
-                ]
-                with jax.set_mesh(mesh):
-                    compiled = jax.jit(program).lower(*args).compile()
-                    got = compiled(*args)
-                found = collectives(compiled.as_text())
-                emit(
-                    suite="matrix",
-                    case=case.name,
-                    mode=mode,
-                    error=None,
-                    max_error=max_error(got, want),
-                    rtol=case.rtol,
-                    class_moves=class_moves(found, threshold),
-                    collectives=sorted({op for op, _ in found}),
-                    class_sized_all_reduces=[
-                        f"{op}{shape}"
-                        for op, shape in found
-                        if op == "all-reduce" and max(shape, default=0) >= threshold
-                    ],
-                )
-            except Exception as error:
-                emit(
-                    suite="matrix",
-                    case=case.name,
-                    mode=mode,
-                    error=f"{type(error).__name__}: {str(error)[:400]}",
-                )
-        if case.takes_axis_name:
-            run_shard_map(case, auto, want)
+    program = value_and_grad_program(case)
+    try:
+        args = _sharded_args(case, mesh)
+        with jax.set_mesh(mesh):
+            compiled = jax.jit(program).lower(*args).compile()
+            got = compiled(*args)
+        found = collectives(compiled.as_text())
+        emit(
+            suite="matrix",
+            case=case.name,
+            mode=mode,
+            error=None,
+            max_error=max_error(got, want),
+            rtol=case.rtol,
+            class_moves=class_moves(found, threshold),
+            collectives=sorted({op for op, _ in found}),
+            class_sized_all_reduces=[
+                f"{op}{shape}"
+                for op, shape in found
+                if op == "all-reduce" and max(shape, default=0) >= threshold
+            ],
+        )
+    except Exception as error:
+        emit(
+            suite="matrix",
+            case=case.name,
+            mode=mode,
+            error=f"{type(error).__name__}: {str(error)[:400]}",
+        )
 
 
-def run_shard_map(case, mesh, want) -> None:
-    """Inside ``shard_map`` with the batch over all 8 devices: the global value and gradient."""
+def run_shard_map(pairs, mesh) -> None:
+    """Inside ``shard_map`` with the batch over all 8 devices: the global value and gradient.
+
+    The losses' ``axis_name=`` makes each device's value the global one; all cases run in one
+    program (one per case only to find a failing one).
+    """
     axes = (DATA, MODEL)
 
-    def local(*args):
-        if not case.grad:
-            return case.fn(*args, axis_name=axes), None
-        return jax.value_and_grad(lambda first: case.fn(first, *args[1:], axis_name=axes))(args[0])
+    def local_of(case):
+        def local(*args):
+            if not case.grad:
+                return case.fn(*args, axis_name=axes), None
+            first = args[0]
+            return jax.value_and_grad(lambda f: case.fn(f, *args[1:], axis_name=axes))(first)
 
-    in_specs = tuple(spec(layout, manual=True) for layout in case.layouts)
-    out_specs = (P(), in_specs[0] if case.grad else P())
+        return local
+
+    def specs(case):
+        in_specs = tuple(spec(layout, manual=True) for layout in case.layouts)
+        return in_specs, (P(), in_specs[0] if case.grad else P())
+
+    cases = [c for c, _ in pairs]
     try:
-        fn = jax.jit(jax.shard_map(local, mesh=mesh, in_specs=in_specs, out_specs=out_specs))
-        compiled = fn.lower(*case.args).compile()
-        got = compiled(*case.args)
+        program = jax.shard_map(
+            lambda args: [local_of(c)(*a) for c, a in zip(cases, args, strict=True)],
+            mesh=mesh,
+            in_specs=([specs(c)[0] for c in cases],),
+            out_specs=[specs(c)[1] for c in cases],
+        )
+        gots = jax.jit(program)([c.args for c in cases])
+    except Exception as error:
+        if len(pairs) == 1:
+            emit(
+                suite="matrix",
+                case=cases[0].name,
+                mode="shard_map",
+                error=f"{type(error).__name__}: {str(error)[:400]}",
+            )
+        else:
+            for pair in pairs:
+                run_shard_map([pair], mesh)
+        return
+    for (case, want), got in zip(pairs, gots, strict=True):
         emit(
             suite="matrix",
             case=case.name,
@@ -166,15 +264,7 @@ def run_shard_map(case, mesh, want) -> None:
             error=None,
             max_error=max_error(got, want),
             rtol=case.rtol,
-            class_moves=class_moves(collectives(compiled.as_text()), scale_cases.C // 4),
-            collectives=sorted({op for op, _ in collectives(compiled.as_text())}),
-        )
-    except Exception as error:
-        emit(
-            suite="matrix",
-            case=case.name,
-            mode="shard_map",
-            error=f"{type(error).__name__}: {str(error)[:400]}\n{traceback.format_exc()[-800:]}",
+            class_moves=[],  # the class axis is whole inside shard_map here
         )
 
 
@@ -222,6 +312,8 @@ def run_sweep(kinds: tuple[str, ...]) -> None:
 
             for shape in MESHES:
                 for kind in kinds:
+                    if kind == "Explicit" and shape[1] == 1:
+                        continue  # the class axis unsharded: the auto-axes run covers it
                     mesh = jax.make_mesh(
                         shape, (DATA, MODEL), axis_types=(getattr(AxisType, kind),) * 2
                     )
