@@ -265,7 +265,7 @@ def _gather_allowed(x: Array, labels: Array) -> bool:
 
 
 def one_hot_matmul(labels: Array, table: Array) -> Array:
-    """``table[labels]`` for a ``[K, ...]`` table (cost rows, centroids): ``one_hot(labels) @ table``.
+    """``table[labels]`` of a ``[K, ...]`` table (cost rows, centroids), as ``one_hot @ table``.
 
     A matrix product with a one-hot operand (``HIGHEST`` precision, so TPUs do not round the
     table to bfloat16): exact for finite tables, no gather; its transpose (the gradient with

@@ -318,9 +318,7 @@ def _masked_ce(
     return jnp.where(mask, per, jnp.zeros((), per.dtype))
 
 
-def _one_expression_ce(
-    x: Array, y: Array, w: Array, scale: Array, shift: Array, m: Array
-) -> Array:
+def _one_expression_ce(x: Array, y: Array, w: Array, scale: Array, shift: Array, m: Array) -> Array:
     """``Σ w ỹ (lse - x)`` in one expression: the formulation every compiler fuses.
 
     XLA:CPU fuses it with the row max and the sum of exponentials into a single kernel over a

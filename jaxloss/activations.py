@@ -19,8 +19,8 @@ from jaxloss._checks import (
     Axis,
     canonical_axes,
     check_broadcast,
-    float_array,
     explicit_spec,
+    float_array,
     integer_array,
     pick_label,
     reshard_like,
@@ -271,7 +271,7 @@ def sparsemax(
     # The sort needs whole rows: a class axis sharded in the type is gathered for it (under
     # explicit axes this must be said; under auto sharding XLA does the same by itself).
     spec = explicit_spec(z_last)
-    z_last = reshard_like(z_last, spec[:-1] + (None,))
+    z_last = reshard_like(z_last, (*spec[:-1], None))
     if mask is None:
         p_last = _sparsemax_last(z_last)
     else:
