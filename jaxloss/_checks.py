@@ -174,6 +174,127 @@ def class_weight_vector(class_weights: ArrayLike, num_classes: int, dtype: Any) 
     return w.astype(dtype)
 
 
+# ---------------------------------------------------------------------------------------------
+# Label picks and class counts without gathers or scatters.
+#
+# A gather ``x[..., label]`` or a scatter ``counts.at[label].add(1)`` along a class axis does not
+# partition when that axis (or the batch) is sharded: under explicit-axes meshes JAX raises
+# ``ShardingTypeError``, under auto sharding XLA may move the operand between devices. A compare
+# with an iota inside a reduction is elementwise work that every partitioner splits like its
+# operand, and GPU/TPU compilers fuse it into the reduction. Every label pick and class count in
+# jaxloss goes through these helpers.
+
+
+def explicit_spec(a: Array) -> tuple[Any, ...]:
+    """The mesh axes each dimension of ``a`` is sharded over *in its type* (explicit axes).
+
+    One entry per dimension: ``None`` (unsharded, or sharded only by auto axes / not at all),
+    or a mesh axis name or tuple of names. Under plain ``jit`` with auto sharding, inside
+    ``shard_map`` and on one device, every entry is ``None``.
+    """
+    spec = getattr(getattr(jax.typeof(a), "sharding", None), "spec", None)
+    spec = tuple(spec) if spec is not None else ()
+    return (spec + (None,) * a.ndim)[: a.ndim]
+
+
+def reshard_like(x: Array, spec: tuple[Any, ...]) -> Array:
+    """``x`` with the explicit sharding ``spec`` (one entry per dimension); a no-op when its
+    type already says so (in particular always outside explicit-axes meshes)."""
+    if explicit_spec(x) == tuple(spec):
+        return x
+    return jax.sharding.reshard(x, jax.sharding.PartitionSpec(*spec))
+
+
+def is_label(labels: Array, num_classes: int) -> Array:
+    """``[..., C]`` boolean one-hot of integer ``labels`` ``[...]``: ``iota_c == label``.
+
+    Labels outside ``[0, C)`` match no class (an all-False row). The iota has the labels'
+    integer type, widened to 32 bits for narrower ones (a ``uint8`` iota would wrap past 255).
+    """
+    dtype = labels.dtype if jnp.dtype(labels.dtype).itemsize >= 4 else jnp.dtype(jnp.int32)
+    labels = labels.astype(dtype)
+    iota = jax.lax.broadcasted_iota(dtype, (*labels.shape, num_classes), labels.ndim)
+    return iota == labels[..., None]
+
+
+def pick_label(x: Array, labels: Array) -> Array:
+    """``x[..., label]`` along the last axis: ``Σ_c [c = label] x_c``, sharding-safe.
+
+    ``x`` is ``[..., C]`` with ``x.shape[:-1] == labels.shape``, or ``[C]`` (a table such as
+    class weights, picked for every label); ``labels`` are integers in ``[0, C)`` (callers pass
+    validated labels; an out-of-range one gives 0 or NaN depending on the path). The value is
+    exactly ``x[..., label]``: the sum has one nonzero term, and NaN or inf at other classes
+    reaches neither it nor its gradient (``[c = label] · g``).
+
+    The compare with an iota is the formulation every partitioner splits like ``x`` and that
+    GPU/TPU compilers fuse into the reduction. XLA:CPU instead materialises the selected
+    ``[..., C]`` array (a write and a read of a logits-sized buffer, ~2× the cost of the whole
+    integer-label cross-entropy), while a gather reads one element per row. So on CPU, chosen
+    with :func:`jax.lax.platform_dependent`, the pick is a gather whenever the arrays' types
+    allow it: no explicit-axes sharding at all (one device, auto sharding, inside
+    ``shard_map``: XLA partitions that gather itself, with a row-sized all-reduce when the
+    class axis is sharded), or, for ``[..., C]`` logits, an unsharded class axis whose other
+    axes are sharded like the labels. Any other explicit sharding gets the iota on CPU too.
+    """
+    if not _gather_allowed(x, labels):
+        return _iota_pick(x, labels)
+    return jax.lax.platform_dependent(x, labels, cpu=_gather_pick, default=_iota_pick)
+
+
+def _iota_pick(x: Array, labels: Array) -> Array:
+    hit = is_label(labels, x.shape[-1])
+    return jnp.sum(jnp.where(hit, x, jnp.zeros((), x.dtype)), axis=-1)
+
+
+def _gather_pick(x: Array, labels: Array) -> Array:
+    if x.ndim == 1:
+        return jnp.take(x, labels, mode="clip")
+    return jnp.take_along_axis(x, labels[..., None], axis=-1, mode="clip")[..., 0]
+
+
+def _gather_allowed(x: Array, labels: Array) -> bool:
+    x_spec, label_spec = explicit_spec(x), explicit_spec(labels)
+    if all(s is None for s in x_spec + label_spec):
+        return True
+    return (
+        x.ndim == labels.ndim + 1
+        and x.shape[:-1] == labels.shape
+        and x_spec[-1] is None
+        and x_spec[:-1] == label_spec
+    )
+
+
+def one_hot_matmul(labels: Array, table: Array) -> Array:
+    """``table[labels]`` of a ``[K, ...]`` table (cost rows, centroids), as ``one_hot @ table``.
+
+    A matrix product with a one-hot operand (``HIGHEST`` precision, so TPUs do not round the
+    table to bfloat16): exact for finite tables, no gather; its transpose (the gradient with
+    respect to the table) is ``one_hot.T @ g``, a per-class sum instead of a scatter.
+    """
+    onehot = is_label(labels, table.shape[0]).astype(table.dtype)
+    return jnp.tensordot(onehot, table, axes=1, precision=jax.lax.Precision.HIGHEST)
+
+
+def class_sums(labels: Array, values: Array, num_classes: int) -> Array:
+    """``[K, ...]`` per-class sums ``Σ_{i: y_i = k} values_i`` (a segment sum without scatter).
+
+    ``labels`` ``[N]`` integer (labels outside ``[0, K)`` are dropped, as ``segment_sum``
+    does), ``values`` ``[N]`` or ``[N, D]``; computed as ``one_hot(labels).T @ values`` at
+    ``HIGHEST`` precision.
+    """
+    onehot = is_label(labels, num_classes).astype(values.dtype)
+    # The sum over a sharded batch is replicated over it (an all-reduce of the [K, ...] sums);
+    # explicit-axes meshes need that said, since the contracted axis is sharded.
+    explicit = any(s is not None for s in explicit_spec(labels) + explicit_spec(values))
+    out = None
+    if explicit:  # values split like the labels (not gathered to meet replicated values)
+        values = reshard_like(values, explicit_spec(labels)[:1] + explicit_spec(values)[1:])
+        out = jax.sharding.PartitionSpec(None, *explicit_spec(values)[1:])
+    return jnp.einsum(
+        "n...,nk->k...", values, onehot, precision=jax.lax.Precision.HIGHEST, out_sharding=out
+    )
+
+
 def difference(predictions: ArrayLike, targets: ArrayLike | None) -> Array:
     """``predictions - targets`` after checking dtypes and shapes (``targets=None`` means 0).
 

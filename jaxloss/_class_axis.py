@@ -23,6 +23,7 @@ from jaxloss._checks import (
     float_array,
     integer_labels,
     move_axes_last,
+    pick_label,
     static_float,
     upcast,
 )
@@ -127,13 +128,14 @@ def apply_class_weights(
     """Multiply a loss by its element's class weight (by the true class) and return that weight.
 
     Used by losses whose class weight is a factor of the whole element loss: integer labels use
-    ``class_weights[y]``; probability labels ``Σ_c w_c y_c``.
+    ``class_weights[y]`` (picked by :func:`~jaxloss._checks.pick_label`, no gather on a sharded
+    batch); probability labels ``Σ_c w_c y_c``.
     """
     if class_weights is None:
         return per, None
     cw = class_weight_vector(class_weights, num_classes, per.dtype)
     if safe_labels is not None and (y is None or jnp.issubdtype(y.dtype, jnp.integer)):
-        element_weight = cw[safe_labels]
+        element_weight = pick_label(cw, safe_labels)
     else:
         element_weight = label_sums(y, cw)[0]
     return per * element_weight, element_weight

@@ -1,4 +1,4 @@
-"""Cross-entropy cores scheduled for XLA:CPU (private; used by the classification modules).
+"""Cross-entropy cores, with schedules for XLA:CPU (private; used by the classification modules).
 
 Three ``custom_jvp`` functions compute the stable ``m + log Σ exp(x - m)`` family with ``m`` the
 row maximum under ``stop_gradient``, with the values and gradients of the plain formulas:
@@ -36,6 +36,16 @@ What makes them fast on XLA:CPU (jaxlib 0.10; numbers in ``bench/``):
   *tangents* (selects on the gradients, fused into the pass that writes them) and row scalars,
   never by ``where(mask, x, 0)`` over the logits.
 
+**Backends, shards and symbolic shapes.** The CPU-tuned pieces (the chunked row sums, the
+split long-row probability forward, the gathered label pick of :func:`~jaxloss._checks.pick_label`)
+are chosen with :func:`jax.lax.platform_dependent`: CUDA, ROCm and TPU get the plain
+formulation (plain row sums, ``Σ w ỹ (lse - x)`` in one expression, the label picked by an iota
+compare), which their compilers fuse at any row length. The chunk counts are multiples of
+:data:`CHUNK_ALIGN` (16), so the reshape ``[..., C] → [..., n, C/n]`` lines up with a class
+axis sharded 1, 2, 4, 8 or 16 ways and nothing moves between devices (under explicit axes the
+count is also a multiple of the actual shard count, else the sum is plain). A symbolic class
+dimension (``jax.export``) is never compared in Python: it gets the plain forms.
+
 A fourth, :func:`sigmoid_terms`, gives the binary cross-entropies (sigmoid BCE, sigmoid focal)
 ``softplus(±x)`` and ``sigmoid(±x)`` from one ``exp(-|x|)`` and one ``log1p``, with analytic
 tangents: ``jax.nn.log_sigmoid(x)`` and ``jax.nn.log_sigmoid(-x)`` (optax's formulation) take
@@ -49,12 +59,13 @@ tangent rules are ordinary JAX code).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 
-from jaxloss._checks import Array, compute_dtype
+from jaxloss._checks import Array, compute_dtype, explicit_spec, is_label, pick_label
 
 __all__: list[str] = []
 
@@ -62,8 +73,11 @@ __all__: list[str] = []
 CHUNK_ABOVE = 8192
 #: Rows longer than this have their other elementwise-fed row sums taken in chunks.
 SPLIT_ABOVE = 65536
-#: Preferred chunk length (classes) and the range of acceptable divisors of the row length.
+#: Preferred chunk length (classes) and the range of acceptable chunk lengths.
 CHUNK, CHUNK_MIN, CHUNK_MAX = 4096, 1024, 8192
+#: Chunk counts are multiples of this, so that the chunk axis splits evenly over the shards of
+#: a class axis sharded 1, 2, 4, 8 or 16 ways (see :func:`_chunk_count`).
+CHUNK_ALIGN = 16
 
 
 def _row_max(x: Array) -> Array:
@@ -80,41 +94,78 @@ def _row_max(x: Array) -> Array:
     return jax.lax.stop_gradient(m)
 
 
-def _chunk_length(v: int) -> int | None:
-    """A divisor of ``v`` in ``[CHUNK_MIN, CHUNK_MAX]`` closest to ``CHUNK``, or ``None``."""
-    divisors = [d for d in range(CHUNK_MIN, CHUNK_MAX + 1) if v % d == 0]
-    return min(divisors, key=lambda d: abs(d - CHUNK)) if divisors else None
+def _class_shards(x: Array) -> int:
+    """How many shards the last axis of ``x`` has in its type (explicit axes; else 1).
+
+    Under auto sharding (and inside ``shard_map``, where ``x`` is the local block) the type
+    carries no sharding and this is 1; the chunk counts are then aligned for the common shard
+    counts instead (:data:`CHUNK_ALIGN`).
+    """
+    names = explicit_spec(x)[-1]
+    if names is None:
+        return 1
+    mesh = jax.typeof(x).sharding.mesh
+    return math.prod(mesh.shape[name] for name in (names if isinstance(names, tuple) else (names,)))
+
+
+def _chunk_count(x: Array, above: int) -> int | None:
+    """The number of chunks to cut the rows of ``x`` into, or ``None`` for a plain sum.
+
+    ``None`` for rows of ``above`` classes or fewer, for a symbolic class dimension (no Python
+    comparison is made on it), and when no multiple of :data:`CHUNK_ALIGN` divides the row into
+    chunks of ``CHUNK_MIN`` … ``CHUNK_MAX`` classes. Otherwise the count whose chunk length is
+    closest to ``CHUNK``. A multiple of ``CHUNK_ALIGN`` chunks lines up with 1, 2, 4, 8 or 16
+    shards of a sharded class axis: each device reshapes its own classes, no data moves. Under
+    an explicit-axes mesh the count must also be a multiple of the actual number of shards.
+    """
+    v = x.shape[-1]
+    if not isinstance(v, int) or v <= above:
+        return None
+    shards = _class_shards(x)
+    counts = [
+        n
+        for n in range(CHUNK_ALIGN, v // CHUNK_MIN + 1, CHUNK_ALIGN)
+        if v % n == 0 and CHUNK_MIN <= v // n <= CHUNK_MAX and n % shards == 0
+    ]
+    return min(counts, key=lambda n: abs(v // n - CHUNK)) if counts else None
+
+
+def _is_long(x: Array, above: int) -> bool:
+    """Whether the rows of ``x`` are statically longer than ``above`` (never for symbolic)."""
+    v = x.shape[-1]
+    return isinstance(v, int) and v > above
 
 
 def _row_sum(fn: Callable[..., Array], *arrays: Array, above: int = SPLIT_ABOVE) -> Array:
-    """``Σ_c fn(*arrays)_c`` over the last axis, chunked over rows longer than ``above``.
+    """``Σ_c fn(*arrays)_c`` over the last axis; on CPU chunked over rows longer than ``above``.
 
-    Each array is ``[..., C]``, ``[..., 1]`` (a row scalar) or ``[C]`` (class weights); ``fn`` is
-    elementwise. Over long rows XLA:CPU runs a reduction whose operand is an elementwise
-    expression ~4× slower than the same bytes in short rows (a plain ``Σ y`` is not affected):
-    the rows are then cut into chunks of a few thousand classes, summed per chunk, and the
-    partial sums added after an ``optimization_barrier`` that keeps XLA from merging the two
-    reductions back into one. A length without a divisor in range gets a plain tail.
+    ``arrays[0]`` is ``[..., C]``; the others are ``[..., C]``, ``[..., 1]`` (a row scalar) or
+    ``[C]`` (class weights); ``fn`` is elementwise. Over long rows XLA:CPU runs a reduction whose
+    operand is an elementwise expression ~4× slower than the same bytes in short rows (a plain
+    ``Σ y`` is not affected): there the rows are cut into ``n`` chunks (:func:`_chunk_count`),
+    summed per chunk, and the partial sums added after an ``optimization_barrier`` that keeps
+    XLA from merging the two reductions back into one. That schedule is chosen with
+    :func:`jax.lax.platform_dependent` for CPU only; other backends (and rows that cannot be
+    chunked evenly) get the plain sum, which their compilers fuse.
     """
-    v = max(a.shape[-1] for a in arrays)
-    if v <= above:
-        return jnp.sum(fn(*arrays), axis=-1)
-    k = _chunk_length(v)
-    head = v if k is not None else (v // CHUNK) * CHUNK
-    k = k if k is not None else CHUNK
 
-    def chunked(a: Array) -> Array:
+    def plain(*a: Array) -> Array:
+        return jnp.sum(fn(*a), axis=-1)
+
+    n = _chunk_count(arrays[0], above)
+    if n is None:
+        return plain(*arrays)
+
+    def chunk(a: Array) -> Array:
         if a.shape[-1] == 1:
             return a[..., None]
-        a = a if head == v else a[..., :head]
-        return a.reshape((*a.shape[:-1], head // k, k))
+        return a.reshape((*a.shape[:-1], n, a.shape[-1] // n))
 
-    partial = jax.lax.optimization_barrier(jnp.sum(fn(*map(chunked, arrays)), axis=-1))
-    total = jnp.sum(partial, axis=-1)
-    if head < v:
-        tail = [a if a.shape[-1] == 1 else a[..., head:] for a in arrays]
-        total = total + jnp.sum(fn(*tail), axis=-1)
-    return total
+    def chunked(*a: Array) -> Array:
+        partial = jax.lax.optimization_barrier(jnp.sum(fn(*map(chunk, a)), axis=-1))
+        return jnp.sum(partial, axis=-1)
+
+    return jax.lax.platform_dependent(*arrays, cpu=chunked, default=plain)
 
 
 def _sum_exp(x: Array, m: Array) -> Array:
@@ -208,7 +259,7 @@ def label_sums(y: Array, w: Array) -> tuple[Array, Array]:
 
 def _label_mass(y: Array, w: Array) -> Array:
     """``Σ_c w_c y_c`` (:func:`label_sums`), or ``Σ_c y_c`` without class weights."""
-    return label_sums(y, w)[0] if w.shape[0] else jnp.sum(y, axis=-1)
+    return label_sums(y, w)[0] if _present(w) else jnp.sum(y, axis=-1)
 
 
 def _weighted_row_sum(fn: Callable[..., Array], w: Array, *arrays: Array) -> Array:
@@ -217,14 +268,22 @@ def _weighted_row_sum(fn: Callable[..., Array], w: Array, *arrays: Array) -> Arr
     The row sums get a private copy of ``w``: a broadcast of ``w`` that the gradient pass also
     uses would be merged with theirs (CSE) and then materialised as ``[..., C]``.
     """
-    if not w.shape[0]:
+    if not _present(w):
         return _row_sum(fn, *arrays)
     return _row_sum(lambda *a: fn(*a[:-1]) * a[-1], *arrays, jax.lax.optimization_barrier(w))
 
 
 def _weighted(a: Array, w: Array) -> Array:
     """``a · w`` for class weights ``w``, or ``a`` when there are none (``w`` of length 0)."""
-    return a if w.shape[0] == 0 else a * w
+    return a * w if _present(w) else a
+
+
+def _present(w: Array) -> bool:
+    """Whether class weights ``w`` are given (absent ones are a static length-0 array).
+
+    ``!= 0`` rather than truthiness, so that a symbolic class count (≥ 1) answers ``True``.
+    """
+    return w.shape[0] != 0
 
 
 def _ce_terms(
@@ -234,7 +293,7 @@ def _ce_terms(
     top = _raw_top(x)
     wy = _label_mass(y, w)
     wy_ns = _weighted_row_sum(lambda y, x, top: y * (top - x), w, y, x, top)
-    wsum = jnp.sum(w) if w.shape[0] else jnp.asarray(x.shape[-1], x.dtype)
+    wsum = jnp.sum(w) if _present(w) else jnp.asarray(x.shape[-1], x.dtype)
     if shift.ndim:  # no smoothing
         zero = jnp.zeros((), x.dtype)
         total = scale * wy
@@ -249,20 +308,35 @@ def _ce_terms(
 def _masked_ce(
     x: Array, y: Array, w: Array, scale: Array, shift: Array, m: Array, mask: Array
 ) -> Array:
-    if x.shape[-1] <= CHUNK_ABOVE:
-        # Short rows: Σ w ỹ (lse - x) in one expression, which XLA:CPU fuses with the max and
-        # the sum of exponentials into a single kernel over the row (as it does optax's
-        # -Σ y log_softmax(x)); the split form below would read the row three times.
-        # The raw row maximum (not ``m``, which is clipped) keeps the max inside that kernel;
-        # it differs from ``m`` only in rows with infinite logits, whose loss is NaN either way.
-        top = _raw_top(x)
-        lse = top + jnp.log(jnp.sum(jnp.exp(x - top), axis=-1, keepdims=True))
-        smoothed = scale * y if shift.ndim else scale * y + shift
-        per = jnp.sum(_weighted(smoothed, w) * (lse - x), axis=-1)
+    if _is_long(x, CHUNK_ABOVE):
+        # Long rows on CPU: the split form, its row sums chunked (see the module docstring).
+        per = jax.lax.platform_dependent(
+            x, y, w, scale, shift, m, cpu=_split_ce, default=_one_expression_ce
+        )
     else:
-        log_s = jnp.log(_sum_exp(x, m))
-        per = _ce_terms(x, y, w, m, log_s, scale, shift)[0]
+        per = _one_expression_ce(x, y, w, scale, shift, m)
     return jnp.where(mask, per, jnp.zeros((), per.dtype))
+
+
+def _one_expression_ce(x: Array, y: Array, w: Array, scale: Array, shift: Array, m: Array) -> Array:
+    """``Σ w ỹ (lse - x)`` in one expression: the formulation every compiler fuses.
+
+    XLA:CPU fuses it with the row max and the sum of exponentials into a single kernel over a
+    short row (as it does optax's ``-Σ y log_softmax(x)``); GPU and TPU compilers at any row
+    length. The raw row maximum (not ``m``, which is clipped) keeps the max inside that kernel;
+    it differs from ``m`` only in rows with infinite logits, whose loss is NaN either way.
+    """
+    del m
+    top = _raw_top(x)
+    lse = top + jnp.log(jnp.sum(jnp.exp(x - top), axis=-1, keepdims=True))
+    smoothed = scale * y if shift.ndim else scale * y + shift
+    return jnp.sum(_weighted(smoothed, w) * (lse - x), axis=-1)
+
+
+def _split_ce(x: Array, y: Array, w: Array, scale: Array, shift: Array, m: Array) -> Array:
+    """``log_s · Σ w ỹ + Σ w ỹ (m - x)`` with chunked row sums: XLA:CPU over long rows."""
+    log_s = jnp.log(_sum_exp(x, m))
+    return _ce_terms(x, y, w, m, log_s, scale, shift)[0]
 
 
 def _raw_top(x: Array) -> Array:
@@ -311,7 +385,7 @@ def _masked_ce_jvp(primals: tuple[Array, ...], tangents: tuple[Array, ...]) -> t
     tangent = tangent + dscale * (log_s_kept * wy + jnp.where(mask, wy_ns, zero))
     if not shift.ndim:
         tangent = tangent + dshift * (log_s_kept * wsum + jnp.where(mask, w_ns, zero))
-    if w.shape[0]:
+    if _present(w):
         smoothed_y = scale * y if shift.ndim else scale * y + shift
         smoothed = jnp.where(keep, smoothed_y * (log_s[..., None] + _neg_shifted(x)), zero)
         tangent = tangent + jnp.sum(smoothed * dw, axis=-1)
@@ -366,14 +440,10 @@ def integer_label_cross_entropy(logits: Array, labels: Array, mask: Array | None
     return _integer_ce(logits, labels, m, mask)
 
 
-def _label_logit(x: Array, labels: Array) -> Array:
-    return jnp.take_along_axis(x, labels[..., None], axis=-1)[..., 0]
-
-
 @jax.custom_jvp
 def _integer_ce(x: Array, labels: Array, m: Array, mask: Array) -> Array:
     ct = m.dtype
-    return m + jnp.log(_sum_exp(x.astype(ct), m)) - _label_logit(x, labels).astype(ct)
+    return m + jnp.log(_sum_exp(x.astype(ct), m)) - pick_label(x.astype(ct), labels)
 
 
 @_integer_ce.defjvp
@@ -383,9 +453,9 @@ def _integer_ce_jvp(primals: tuple[Array, ...], tangents: tuple[Array, ...]) -> 
     ct = m.dtype
     e = jnp.exp(x.astype(ct) - m[..., None])
     s = jnp.sum(e, axis=-1)
-    per = m + jnp.log(s) - _label_logit(x, labels).astype(ct)
+    per = m + jnp.log(s) - pick_label(x.astype(ct), labels)
     zero = jnp.zeros((), ct)
     dx = jnp.where(mask[..., None], dx.astype(ct), zero)
-    onehot = jax.lax.broadcasted_iota(labels.dtype, x.shape, x.ndim - 1) == labels[..., None]
+    onehot = is_label(labels, x.shape[-1])
     tangent = jnp.sum(e * dx, axis=-1) / s - jnp.sum(jnp.where(onehot, dx, zero), axis=-1)
     return per, tangent

@@ -1,8 +1,6 @@
-"""Label helpers shared by the loss families (private).
+"""Binary-label helpers shared by the loss families (private; label picks are
+:func:`jaxloss._checks.pick_label`).
 
-* :func:`pick_class` — a label's entry of a ``[..., C]`` array by an iota compare inside a sum
-  (the sharding rule of DESIGN "Scale": no gather, so a class axis split over devices needs no
-  all-gather).
 * :func:`smooth_binary_labels` — Keras's binary label smoothing ``y(1 − ε) + ε/2``.
 * :func:`binary_class_weights` and :func:`binary_label_weight` — class weights ``(w_neg, w_pos)``
   of binary / multi-label losses, chosen by the ground truth.
@@ -12,29 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 
 from jaxloss._checks import Array, ArrayLike, broadcasts_to, float_array
 from jaxloss._class_axis import check_smoothing, is_zero
 
 __all__: list[str] = []
-
-
-def one_hot_mask(labels: Array, num_classes: int) -> Array:
-    """``[..., C]`` booleans ``class == label``, from an iota (never a scatter)."""
-    iota = jax.lax.broadcasted_iota(labels.dtype, (*labels.shape, num_classes), labels.ndim)
-    return iota == labels[..., None]
-
-
-def pick_class(x: Array, labels: Array) -> Array:
-    """``x[..., label]`` over the last axis as ``Σ_c [c = label] x_c`` (iota compare, no gather).
-
-    ``labels`` must already be in range (callers replace invalid ones). ``x`` may be ``[..., C]``
-    or a ``[C]`` vector of per-class values (class weights), broadcast against ``labels``.
-    """
-    hit = one_hot_mask(labels, x.shape[-1])
-    return jnp.sum(jnp.where(hit, x, jnp.zeros((), x.dtype)), axis=-1)
 
 
 def smooth_binary_labels(y: Array, label_smoothing: Any) -> Array:

@@ -19,8 +19,11 @@ from jaxloss._checks import (
     Axis,
     canonical_axes,
     check_broadcast,
+    explicit_spec,
     float_array,
     integer_array,
+    pick_label,
+    reshard_like,
     static_float,
     upcast,
 )
@@ -236,6 +239,9 @@ def sparsemax(
     The Jacobian is ``diag(s) - s sᵀ / |s|`` with ``s`` the support (``p > 0``), so gradients
     are defined everywhere and zero outside the support.
 
+    Sharding: the threshold needs the scores of a row sorted, so a ``jit`` with the ``axis``
+    sharded all-gathers the row (each device sorts whole rows); a sharded batch moves nothing.
+
     Args:
       x: scores of any shape.
       axis: the axis (or axes, flattened in order) that sums to 1.
@@ -262,6 +268,10 @@ def sparsemax(
         check_broadcast(mask, "where", x.shape, "x")
         mask = jnp.broadcast_to(mask, x.shape)
     z_last = _move_last(z, axes)
+    # The sort needs whole rows: a class axis sharded in the type is gathered for it (under
+    # explicit axes this must be said; under auto sharding XLA does the same by itself).
+    spec = explicit_spec(z_last)
+    z_last = reshard_like(z_last, (*spec[:-1], None))
     if mask is None:
         p_last = _sparsemax_last(z_last)
     else:
@@ -272,6 +282,7 @@ def sparsemax(
         # entries placed at max - 2 never enter it.
         p_last = _sparsemax_last(jnp.where(mask_last, z_last, top - 2))
         p_last = jnp.where(mask_last, p_last, 0)
+    p_last = reshard_like(p_last, spec)
     return _move_back(p_last, x.shape, axes).astype(x.dtype)
 
 
@@ -297,7 +308,7 @@ def _sparsemax_last(z: Array) -> Array:
     rank = jnp.arange(1, z.shape[-1] + 1, dtype=z.dtype)
     # k(z) = max{k : 1 + k z_(k) > Σ_{j≤k} z_(j)}; the top score always qualifies, so k ≥ 1.
     size = jnp.sum(1 + rank * descending > partial_sums, axis=-1, keepdims=True)
-    tau = (jnp.take_along_axis(partial_sums, size - 1, axis=-1) - 1) / size.astype(z.dtype)
+    tau = (pick_label(partial_sums, size[..., 0] - 1)[..., None] - 1) / size.astype(z.dtype)
     return jnp.maximum(z - tau, 0)
 
 

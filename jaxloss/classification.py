@@ -30,6 +30,7 @@ from jaxloss._checks import (
     float_array,
     move_axes_last,
     nan_if_out_of_range,
+    pick_label,
     static_float,
     upcast,
 )
@@ -317,12 +318,11 @@ def softmax_cross_entropy_with_integer_labels(
         else:
             x = sanitize(x, mask)
             lse = logsumexp_classes(x, class_mask)
-        label_logit = jnp.take_along_axis(x, safe_labels[..., None], axis=-1)[..., 0]
-        per = lse - label_logit
+        per = lse - pick_label(x, safe_labels)
     element_weight = None
     if class_weights is not None:
         cw = class_weight_vector(class_weights, num_classes, x.dtype)
-        element_weight = cw[safe_labels]
+        element_weight = pick_label(cw, safe_labels)
         per = element_weight * per
     if not is_zero(label_smoothing):
         k = num_classes_in_row(x, class_mask)
@@ -696,9 +696,9 @@ def negative_log_likelihood(
     dividing by ``Σ w_y`` over included elements). The input is *not* normalised here:
     ``log_probs`` are taken as given (e.g. from :func:`jaxloss.log_softmax`), so for logits use
     :func:`softmax_cross_entropy_with_integer_labels`, which equals this on
-    ``log_softmax(logits)``. The label's entry is picked by comparing with the class index
-    inside a sum (no gather), so NaN or ``-inf`` in other classes does not reach the loss or
-    its gradient.
+    ``log_softmax(logits)``. The label's entry is picked by
+    :func:`jaxloss._checks.pick_label` (sharding-safe), so NaN or ``-inf`` in other classes
+    does not reach the loss or its gradient.
 
     Args:
       log_probs: ``[..., C, ...]`` log-probabilities (class axis ``axis``).
@@ -723,12 +723,11 @@ def negative_log_likelihood(
         labels, loss_shape, num_classes, ignore_index
     )
     mask = element_mask(loss_shape, weights=weights, where=where, include=include)
-    onehot = jnp.arange(num_classes) == safe_labels[..., None]
-    per = -jnp.sum(jnp.where(onehot, x, jnp.zeros((), x.dtype)), axis=-1)
+    per = -pick_label(x, safe_labels)
     element_weight = None
     if class_weights is not None:
         cw = class_weight_vector(class_weights, num_classes, x.dtype)
-        element_weight = jnp.sum(jnp.where(onehot, cw, jnp.zeros((), x.dtype)), axis=-1)
+        element_weight = pick_label(cw, safe_labels)
         per = element_weight * per
     per = nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
     return reduce_elements(

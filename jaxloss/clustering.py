@@ -12,7 +12,9 @@ Two families of users meet here.
 :func:`center_loss` and :func:`centroid_hinge_loss` compute per-class means and losses around
 them with segment sums over a static ``num_classes`` bound, so a batch whose items each have a
 different set (and number) of classes is one ``jax.vmap``: the padding is the bound plus the
-per-class counts, and absent classes contribute nothing.
+per-class counts, and absent classes contribute nothing. The segment sums are one-hot matrix
+products (``one_hot(y)ᵀ @ f``) and a point's own centroid is ``one_hot(y) @ c``: no gather or
+scatter, so a batch sharded over devices needs only the all-reduce of the ``[K, D]`` sums.
 
 Distances are computed as ``‖x‖² - 2 x·c + ‖c‖²`` (one matmul, at ``Precision.HIGHEST``), so
 no ``[N, K, D]`` array of differences is ever formed; distances between a point and *one*
@@ -33,12 +35,15 @@ import jax.numpy as jnp
 from jaxloss._checks import (
     Array,
     ArrayLike,
+    class_sums,
     class_weight_vector,
     compute_dtype,
     float_array,
     integer_labels,
     labels_ok,
     nan_if_out_of_range,
+    one_hot_matmul,
+    pick_label,
     static_float,
 )
 from jaxloss._reduction import (
@@ -224,7 +229,7 @@ def kmeans_loss(
     mask = element_mask(loss_shape, weights=weights, where=where)
     x = sanitize(x, mask)
     assignment = _assign(x, c)
-    diff = x - jnp.take(c, assignment, axis=0)
+    diff = x - one_hot_matmul(assignment, c)
     per = jnp.sum(diff * diff, axis=-1)
     return reduce_elements(
         per, mask=mask, weights=weights, reduction=reduction, axis_name=axis_name
@@ -324,8 +329,8 @@ def lloyd_step(
     w, mask = _point_weights(x.shape[:-1], x.dtype, weights, where)
     x = sanitize(x, mask).reshape(-1, x.shape[-1])
     assignment = _assign(x, c)
-    sums = jax.ops.segment_sum(x * w.reshape(-1, 1), assignment, num_segments=k)
-    totals = jax.ops.segment_sum(w.reshape(-1), assignment, num_segments=k)
+    sums = class_sums(assignment, x * w.reshape(-1, 1), k)
+    totals = class_sums(assignment, w.reshape(-1), k)
     filled = totals > 0
     means = sums / jnp.where(filled, totals, 1)[:, None]
     return jnp.where(filled[:, None], means, c)
@@ -434,11 +439,12 @@ def center_loss(
     safe, in_range, include = _class_labels(labels, loss_shape, num_classes, ignore_index)
     mask = element_mask(loss_shape, weights=weights, where=where, include=include)
     f = sanitize(f, mask)
-    diff = f - jnp.take(c, safe, axis=0)
+    diff = f - one_hot_matmul(safe, c)
     per = 0.5 * jnp.sum(diff * diff, axis=-1)
     element_weight = None
     if class_weights is not None:
-        element_weight = class_weight_vector(class_weights, num_classes, per.dtype)[safe]
+        cw = class_weight_vector(class_weights, num_classes, per.dtype)
+        element_weight = pick_label(cw, safe)
         per = element_weight * per
     per = nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
     return reduce_elements(
@@ -492,10 +498,8 @@ def center_loss_update(
     mask = in_range if mask is None else mask & in_range
     f = jax.lax.stop_gradient(sanitize(f, mask))
     w = mask.astype(f.dtype)
-    sums = jax.ops.segment_sum(
-        (f * w[..., None]).reshape(-1, f.shape[-1]), safe.reshape(-1), num_segments=num_classes
-    )
-    counts = jax.ops.segment_sum(w.reshape(-1), safe.reshape(-1), num_segments=num_classes)
+    sums = class_sums(safe.reshape(-1), (f * w[..., None]).reshape(-1, f.shape[-1]), num_classes)
+    counts = class_sums(safe.reshape(-1), w.reshape(-1), num_classes)
     delta = (counts[:, None] * c - sums) / (1.0 + counts[:, None])
     return c - alpha * delta
 
@@ -571,12 +575,12 @@ def centroid_hinge_loss(
     centroids, counts = _centroids(f, y, w, num_classes)
     if stop_centroid_gradient:
         centroids = jax.lax.stop_gradient(centroids)
-    diff = f - jnp.take(centroids, y, axis=0)
+    diff = f - one_hot_matmul(y, centroids)
     sq = jnp.sum(diff * diff, axis=-1)
     positive = sq > 0
     dist = jnp.where(positive, jnp.sqrt(jnp.where(positive, sq, 1)), 0)
     hinge = jnp.maximum(dist - delta, 0) ** 2
-    per_class = jax.ops.segment_sum(w * hinge, y, num_segments=num_classes)
+    per_class = class_sums(y, w * hinge, num_classes)
     present = counts > 0
     per_class = per_class / jnp.where(present, counts, 1)
     per_class = jnp.where(ok, per_class, jnp.nan)
@@ -676,8 +680,8 @@ def _labelled_features(
 
 
 def _centroids(f: Array, y: Array, w: Array, num_classes: int) -> tuple[Array, Array]:
-    sums = jax.ops.segment_sum(f * w[:, None], y, num_segments=num_classes)
-    counts = jax.ops.segment_sum(w, y, num_segments=num_classes)
+    sums = class_sums(y, f * w[:, None], num_classes)
+    counts = class_sums(y, w, num_classes)
     present = counts > 0
     centroids = jnp.where(present[:, None], sums / jnp.where(present, counts, 1)[:, None], 0)
     return centroids, counts

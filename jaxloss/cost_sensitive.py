@@ -18,6 +18,8 @@ from jaxloss._checks import (
     Axis,
     float_array,
     nan_if_out_of_range,
+    one_hot_matmul,
+    pick_label,
 )
 from jaxloss._class_axis import (
     apply_class_weights,
@@ -36,10 +38,10 @@ __all__ = [
 
 
 def _cost_rows(labels: Array, cost: Array, safe_labels: Array | None) -> Array:
-    """``C[y, :]`` for integer labels, ``y @ C`` for probability labels."""
+    """``C[y, :]`` for integer labels, ``y @ C`` for probability labels (no gather either way)."""
     if safe_labels is not None:
-        return cost[safe_labels]
-    return labels @ cost
+        return one_hot_matmul(safe_labels, cost)
+    return jnp.matmul(labels, cost, precision=jax.lax.Precision.HIGHEST)
 
 
 def _cost_matrix(cost_matrix: ArrayLike, num_classes: int, dtype: Any) -> Array:
@@ -75,6 +77,9 @@ def expected_cost_loss(
     diagonal). Integer labels (``ignore_index`` supported) or probability rows (then the row of
     costs is ``y @ C``; an all-zero row is unlabeled). Minimised by putting the mass on the
     cheapest class for the truth.
+
+    Sharding: with probability labels ``y @ C`` mixes every class of a row, so a sharded class
+    axis is gathered (row by row); integer labels pick the row ``C[y]`` and move nothing.
 
     >>> import jax.numpy as jnp
     >>> cost = jnp.array([[0.0, 1.0], [5.0, 0.0]])   # missing class 1 costs 5
@@ -160,11 +165,11 @@ def confusion_weighted_cross_entropy(
     x = sanitize(x, mask)
     log_p = log_softmax_last(x, None)
     if y is None:
-        ce = -jnp.take_along_axis(log_p, safe_labels[..., None], axis=-1)[..., 0]
+        ce = -pick_label(log_p, safe_labels)
     else:
         ce = -jnp.sum(sanitize(y, mask) * log_p, axis=-1)
     predicted = jnp.argmax(jax.lax.stop_gradient(x), axis=-1)
-    factor = jax.lax.stop_gradient(cost[safe_labels, predicted])
+    factor = jax.lax.stop_gradient(pick_label(one_hot_matmul(safe_labels, cost), predicted))
     per, element_weight = apply_class_weights(
         ce * factor, y, safe_labels, class_weights, num_classes
     )

@@ -22,11 +22,12 @@ from jaxloss._checks import (
     class_weight_vector,
     float_array,
     integer_labels,
+    is_label,
     move_axes_last,
     nan_if_out_of_range,
+    pick_label,
     upcast,
 )
-from jaxloss._labels import one_hot_mask, pick_class
 from jaxloss._reduction import (
     AxisName,
     Reduction,
@@ -444,7 +445,7 @@ def additive_margin_softmax_loss(
     dtype = c_all.dtype
     m = jnp.asarray((0.5 if kind == "arcface" else 0.35) if margin is None else margin, dtype)
     s = jnp.asarray(scale, dtype)
-    hit = one_hot_mask(safe_labels, num_classes)
+    hit = is_label(safe_labels, num_classes)
     c = jnp.clip(jnp.sum(jnp.where(hit, c_all, 0.0), axis=-1), -1.0, 1.0)
     if kind == "arcface":
         sin2 = 1.0 - c * c
@@ -459,7 +460,7 @@ def additive_margin_softmax_loss(
     element_weight = None
     if class_weights is not None:
         cw = class_weight_vector(class_weights, num_classes, dtype)
-        element_weight = pick_class(cw, safe_labels)
+        element_weight = pick_label(cw, safe_labels)
         per = per * element_weight
     per = nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
     return reduce_elements(

@@ -23,6 +23,7 @@ from jaxloss._checks import (
     is_python_number,
     move_axes_last,
     nan_if_out_of_range,
+    pick_label,
     static_float,
     upcast,
 )
@@ -199,9 +200,8 @@ def softmax_focal_loss(
     if class_weights is not None:
         cw = class_weight_vector(class_weights, num_classes, x.dtype)
     if integer:
-        per = jnp.take_along_axis(terms, safe_labels[..., None], axis=-1)[..., 0]
-        per = per * factor[safe_labels]
-        element_weight = None if cw is None else cw[safe_labels]
+        per = pick_label(terms, safe_labels) * pick_label(factor, safe_labels)
+        element_weight = None if cw is None else pick_label(cw, safe_labels)
         if cw is not None:
             per = per * element_weight
         if not is_zero(label_smoothing):  # the ε/C share of every class, each with its weight

@@ -35,7 +35,9 @@ from jaxloss._checks import (
     ArrayLike,
     canonical_axes,
     compute_dtype,
+    explicit_spec,
     float_array,
+    reshard_like,
     static_float,
     upcast,
 )
@@ -610,6 +612,8 @@ def straight_through(forward: ArrayLike, surrogate: ArrayLike) -> Array:
             f"the surrogate shape {tuple(surrogate.shape)}."
         )
     forward = jnp.broadcast_to(lax.stop_gradient(forward).astype(surrogate.dtype), surrogate.shape)
+    # Under an explicit-axes mesh the value takes the surrogate's sharding, as its tangent does.
+    forward = reshard_like(forward, explicit_spec(surrogate))
     return _straight_through(forward, surrogate)
 
 
@@ -712,8 +716,7 @@ def soft_argmax(
     (ax,) = canonical_axes(axis, logits.ndim)
     x = upcast(logits)
     p = softmax(x, axis=ax, temperature=temperature)
-    n = logits.shape[ax]
-    index = jnp.arange(n, dtype=x.dtype).reshape((n,) + (1,) * (x.ndim - ax - 1))
+    index = lax.broadcasted_iota(x.dtype, x.shape, ax)  # (a symbolic class count too)
     return jnp.sum(p * index, axis=ax)
 
 

@@ -16,7 +16,7 @@ from typing import Literal
 import jax
 import jax.numpy as jnp
 
-from jaxloss._checks import Array, ArrayLike
+from jaxloss._checks import Array, ArrayLike, explicit_spec, reshard_like
 from jaxloss._reduction import AxisName, Reduction
 from jaxloss.segmentation import _prepare, _reduce_images
 
@@ -109,7 +109,7 @@ def lovasz_softmax_loss(
         pred_name="probs_or_logits",
     )
     num_classes = r.probs.shape[-1]
-    if num_classes < 2:
+    if isinstance(num_classes, int) and num_classes < 2:  # symbolic class counts pass
         raise ValueError(
             f"lovasz_softmax_loss needs at least 2 classes; got {num_classes}. For binary "
             "segmentation use lovasz_hinge_loss."
@@ -158,9 +158,10 @@ def _lovasz_softmax_flat(errors: Array, fg: Array, included: Array | None) -> Ar
     if included is not None:
         key = jnp.where(included, key, -1.0)
     index = jax.lax.broadcasted_iota(jnp.int32, errors.shape, errors.ndim - 1)
-    _, fg_sorted, order = jax.lax.sort(
-        (-key, jax.lax.stop_gradient(fg), index), dimension=errors.ndim - 1, num_keys=1
-    )
+    # A sort's operands must share one sharding on explicit-axes meshes: that of the errors.
+    spec = explicit_spec(errors)
+    operands = [reshard_like(a, spec) for a in (-key, jax.lax.stop_gradient(fg), index)]
+    _, fg_sorted, order = jax.lax.sort(tuple(operands), dimension=errors.ndim - 1, num_keys=1)
     grad_sorted = _lovasz_grad(fg_sorted)
     _, grad = jax.lax.sort((order, grad_sorted), dimension=errors.ndim - 1, num_keys=1)
     return jnp.sum(errors * jax.lax.stop_gradient(grad), axis=-1)

@@ -17,9 +17,13 @@ from jaxloss._checks import (
     Axis,
     canonical_axes,
     check_broadcast,
+    explicit_spec,
     float_array,
+    is_label,
     move_axes_last,
     nan_if_out_of_range,
+    pick_label,
+    reshard_like,
     upcast,
 )
 from jaxloss._class_axis import (
@@ -258,9 +262,8 @@ def multiclass_hinge_loss(
     s, safe_labels, in_range, mask, num_classes = _multiclass_margin_inputs(
         scores, labels, axis, weights, where, ignore_index
     )
-    one_hot = jax.nn.one_hot(safe_labels, num_classes, dtype=s.dtype)
-    true_score = jnp.sum(s * one_hot, axis=-1)
-    per = jnp.max(s + 1.0 - one_hot, axis=-1) - true_score
+    one_hot = is_label(safe_labels, num_classes).astype(s.dtype)
+    per = jnp.max(s + 1.0 - one_hot, axis=-1) - pick_label(s, safe_labels)
     per, element_weight = apply_class_weights(per, None, safe_labels, class_weights, num_classes)
     per = nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
     return reduce_elements(
@@ -300,8 +303,7 @@ def multiclass_perceptron_loss(
     s, safe_labels, in_range, mask, num_classes = _multiclass_margin_inputs(
         scores, labels, axis, weights, where, ignore_index
     )
-    true_score = jnp.take_along_axis(s, safe_labels[..., None], axis=-1)[..., 0]
-    per = jnp.max(s, axis=-1) - true_score
+    per = jnp.max(s, axis=-1) - pick_label(s, safe_labels)
     per, element_weight = apply_class_weights(per, None, safe_labels, class_weights, num_classes)
     per = nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
     return reduce_elements(
@@ -354,11 +356,11 @@ def multi_margin_loss(
     s, safe_labels, in_range, mask, num_classes = _multiclass_margin_inputs(
         scores, labels, axis, weights, where, ignore_index
     )
-    true_score = jnp.take_along_axis(s, safe_labels[..., None], axis=-1)
+    true_score = pick_label(s, safe_labels)[..., None]
     terms = jax.nn.relu(margin - true_score + s)
     if p == 2:
         terms = terms**2
-    wrong = jnp.arange(num_classes) != safe_labels[..., None]
+    wrong = ~is_label(safe_labels, num_classes)
     per = jnp.sum(jnp.where(wrong, terms, 0), axis=-1) / num_classes
     per, element_weight = apply_class_weights(per, None, safe_labels, class_weights, num_classes)
     per = nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
@@ -430,7 +432,9 @@ def multilabel_margin_loss(
     padded with -1; here the set ``Y`` is a multi-hot ``[..., C]`` array (nonzero = in ``Y``),
     the form the other multi-label losses take (``jaxloss.compat.torch`` converts PyTorch's
     index lists). An example with no true class contributes 0 (and still counts for
-    ``"mean"``, as in PyTorch). The gradient at a kink is half the slope.
+    ``"mean"``, as in PyTorch). The gradient at a kink is half the slope. Every class is
+    compared with every other (``[..., C, C]`` terms), so with the class axis sharded the
+    rows are gathered (the sharding tests record it).
 
     Args:
       scores: ``[..., C]`` scores (class axis ``axis``).
@@ -455,7 +459,10 @@ def multilabel_margin_loss(
     s, y = move_axes_last(s, axes), move_axes_last(y, axes) != 0
     mask = element_mask(s.shape[:-1], weights=weights, where=where)
     s, y = sanitize(s, mask), sanitize(y, mask, False)
-    # [..., C_true, C_other] hinge terms over (true j, non-true i) pairs.
+    # [..., C_true, C_other] hinge terms over (true j, non-true i) pairs: every class meets
+    # every other, so a class axis sharded over explicit mesh axes is gathered first.
+    spec = (*explicit_spec(s)[:-1], None)
+    s, y = reshard_like(s, spec), reshard_like(y, spec)
     pair = jnp.maximum(0.0, margin - (s[..., :, None] - s[..., None, :]))
     valid = y[..., :, None] & ~y[..., None, :]
     per = jnp.sum(jnp.where(valid, pair, 0.0), axis=(-2, -1)) / s.shape[-1]

@@ -51,7 +51,9 @@ from jaxloss._checks import (
     ArrayLike,
     broadcasts_to,
     check_broadcast,
+    explicit_spec,
     float_array,
+    is_label,
     static_float,
     upcast,
     value_check,
@@ -1648,7 +1650,7 @@ def _element_weights(
 
 def _one_hot(labels: Array, num_classes: int, dtype: jnp.dtype) -> Array:
     """``[..., C]`` one-hot rows by a compare with an iota; an out-of-range label gives zeros."""
-    return (labels[..., None] == jnp.arange(num_classes, dtype=labels.dtype)).astype(dtype)
+    return is_label(labels, num_classes).astype(dtype)
 
 
 def _outer_sum(rows: Array, cols: Array) -> Array:
@@ -1666,20 +1668,15 @@ def _outer_sum(rows: Array, cols: Array) -> Array:
         rows,
         cols,
         precision=jax.lax.Precision.HIGHEST,
-        out_sharding=_replicated_if_explicit(rows),
+        out_sharding=_replicated_if_explicit(rows, cols),
     )
 
 
-def _replicated_if_explicit(x: Array) -> Any:
-    """A replicated ``NamedSharding`` on ``x``'s mesh if that mesh has explicit axes, else None."""
-    try:
-        mesh = jax.typeof(x).sharding.mesh
-    except AttributeError:
-        return None
-    explicit = jax.sharding.AxisType.Explicit
-    if not mesh.axis_names or not any(t == explicit for t in mesh.axis_types):
-        return None
-    return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+def _replicated_if_explicit(*arrays: Array) -> Any:
+    """``PartitionSpec()`` (replicated) when an operand is sharded over explicit mesh axes."""
+    if any(s is not None for a in arrays for s in explicit_spec(a)):
+        return jax.sharding.PartitionSpec()
+    return None
 
 
 def _rank_of_true_class(x: Array, true: Array, *, higher_index_first: bool) -> Array:

@@ -13,6 +13,7 @@ from jaxloss._checks import (
     Axis,
     class_weight_vector,
     nan_if_out_of_range,
+    pick_label,
     static_float,
 )
 from jaxloss._class_axis import (
@@ -23,7 +24,6 @@ from jaxloss._class_axis import (
     log_softmax_last,
 )
 from jaxloss._fused import label_sums
-from jaxloss._labels import pick_class
 from jaxloss._reduction import AxisName, Reduction, element_mask, reduce_elements, sanitize
 
 __all__ = ["generalized_cross_entropy"]
@@ -91,10 +91,10 @@ def generalized_cross_entropy(
     cw = None if class_weights is None else class_weight_vector(class_weights, num_classes, x.dtype)
     log_p = log_softmax_last(x, None)
     if integer:
-        per = -jnp.expm1(q * pick_class(log_p, safe_labels)) / q
+        per = -jnp.expm1(q * pick_label(log_p, safe_labels)) / q
         element_weight = None
         if cw is not None:
-            element_weight = pick_class(cw, safe_labels)
+            element_weight = pick_label(cw, safe_labels)
             per = per * element_weight
         per = nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
     else:

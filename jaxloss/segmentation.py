@@ -1076,6 +1076,9 @@ def lovasz_hinge_loss(
       reduction: over the ``[B]`` per-image losses; default ``"mean"`` (Berman's). An image
         with no included pixel counts in no mean.
 
+    Sharding: each image's errors are sorted, so a ``jit`` whose pixel axes are sharded
+    all-gathers the image (with ``per_image=False``, the batch); a sharded batch moves nothing.
+
     >>> import jax.numpy as jnp
     >>> lovasz_hinge_loss(jnp.array([[2.0, -2.0, 0.5]]), jnp.array([[1, 0, 0]]))
     Array(0.75, dtype=float32)
@@ -1100,7 +1103,7 @@ def lovasz_hinge_loss(
     else:
         batch = 1
     flat_shape = (batch, -1)
-    m = jnp.ones(x.shape, bool) if pixel_mask is None else pixel_mask
+    m = jnp.ones_like(x, dtype=bool) if pixel_mask is None else pixel_mask
     xs = sanitize(x, pixel_mask).reshape(flat_shape)
     ys = sanitize(y.astype(x.dtype), pixel_mask).reshape(flat_shape)
     ms = m.reshape(flat_shape)
@@ -1292,7 +1295,7 @@ def dice_ce_loss(
     x = float_array(logits, "logits")
     if not isinstance(axis, int):
         raise TypeError(f"axis must be a single int (the class axis); got {axis!r}.")
-    if x.shape[axis] < 2:
+    if isinstance(x.shape[axis], int) and x.shape[axis] < 2:  # (a symbolic size passes)
         raise ValueError(
             f"dice_ce_loss needs at least 2 classes on axis {axis}; got "
             f"{x.shape[axis]}. For one sigmoid channel use dice_bce_loss."

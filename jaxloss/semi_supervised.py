@@ -41,6 +41,7 @@ from jaxloss._checks import (
     check_same_shape,
     compute_dtype,
     float_array,
+    is_label,
     static_float,
     upcast,
 )
@@ -774,8 +775,9 @@ def _graph_inputs(
         if not isinstance(n_neighbors, int) or not 1 <= n_neighbors <= n:
             raise ValueError(f"n_neighbors must be an int in [1, {n}]; got {n_neighbors!r}.")
         _, idx = jax.lax.top_k(-d2, n_neighbors)
-        log_w = jnp.full((n, n), -jnp.inf, x.dtype)
-        return log_w.at[jnp.arange(n)[:, None], idx].set(0.0), y
+        # The neighbours' one-hot rows, OR-ed over the k neighbours (no scatter).
+        neighbour = jnp.any(is_label(idx, n), axis=1)
+        return jnp.where(neighbour, jnp.zeros((), x.dtype), -jnp.inf), y
     if gamma_scale is not None:
         static_float(gamma_scale, "gamma_scale", low=0.0, low_open=True)
         iu = jnp.triu_indices(n, 1)

@@ -12,7 +12,16 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxloss._checks import Array, ArrayLike, float_array, integer_array, upcast, value_check
+from jaxloss._checks import (
+    Array,
+    ArrayLike,
+    float_array,
+    integer_array,
+    is_label,
+    pick_label,
+    upcast,
+    value_check,
+)
 from jaxloss._reduction import AxisName, Reduction, element_mask, reduce_elements, sanitize
 
 __all__ = ["ctc_loss", "ctc_loss_with_forward_probs"]
@@ -160,12 +169,20 @@ def ctc_loss_with_forward_probs(
     in_range = (labels >= 0) & (labels < num_classes)
     # Log-probability of each sequence's n-th label at each frame; out-of-range labels count
     # as log 1 (they only matter past the label length; inside it they make the loss NaN).
+    # Picked with a one-hot matrix product (as optax does) and the blank with a class mask: no
+    # gather or slice, so a sharded class axis moves nothing. Log-probabilities of -inf are
+    # clipped to the lowest finite number first so that 0 · (-inf) cannot make a NaN.
     safe = jnp.where(in_range, labels, 0)
-    label_log_probs = jnp.take_along_axis(
-        log_probs, jnp.broadcast_to(safe[:, None, :], (batch, frames, max_labels)), axis=2
+    finite = jnp.maximum(log_probs, jnp.finfo(dtype).min)
+    picked = jnp.einsum(
+        "btk,bnk->btn",
+        finite,
+        is_label(safe, num_classes).astype(dtype),
+        precision=jax.lax.Precision.HIGHEST,
     )
-    label_log_probs = jnp.where(in_range[:, None, :], label_log_probs, 0)
-    blank_log_probs = log_probs[:, :, blank_id]  # [B, T]
+    label_log_probs = jnp.where(in_range[:, None, :], picked, 0)
+    is_blank = jnp.arange(num_classes) == blank_id
+    blank_log_probs = jnp.sum(jnp.where(is_blank, log_probs, 0), axis=-1)  # [B, T]
     repeated = jnp.pad((labels[:, :-1] == labels[:, 1:]).astype(dtype), ((0, 0), (0, 1)))
 
     def close_labels(blank_state: Array, label_state: Array) -> Array:
@@ -189,8 +206,10 @@ def ctc_loss_with_forward_probs(
         new_label = jnp.where(padded, alpha_label, new_label)
         return (new_blank, new_label), (new_blank, new_label)
 
-    start_blank = jnp.full((batch, max_labels + 1), eps, dtype).at[:, 0].set(0)
-    start_label = jnp.full((batch, max_labels), eps, dtype)
+    # Initial states shaped (and, under a mesh or shard_map, sharded) like the label rows.
+    row = label_log_probs[:, 0, :]
+    start_label = jnp.full_like(row, eps)
+    start_blank = jnp.concatenate([jnp.zeros_like(row[:, :1]), start_label], axis=1)
     frames_first = (
         jnp.swapaxes(label_log_probs, 0, 1),
         jnp.swapaxes(blank_log_probs, 0, 1),
@@ -200,7 +219,7 @@ def ctc_loss_with_forward_probs(
     final_blank = close_labels(alpha_blank[-1], alpha_label[-1])
     alpha_blank = alpha_blank.at[-1].set(final_blank)
 
-    per = -jnp.take_along_axis(final_blank, label_lengths[:, None], axis=1)[:, 0]
+    per = -pick_label(final_blank, label_lengths)
     positions = jnp.arange(max_labels)
     bad = jnp.any(~in_range & (positions[None, :] < label_lengths[:, None]), axis=1)
     ok = ~bad if mask is None else ~bad | ~mask

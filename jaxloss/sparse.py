@@ -15,6 +15,7 @@ from jaxloss._checks import (
     check_broadcast,
     float_array,
     nan_if_out_of_range,
+    pick_label,
     upcast,
 )
 from jaxloss._class_axis import (
@@ -110,6 +111,9 @@ def multiclass_sparsemax_loss(
     Edges: an out-of-range label that is not ``ignore_index`` gives NaN for its element
     (optax indexes out of bounds instead); :func:`jaxloss.checked` raises.
 
+    Sharding: :func:`sparsemax` sorts each row, so a sharded class axis is all-gathered (a
+    sharded batch is not); the label pick itself moves nothing.
+
     >>> import jax.numpy as jnp
     >>> multiclass_sparsemax_loss(jnp.array([[0.0, 0.0], [3.0, 0.0]]), jnp.array([0, 0]))
     Array([0.25, 0.  ], dtype=float32)
@@ -125,7 +129,7 @@ def multiclass_sparsemax_loss(
     mask = element_mask(loss_shape, weights=weights, where=where, include=include)
     x = sanitize(x, mask)
     p = sparsemax(x, axis=-1)
-    label_score = jnp.take_along_axis(x, safe_labels[..., None], axis=-1)
+    label_score = pick_label(x, safe_labels)[..., None]
     per = jnp.sum(p * (x - label_score), axis=-1) + 0.5 * (1 - jnp.sum(p * p, axis=-1))
     per, element_weight = apply_class_weights(per, None, safe_labels, class_weights, num_classes)
     per = nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)

@@ -29,6 +29,8 @@ from jaxloss._checks import (
     ArrayLike,
     compute_dtype,
     float_array,
+    is_label,
+    pick_label,
     static_float,
     upcast,
     value_check,
@@ -98,13 +100,11 @@ def class_counts(
             f"labels must lie in [0, {num_classes}) or equal "
             f"ignore_index={ignore_index}; got an out-of-range label.",
         )
-        ones = jnp.ones(labels.shape, dtype=int)
+        # One-hot sums, not a scatter: an out-of-range label matches no class.
+        hit = is_label(labels, num_classes)
         if mask is not None:
-            ones = jnp.where(mask, ones, 0)
-        # Out-of-range segment ids are dropped by segment_sum.
-        return jax.ops.segment_sum(
-            ones.ravel(), jnp.where(in_range, labels, -1).ravel(), num_segments=num_classes
-        )
+            hit = hit & mask[..., None]
+        return jnp.sum(hit, axis=tuple(range(labels.ndim)), dtype=int)
     labels = upcast(float_array(labels, "labels"))
     if ignore_index is not None:
         raise ValueError("ignore_index needs integer labels; use where= with one-hot labels.")
@@ -326,7 +326,7 @@ def class_weight_map(
             f"labels must lie in [0, {num_classes}) or equal "
             f"ignore_index={ignore_index}; got an out-of-range label.",
         )
-        out = w[jnp.where(in_range, labels, 0)]
+        out = pick_label(w, jnp.where(in_range, labels, 0))
         out = jnp.where(in_range, out, jnp.nan)
         return jnp.where(ignored, 0.0, out)
     if ignore_index is not None:

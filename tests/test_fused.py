@@ -2,7 +2,7 @@
 
 Values and gradients against a plain JAX formulation, NumPy in float64 and central finite
 differences, on short rows and on the long-row chunked forward path (rows longer than
-``CHUNK_ABOVE``, both a length with a convenient divisor and a prime length that needs a tail).
+``CHUNK_ABOVE``: a length cut into 16 chunks, and a prime length that keeps the plain sum).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from jaxloss._fused import logsumexp_last
 
 from helpers import float64, numeric_grad
 
-LONG = [_fused.CHUNK_ABOVE + 1808, 12289]  # 10000 (divisor 5000) and a prime: head + tail
+LONG = [16 * _fused.CHUNK_MIN, 12289]  # 16 chunks of 1024 classes, and a prime: not chunked
 
 
 def np_logsumexp(x):
