@@ -45,3 +45,15 @@ def assert_grads_match_fd(fn, args, wrt, rtol=1e-6, atol=1e-9, eps=1e-6):
         np.testing.assert_allclose(
             g, numeric_grad(f, args[i], eps), rtol=rtol, atol=atol, err_msg=f"argument {i}"
         )
+
+
+def accelerator_hlo(fn, *args):
+    """StableHLO of ``jit(fn)`` lowered for GPU: the formulation non-CPU backends compile.
+
+    CPU-only schedules (``jax.lax.platform_dependent``'s ``cpu=`` branches, such as the gather
+    label pick) are absent from it, so "no gather, no scatter" checks read this text.
+    """
+    exported = jax.export.export(jax.jit(fn), platforms=("cuda",))(*args)
+    # Location lines name Python frames (the test's own name may contain "gather").
+    lines = exported.mlir_module().splitlines()
+    return "\n".join(line for line in lines if not line.startswith("#loc"))
