@@ -42,6 +42,7 @@ from jaxloss._checks import (
     compute_dtype,
     float_array,
     is_label,
+    reshard_like,
     static_float,
     upcast,
 )
@@ -590,6 +591,10 @@ def label_spreading(
     log((1-α)Y))``: exact for any ``γ``, at the cost of an ``[N, N, C]`` log-sum-exp per step
     instead of a matmul).
 
+    The graph couples every pair of points, so under ``jit`` with the point axis sharded over
+    an explicit-axes mesh the points (or affinities) and the ``[N, C]`` label rows are first
+    replicated (an all-gather of the point axis); the result is replicated too.
+
     Args:
       x_or_affinity: ``[N, D]`` points, or an ``[N, N]`` non-negative affinity matrix with
         ``kernel="precomputed"`` (its diagonal is ignored).
@@ -690,6 +695,10 @@ def label_propagation(
     (``P`` the row-normalised ``W``), differentiable; it needs every connected component of
     the graph to hold a labeled point (otherwise the system is singular).
 
+    The graph couples every pair of points, so under ``jit`` with the point axis sharded over
+    an explicit-axes mesh the points (or affinities) and the ``[N, C]`` label rows are first
+    replicated (an all-gather of the point axis); the result is replicated too.
+
     Args:
       x_or_affinity, labels, kernel, gamma, n_neighbors, max_iter, tol, gamma_scale,
       num_classes, method, log_domain: as in :func:`label_spreading` (``log_domain=True``
@@ -765,6 +774,10 @@ def _graph_inputs(
         )
     n = x.shape[0]
     y = _label_matrix(labels, n, num_classes, x.dtype)
+    # The graph couples every pair of points: under explicit-axes sharding both operands are
+    # replicated first (a gather of the point axis, [N, D] and [N, C]; no-op elsewhere).
+    x = reshard_like(x, (None,) * x.ndim)
+    y = reshard_like(y, (None,) * y.ndim)
     if kernel == "precomputed":
         if x.shape != (n, n):
             raise ValueError(f"a precomputed affinity must be square; got {tuple(x.shape)}.")

@@ -363,6 +363,24 @@ def cases() -> list[Case]:
             ("c_", "B_"),
         ),
         Case("lloyd_step", lambda c, x: jl.lloyd_step(x, c), (cents, pts), ("c_", "B_")),
+        # Graph methods couple every pair of points: the point axis of the points and of the
+        # [N, C] label rows is gathered (their docstrings say so), recorded as a gather.
+        Case(
+            "label_spreading",
+            lambda x, y: jl.label_spreading(x, y, num_classes=C, gamma=0.5),
+            (pts, d["ignored"]),
+            ("B_", "B"),
+            grad=False,
+            gathers_class_axis=True,
+        ),
+        Case(
+            "label_propagation",
+            lambda x, y: jl.label_propagation(x, y, num_classes=C, gamma=0.5, method="solve"),
+            (pts, d["ignored"]),
+            ("B_", "B"),
+            grad=False,
+            gathers_class_axis=True,
+        ),
         Case(
             "center_loss",
             lambda c, f, y, axis_name=None: jl.center_loss(
