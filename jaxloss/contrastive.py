@@ -96,7 +96,7 @@ def circle_loss(
             f"ref_labels={'None' if ref_labels is None else 'an array'}."
         )
     row = None if where is None else where_mask(where, (batch,), "embeddings batch")
-    if ref_embeddings is None:
+    if ref_embeddings is None or ref_labels is None:  # both None (checked above)
         ref, ref_lab, ref_present = z, labels, row
     else:
         ref = _batch_embeddings(ref_embeddings, "ref_embeddings")

@@ -820,7 +820,7 @@ class CalibrationState(NamedTuple):
     bin, the sum of their confidences and the sum of their accuracies (0/1 correctness, or
     the binary label)."""
 
-    count: Array
+    count: Array  # pyright: ignore[reportIncompatibleMethodOverride] (shadows tuple.count)
     confidence_sum: Array
     accuracy_sum: Array
 
@@ -835,7 +835,7 @@ class CalibrationMetrics(NamedTuple):
     rms_calibration_error: Array
     accuracy: Array
     confidence: Array
-    count: Array
+    count: Array  # pyright: ignore[reportIncompatibleMethodOverride] (shadows tuple.count)
     bin_edges: Array
 
 
