@@ -52,8 +52,15 @@ def upcast(x: Array) -> Array:
     return x.astype(compute_dtype(x.dtype))
 
 
-def canonical_axes(axis: Axis, ndim: int, name: str = "axis") -> tuple[int, ...]:
-    """Normalise an int or tuple of ints to sorted non-negative axes of an ``ndim`` array."""
+def canonical_axes(
+    axis: Axis, ndim: int, name: str = "axis", *, ordered: bool = False
+) -> tuple[int, ...]:
+    """Normalise an int or tuple of ints to non-negative axes of an ``ndim`` array.
+
+    Sorted, unless ``ordered``: class axes keep the order given, so that flattening them (with
+    :func:`move_axes_last`) numbers the classes as optax does (``axis=(3, 2)`` is not
+    ``axis=(2, 3)`` for integer labels or class weights).
+    """
     axes = (axis,) if isinstance(axis, int | np.integer) else tuple(axis)
     if not axes:
         raise ValueError(f"{name} must name at least one axis; got {axis!r}.")
@@ -66,7 +73,7 @@ def canonical_axes(axis: Axis, ndim: int, name: str = "axis") -> tuple[int, ...]
         out.append(int(a) % ndim)
     if len(set(out)) != len(out):
         raise ValueError(f"{name}={axis!r} repeats an axis.")
-    return tuple(sorted(out))
+    return tuple(out) if ordered else tuple(sorted(out))
 
 
 def move_axes_last(x: Array, axes: tuple[int, ...]) -> Array:
@@ -138,6 +145,7 @@ def integer_labels(
         raise TypeError(f"ignore_index must be a Python int or None; got {ignore_index!r}.")
     in_range = (labels >= 0) & (labels < num_classes)
     include = None if ignore_index is None else labels != ignore_index
+    _remember_labels(in_range, labels)
     return jnp.where(in_range, labels, 0), in_range, include
 
 
@@ -146,11 +154,20 @@ def labels_ok(
 ) -> Array:
     """Where labels are fine: in range, or excluded anyway. Records the :func:`checked` check."""
     ok = in_range if mask is None else in_range | ~mask
+    expected = f"labels must lie in [0, {num_classes}) or equal ignore_index={ignore_index}"
+    labels = _remembered_labels(in_range)
+    if labels is None:
+        value_check(ok, f"{expected}; got an out-of-range label.")
+        return ok
+    labels = jnp.broadcast_to(labels, ok.shape)
+    bad = ~ok
+    # PyTorch's ignore label, without ignore_index: say so before the general message.
     value_check(
-        ok,
-        f"labels must lie in [0, {num_classes}) or equal "
-        f"ignore_index={ignore_index}; got an out-of-range label.",
+        ~jnp.any(bad & (labels == -100)),
+        f"{expected}; got -100 (PyTorch's ignore label): did you mean ignore_index=-100?",
     )
+    first_bad = jnp.ravel(labels)[jnp.argmax(jnp.ravel(bad))]
+    value_check(ok, f"{expected}; got an out-of-range label, {{label}}.", label=first_bad)
     return ok
 
 
@@ -349,15 +366,34 @@ def static_float(
 # checkify support
 
 _CHECKING: contextvars.ContextVar[bool] = contextvars.ContextVar("jaxloss_checking", default=False)
+# While :func:`checked` traces: ``id(in_range) → (in_range, labels)`` of the integer labels
+# validated so far, so that the label check can quote the offending value (and spot -100).
+_LABELS: contextvars.ContextVar[dict[int, tuple[Array, Array]] | None] = contextvars.ContextVar(
+    "jaxloss_checked_labels", default=None
+)
 
 
 @contextlib.contextmanager
 def _checking() -> Iterator[None]:
     token = _CHECKING.set(True)
+    labels_token = _LABELS.set({})
     try:
         yield
     finally:
+        _LABELS.reset(labels_token)
         _CHECKING.reset(token)
+
+
+def _remember_labels(in_range: Array, labels: Array) -> None:
+    table = _LABELS.get()
+    if table is not None:
+        table[id(in_range)] = (in_range, labels)
+
+
+def _remembered_labels(in_range: Array) -> Array | None:
+    table = _LABELS.get()
+    entry = None if table is None else table.get(id(in_range))
+    return entry[1] if entry is not None and entry[0] is in_range else None
 
 
 def value_check(ok: Array, message: str, **fmt: Array) -> None:
@@ -389,6 +425,14 @@ def checked(fn: F, *, jit: bool = True) -> F:
     JaxRuntimeError: labels must lie in [0, 3) or equal ignore_index=None; ...
     """
 
+    if not callable(fn):
+        raise TypeError(
+            f"checked takes a function (a loss, or your own function of jaxloss calls); got "
+            f"{fn!r} of type {type(fn).__name__}."
+        )
+    if not isinstance(jit, bool):
+        raise TypeError(f"jit must be a bool; got {jit!r}.")
+
     def traced(*args: Any, **kwargs: Any) -> Any:
         with _checking():
             return fn(*args, **kwargs)
@@ -417,10 +461,29 @@ def checked(fn: F, *, jit: bool = True) -> F:
         static_kwargs = tuple(sorted((k, v) for k, v in kwargs.items() if _is_static(v)))
         array_kwargs = {k: v for k, v in kwargs.items() if not _is_static(v)}
         err, out = compiled(static_args, len(args), static_kwargs)(*arrays, **array_kwargs)
-        err.throw()
+        _throw(err)
         return out
 
     return wrapper  # type: ignore[return-value]
+
+
+def _throw(err: checkify.Error) -> None:
+    """Raise ``err`` now when its values are known, else when the traced program runs.
+
+    Eagerly (and under ``grad``/``vmap`` outside ``jit``) the error is concrete and raises at
+    once. Under ``jit`` (and anything else that stages) it is a tracer: a ``jax.debug.callback``
+    raises it when the compiled program runs (a ``checkify.check`` there would need an outer
+    ``checkify`` to be functionalised).
+    """
+    leaves, treedef = jax.tree.flatten(err)
+    if not any(isinstance(leaf, jax.core.Tracer) for leaf in leaves):
+        err.throw()
+        return
+    jax.debug.callback(functools.partial(_throw_leaves, treedef), *leaves)
+
+
+def _throw_leaves(treedef: Any, *leaves: Any) -> None:
+    jax.tree.unflatten(treedef, leaves).throw()
 
 
 def _is_static(v: Any) -> bool:

@@ -45,7 +45,7 @@ def class_inputs(
     ``loss_shape + (C,)``.
     """
     logits = upcast(float_array(logits, "logits"))
-    axes = canonical_axes(axis, logits.ndim)
+    axes = canonical_axes(axis, logits.ndim, ordered=True)
     loss_shape = tuple(d for i, d in enumerate(logits.shape) if i not in axes)
     x = move_axes_last(logits, axes)
     class_mask = element_where = None
