@@ -227,14 +227,17 @@ def _keep_and_scale(
 ) -> tuple[Array, Array]:
     """The boolean keep mask (``1`` along ``broadcast_dims``) and the scale ``1/(1-rate)``.
 
-    A traced ``rate = 1`` gives scale 0 (not inf), so nothing downstream can become NaN.
+    A traced ``rate = 1`` gives scale 0 (not inf), so nothing downstream can become NaN. The
+    draw is piecewise constant in ``rate``; the scale carries the derivative with respect to it,
+    ``∂/∂rate = m / (1 - rate)²`` per kept element (the derivative of the value for the drawn
+    mask, what finite differences with the same key give).
     """
     mask_shape = _mask_shape(shape, broadcast_dims)
     keep_prob = 1.0 - jnp.asarray(rate, compute_dtype(jnp.result_type(rate)))
     keep = _bernoulli(key, keep_prob, mask_shape)
     alive = keep_prob > 0
     scale = jnp.where(alive, 1.0 / jnp.where(alive, keep_prob, 1.0), 0.0)
-    return keep, lax.stop_gradient(scale)
+    return keep, scale
 
 
 def _mask_shape(shape: tuple[int, ...], broadcast_dims: int | Sequence[int]) -> tuple[int, ...]:
