@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import difflib
 import functools
+import inspect
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -22,6 +24,7 @@ from jax.experimental import checkify
 Array = jax.Array
 ArrayLike = jax.typing.ArrayLike
 Axis = int | tuple[int, ...]
+F = TypeVar("F", bound=Callable[..., Any])
 
 __all__ = ["checked"]
 
@@ -50,6 +53,28 @@ def compute_dtype(dtype: Any) -> Any:
 def upcast(x: Array) -> Array:
     """``x`` in its :func:`compute_dtype` (bf16/f16 → f32; f32/f64 unchanged)."""
     return x.astype(compute_dtype(x.dtype))
+
+
+def boolean_mask(where: ArrayLike, name: str = "where") -> Array:
+    """A ``where`` mask as booleans: **boolean, or integer 0/1** (the one rule of jaxloss).
+
+    Integers are read as ``where != 0`` (as ``jnp.where`` and optax read them), and under
+    :func:`checked` a value other than 0 or 1 raises. A floating-point mask is refused with a
+    ``TypeError``: a float array in ``where`` is most likely weights, which go in ``weights=``.
+    """
+    where = jnp.asarray(where)
+    if where.dtype == jnp.bool_:
+        return where
+    if not jnp.issubdtype(where.dtype, jnp.integer):
+        raise TypeError(
+            f"{name} must be a boolean mask (or integer 0/1); got dtype {where.dtype}. For "
+            "per-element weights use weights=; for a float mask pass mask > 0."
+        )
+    value_check(
+        jnp.all((where == 0) | (where == 1)),
+        f"{name} of integer dtype must hold only 0 and 1 (it is a mask); got another value.",
+    )
+    return where != 0
 
 
 def canonical_axes(
@@ -363,6 +388,70 @@ def static_float(
 
 
 # ---------------------------------------------------------------------------------------------
+# Keyword arguments from other libraries
+
+#: Keywords users bring from PyTorch, Keras and TensorFlow → (jaxloss's name, what it means).
+KEYWORD_HINTS: dict[str, tuple[str, str]] = {
+    "weight": ("class_weights", "PyTorch's weight= (one weight per class)"),
+    "sample_weight": ("weights", "Keras's sample_weight= (per-example weights)"),
+    "sample_weights": ("weights", "per-example weights"),
+    "class_weight": ("class_weights", "Keras's class_weight= (one weight per class)"),
+    "mask": ("where", "a boolean mask (False: left out)"),
+    "dim": ("axis", "PyTorch's dim="),
+    "ignore_label": ("ignore_index", "the label value to leave out"),
+    "size_average": ("reduction", "PyTorch's deprecated size_average="),
+    "reduce": ("reduction", "PyTorch's deprecated reduce="),
+    "smoothing": ("label_smoothing", "label smoothing"),
+}
+# Where a function has no ``class_weights``, ``weight=`` still means a weight: ``weights=``.
+_FALLBACK = {"class_weights": ("weights", "a weight (this function has no class weights)")}
+
+
+def unknown_keyword_message(name: str, accepted: Sequence[str], keyword: str) -> str:
+    """The ``TypeError`` message for ``name(..., keyword=...)``, naming the fix when known."""
+    head = f"{name}() got an unexpected keyword argument {keyword!r}"
+    hint = KEYWORD_HINTS.get(keyword)
+    if hint is not None:
+        target, meaning = hint
+        if target not in accepted and target in _FALLBACK:
+            target, meaning = _FALLBACK[target]
+        if target in accepted:
+            return f"{head}: {meaning} is {target}= in jaxloss."
+    close = difflib.get_close_matches(keyword, accepted, n=1)
+    if close:
+        return f"{head}; did you mean {close[0]}=?"
+    return f"{head}; it takes {', '.join(f'{a}=' for a in accepted)}."
+
+
+def teach_keywords(fn: F) -> F:
+    """``fn`` whose unknown keyword arguments raise a ``TypeError`` that names the fix.
+
+    ``weight=`` (PyTorch) names ``class_weights=``, ``sample_weight=`` (Keras) ``weights=``,
+    and so on (:data:`KEYWORD_HINTS`); other misspellings get the closest accepted name. The
+    signature, docstring and module stay ``fn``'s (``functools.wraps``); the check is one set
+    comparison per call, at trace time under ``jit``.
+    """
+    params = inspect.signature(fn).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return fn
+    accepted = tuple(
+        p.name
+        for p in params
+        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    )
+    names = frozenset(accepted)
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if kwargs and not names.issuperset(kwargs):
+            unknown = next(k for k in kwargs if k not in names)
+            raise TypeError(unknown_keyword_message(fn.__name__, accepted, unknown))
+        return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------------------------------------
 # checkify support
 
 _CHECKING: contextvars.ContextVar[bool] = contextvars.ContextVar("jaxloss_checking", default=False)
@@ -404,9 +493,6 @@ def value_check(ok: Array, message: str, **fmt: Array) -> None:
     """
     if _CHECKING.get():
         checkify.check(jnp.all(ok), message, **fmt)
-
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 def checked(fn: F, *, jit: bool = True) -> F:

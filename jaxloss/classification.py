@@ -191,7 +191,12 @@ def _probability_cross_entropy(
     zero_label_is_zero: bool,
 ) -> Array:
     x, axes, loss_shape, class_mask, element_where = class_inputs(logits, axis, where)
-    y = labels_last(labels, jnp.shape(logits), axes).astype(x.dtype)
+    y = labels_last(
+        labels,
+        jnp.shape(logits),
+        axes,
+        integer_alternative="softmax_cross_entropy_with_integer_labels",
+    ).astype(x.dtype)
     check_smoothing(label_smoothing)
     cw = None
     if class_weights is not None:
