@@ -504,6 +504,12 @@ def checked(fn: F, *, jit: bool = True) -> F:
     ``JaxRuntimeError`` with a clear message when one fails. ``fn`` is jitted unless
     ``jit=False``. Pass the plain (un-jitted) function: checks are inserted while tracing.
 
+    The result composes with ``jax.jit``, ``vmap`` and ``grad``: called with concrete values
+    (eagerly, or under ``grad``/``vmap`` outside ``jit``) it raises at the call; inside ``jit``
+    the error leaves the compiled program through a ``jax.debug.callback`` and is raised when
+    it runs (a ``jax.errors.JaxRuntimeError`` whose message ends with the check's). ``fn``
+    must be callable (``TypeError`` at once otherwise).
+
     >>> import jax.numpy as jnp, jaxloss
     >>> loss = jaxloss.checked(jaxloss.softmax_cross_entropy_with_integer_labels)
     >>> loss(jnp.zeros((2, 3)), jnp.array([0, 7]))  # doctest: +IGNORE_EXCEPTION_DETAIL
