@@ -614,6 +614,50 @@ def per_example(quick: bool) -> list[Case]:
     ]
 
 
+def checked(quick: bool) -> list[Case]:
+    """The cost of :func:`jaxloss.checked` (value checks on) around a training loss.
+
+    Contenders: the plain value+grad under ``jit``; ``checked`` called eagerly (it compiles the
+    checkified function and raises from the host, reading the error back after each call); and
+    ``checked`` inside the user's ``jit`` (the error leaves the program through a
+    ``jax.debug.callback``).
+    """
+    sizes = [(4096, 1000)] if quick else [(4096, 1000), (2048, 32000)]
+    cases = []
+    for b, v in sizes:
+
+        def build(b: int = b, v: int = v) -> list[Contender]:
+            x = jnp.asarray(_normal((b, v)))
+            y = jnp.asarray(_rng(1).integers(0, v, b).astype(np.int32))
+
+            def loss(x: Any, y: Any) -> Any:
+                return jaxloss.softmax_cross_entropy_with_integer_labels(
+                    x, y, ignore_index=-100, reduction="mean"
+                )
+
+            return [
+                Contender("jaxloss", jax.value_and_grad(loss), (x, y)),
+                Contender(
+                    "checked (eager)",
+                    jaxloss.checked(jax.value_and_grad(loss)),
+                    (x, y),
+                    kind="python",
+                ),
+                Contender("checked in jit", jax.value_and_grad(jaxloss.checked(loss)), (x, y)),
+            ]
+
+        cases.append(
+            Case(
+                "checked",
+                f"integer-label CE value+grad [{b}, {v}] under jaxloss.checked",
+                build,
+                "jaxloss",
+                note="baseline: the same value+grad without checks",
+            )
+        )
+    return cases
+
+
 FAMILIES: dict[str, Callable[[bool], list[Case]]] = {
     "ce_int": ce_int,
     "ce_prob": ce_prob,
@@ -624,6 +668,7 @@ FAMILIES: dict[str, Callable[[bool], list[Case]]] = {
     "dice": dice,
     "dropout": dropout,
     "per_example_grads": per_example,
+    "checked": checked,
 }
 
 MISSING_NOTE = {

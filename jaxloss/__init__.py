@@ -78,3 +78,23 @@ _MODULES = (
 __all__ = sorted(
     {name for module in _MODULES for name in importlib.import_module(f"jaxloss.{module}").__all__}
 )
+
+
+def _teach_keywords() -> None:
+    """Unknown keywords (``weight=``, ``sample_weight=``, typos) raise a ``TypeError`` naming
+    the fix, in every public function, under its module path and the flat one alike."""
+    import inspect
+
+    from jaxloss._checks import teach_keywords
+
+    for module_name in _MODULES:
+        module = importlib.import_module(f"jaxloss.{module_name}")
+        for name in module.__all__:
+            fn = getattr(module, name)
+            if inspect.isfunction(fn) and not hasattr(fn, "__wrapped__"):
+                taught = teach_keywords(fn)
+                setattr(module, name, taught)
+                globals()[name] = taught
+
+
+_teach_keywords()

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import difflib
 import functools
+import inspect
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -22,6 +24,7 @@ from jax.experimental import checkify
 Array = jax.Array
 ArrayLike = jax.typing.ArrayLike
 Axis = int | tuple[int, ...]
+F = TypeVar("F", bound=Callable[..., Any])
 
 __all__ = ["checked"]
 
@@ -52,8 +55,37 @@ def upcast(x: Array) -> Array:
     return x.astype(compute_dtype(x.dtype))
 
 
-def canonical_axes(axis: Axis, ndim: int, name: str = "axis") -> tuple[int, ...]:
-    """Normalise an int or tuple of ints to sorted non-negative axes of an ``ndim`` array."""
+def boolean_mask(where: ArrayLike, name: str = "where") -> Array:
+    """A ``where`` mask as booleans: **boolean, or integer 0/1** (the one rule of jaxloss).
+
+    Integers are read as ``where != 0`` (as ``jnp.where`` and optax read them), and under
+    :func:`checked` a value other than 0 or 1 raises. A floating-point mask is refused with a
+    ``TypeError``: a float array in ``where`` is most likely weights, which go in ``weights=``.
+    """
+    where = jnp.asarray(where)
+    if where.dtype == jnp.bool_:
+        return where
+    if not jnp.issubdtype(where.dtype, jnp.integer):
+        raise TypeError(
+            f"{name} must be a boolean mask (or integer 0/1); got dtype {where.dtype}. For "
+            "per-element weights use weights=; for a float mask pass mask > 0."
+        )
+    value_check(
+        jnp.all((where == 0) | (where == 1)),
+        f"{name} of integer dtype must hold only 0 and 1 (it is a mask); got another value.",
+    )
+    return where != 0
+
+
+def canonical_axes(
+    axis: Axis, ndim: int, name: str = "axis", *, ordered: bool = False
+) -> tuple[int, ...]:
+    """Normalise an int or tuple of ints to non-negative axes of an ``ndim`` array.
+
+    Sorted, unless ``ordered``: class axes keep the order given, so that flattening them (with
+    :func:`move_axes_last`) numbers the classes as optax does (``axis=(3, 2)`` is not
+    ``axis=(2, 3)`` for integer labels or class weights).
+    """
     axes = (axis,) if isinstance(axis, int | np.integer) else tuple(axis)
     if not axes:
         raise ValueError(f"{name} must name at least one axis; got {axis!r}.")
@@ -66,7 +98,7 @@ def canonical_axes(axis: Axis, ndim: int, name: str = "axis") -> tuple[int, ...]
         out.append(int(a) % ndim)
     if len(set(out)) != len(out):
         raise ValueError(f"{name}={axis!r} repeats an axis.")
-    return tuple(sorted(out))
+    return tuple(out) if ordered else tuple(sorted(out))
 
 
 def move_axes_last(x: Array, axes: tuple[int, ...]) -> Array:
@@ -138,6 +170,7 @@ def integer_labels(
         raise TypeError(f"ignore_index must be a Python int or None; got {ignore_index!r}.")
     in_range = (labels >= 0) & (labels < num_classes)
     include = None if ignore_index is None else labels != ignore_index
+    _remember_labels(in_range, labels)
     return jnp.where(in_range, labels, 0), in_range, include
 
 
@@ -146,11 +179,20 @@ def labels_ok(
 ) -> Array:
     """Where labels are fine: in range, or excluded anyway. Records the :func:`checked` check."""
     ok = in_range if mask is None else in_range | ~mask
+    expected = f"labels must lie in [0, {num_classes}) or equal ignore_index={ignore_index}"
+    labels = _remembered_labels(in_range)
+    if labels is None:
+        value_check(ok, f"{expected}; got an out-of-range label.")
+        return ok
+    labels = jnp.broadcast_to(labels, ok.shape)
+    bad = ~ok
+    # PyTorch's ignore label, without ignore_index: say so before the general message.
     value_check(
-        ok,
-        f"labels must lie in [0, {num_classes}) or equal "
-        f"ignore_index={ignore_index}; got an out-of-range label.",
+        ~jnp.any(bad & (labels == -100)),
+        f"{expected}; got -100 (PyTorch's ignore label): did you mean ignore_index=-100?",
     )
+    first_bad = jnp.ravel(labels)[jnp.argmax(jnp.ravel(bad))]
+    value_check(ok, f"{expected}; got an out-of-range label, {{label}}.", label=first_bad)
     return ok
 
 
@@ -346,18 +388,101 @@ def static_float(
 
 
 # ---------------------------------------------------------------------------------------------
+# Keyword arguments from other libraries
+
+#: Keywords users bring from PyTorch, Keras and TensorFlow → (jaxloss's name, what it means).
+KEYWORD_HINTS: dict[str, tuple[str, str]] = {
+    "weight": ("class_weights", "PyTorch's weight= (one weight per class)"),
+    "sample_weight": ("weights", "Keras's sample_weight= (per-example weights)"),
+    "sample_weights": ("weights", "per-example weights"),
+    "class_weight": ("class_weights", "Keras's class_weight= (one weight per class)"),
+    "mask": ("where", "a boolean mask (False: left out)"),
+    "dim": ("axis", "PyTorch's dim="),
+    "ignore_label": ("ignore_index", "the label value to leave out"),
+    "size_average": ("reduction", "PyTorch's deprecated size_average="),
+    "reduce": ("reduction", "PyTorch's deprecated reduce="),
+    "smoothing": ("label_smoothing", "label smoothing"),
+}
+# Where a function has no ``class_weights``, ``weight=`` still means a weight: ``weights=``.
+_FALLBACK = {"class_weights": ("weights", "a weight (this function has no class weights)")}
+
+
+def unknown_keyword_message(name: str, accepted: Sequence[str], keyword: str) -> str:
+    """The ``TypeError`` message for ``name(..., keyword=...)``, naming the fix when known."""
+    head = f"{name}() got an unexpected keyword argument {keyword!r}"
+    hint = KEYWORD_HINTS.get(keyword)
+    if hint is not None:
+        target, meaning = hint
+        if target not in accepted and target in _FALLBACK:
+            target, meaning = _FALLBACK[target]
+        if target in accepted:
+            return f"{head}: {meaning} is {target}= in jaxloss."
+    close = difflib.get_close_matches(keyword, accepted, n=1)
+    if close:
+        return f"{head}; did you mean {close[0]}=?"
+    return f"{head}; it takes {', '.join(f'{a}=' for a in accepted)}."
+
+
+def teach_keywords(fn: F) -> F:
+    """``fn`` whose unknown keyword arguments raise a ``TypeError`` that names the fix.
+
+    ``weight=`` (PyTorch) names ``class_weights=``, ``sample_weight=`` (Keras) ``weights=``,
+    and so on (:data:`KEYWORD_HINTS`); other misspellings get the closest accepted name. The
+    signature, docstring and module stay ``fn``'s (``functools.wraps``); the check is one set
+    comparison per call, at trace time under ``jit``.
+    """
+    params = inspect.signature(fn).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return fn
+    accepted = tuple(
+        p.name
+        for p in params
+        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    )
+    names = frozenset(accepted)
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if kwargs and not names.issuperset(kwargs):
+            unknown = next(k for k in kwargs if k not in names)
+            raise TypeError(unknown_keyword_message(fn.__name__, accepted, unknown))
+        return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------------------------------------
 # checkify support
 
 _CHECKING: contextvars.ContextVar[bool] = contextvars.ContextVar("jaxloss_checking", default=False)
+# While :func:`checked` traces: ``id(in_range) → (in_range, labels)`` of the integer labels
+# validated so far, so that the label check can quote the offending value (and spot -100).
+_LABELS: contextvars.ContextVar[dict[int, tuple[Array, Array]] | None] = contextvars.ContextVar(
+    "jaxloss_checked_labels", default=None
+)
 
 
 @contextlib.contextmanager
 def _checking() -> Iterator[None]:
     token = _CHECKING.set(True)
+    labels_token = _LABELS.set({})
     try:
         yield
     finally:
+        _LABELS.reset(labels_token)
         _CHECKING.reset(token)
+
+
+def _remember_labels(in_range: Array, labels: Array) -> None:
+    table = _LABELS.get()
+    if table is not None:
+        table[id(in_range)] = (in_range, labels)
+
+
+def _remembered_labels(in_range: Array) -> Array | None:
+    table = _LABELS.get()
+    entry = None if table is None else table.get(id(in_range))
+    return entry[1] if entry is not None and entry[0] is in_range else None
 
 
 def value_check(ok: Array, message: str, **fmt: Array) -> None:
@@ -370,9 +495,6 @@ def value_check(ok: Array, message: str, **fmt: Array) -> None:
         checkify.check(jnp.all(ok), message, **fmt)
 
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-
 def checked(fn: F, *, jit: bool = True) -> F:
     """Run ``fn`` with value checks on: bad label values raise instead of giving NaN.
 
@@ -382,12 +504,26 @@ def checked(fn: F, *, jit: bool = True) -> F:
     ``JaxRuntimeError`` with a clear message when one fails. ``fn`` is jitted unless
     ``jit=False``. Pass the plain (un-jitted) function: checks are inserted while tracing.
 
+    The result composes with ``jax.jit``, ``vmap`` and ``grad``: called with concrete values
+    (eagerly, or under ``grad``/``vmap`` outside ``jit``) it raises at the call; inside ``jit``
+    the error leaves the compiled program through a ``jax.debug.callback`` and is raised when
+    it runs (a ``jax.errors.JaxRuntimeError`` whose message ends with the check's). ``fn``
+    must be callable (``TypeError`` at once otherwise).
+
     >>> import jax.numpy as jnp, jaxloss
     >>> loss = jaxloss.checked(jaxloss.softmax_cross_entropy_with_integer_labels)
     >>> loss(jnp.zeros((2, 3)), jnp.array([0, 7]))  # doctest: +IGNORE_EXCEPTION_DETAIL
     Traceback (most recent call last):
     JaxRuntimeError: labels must lie in [0, 3) or equal ignore_index=None; ...
     """
+
+    if not callable(fn):
+        raise TypeError(
+            f"checked takes a function (a loss, or your own function of jaxloss calls); got "
+            f"{fn!r} of type {type(fn).__name__}."
+        )
+    if not isinstance(jit, bool):
+        raise TypeError(f"jit must be a bool; got {jit!r}.")
 
     def traced(*args: Any, **kwargs: Any) -> Any:
         with _checking():
@@ -417,10 +553,29 @@ def checked(fn: F, *, jit: bool = True) -> F:
         static_kwargs = tuple(sorted((k, v) for k, v in kwargs.items() if _is_static(v)))
         array_kwargs = {k: v for k, v in kwargs.items() if not _is_static(v)}
         err, out = compiled(static_args, len(args), static_kwargs)(*arrays, **array_kwargs)
-        err.throw()
+        _throw(err)
         return out
 
     return wrapper  # type: ignore[return-value]
+
+
+def _throw(err: checkify.Error) -> None:
+    """Raise ``err`` now when its values are known, else when the traced program runs.
+
+    Eagerly (and under ``grad``/``vmap`` outside ``jit``) the error is concrete and raises at
+    once. Under ``jit`` (and anything else that stages) it is a tracer: a ``jax.debug.callback``
+    raises it when the compiled program runs (a ``checkify.check`` there would need an outer
+    ``checkify`` to be functionalised).
+    """
+    leaves, treedef = jax.tree.flatten(err)
+    if not any(isinstance(leaf, jax.core.Tracer) for leaf in leaves):
+        err.throw()
+        return
+    jax.debug.callback(functools.partial(_throw_leaves, treedef), *leaves)
+
+
+def _throw_leaves(treedef: Any, *leaves: Any) -> None:
+    jax.tree.unflatten(treedef, leaves).throw()
 
 
 def _is_static(v: Any) -> bool:

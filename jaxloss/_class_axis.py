@@ -45,7 +45,7 @@ def class_inputs(
     ``loss_shape + (C,)``.
     """
     logits = upcast(float_array(logits, "logits"))
-    axes = canonical_axes(axis, logits.ndim)
+    axes = canonical_axes(axis, logits.ndim, ordered=True)
     loss_shape = tuple(d for i, d in enumerate(logits.shape) if i not in axes)
     x = move_axes_last(logits, axes)
     class_mask = element_where = None
@@ -58,11 +58,36 @@ def class_inputs(
     return x, axes, loss_shape, class_mask, element_where
 
 
-def labels_last(labels: ArrayLike, logits_shape: tuple[int, ...], axes: tuple[int, ...]) -> Array:
-    """Probability labels broadcast to the logits' shape and laid out like ``class_inputs``."""
+def labels_last(
+    labels: ArrayLike,
+    logits_shape: tuple[int, ...],
+    axes: tuple[int, ...],
+    *,
+    integer_alternative: str | None = None,
+) -> Array:
+    """Probability labels broadcast to the logits' shape and laid out like ``class_inputs``.
+
+    Integer labels of lower rank than the logits are class indices, not probabilities: a
+    ``TypeError`` names ``integer_alternative`` (the integer-label function) or ``one_hot``.
+    """
     labels = jnp.asarray(labels)
     if not jnp.issubdtype(labels.dtype, jnp.number):
         raise TypeError(f"labels must be a numeric array; got dtype {labels.dtype}.")
+    if jnp.issubdtype(labels.dtype, jnp.integer) and labels.ndim < len(logits_shape):
+        num_classes = 1
+        for a in axes:
+            num_classes *= logits_shape[a]
+        fix = (
+            f"use {integer_alternative} for class indices, or "
+            if integer_alternative
+            else "for class indices use "
+        )
+        raise TypeError(
+            f"labels has integer dtype {labels.dtype} and shape {tuple(labels.shape)}, a rank "
+            f"below the logits {tuple(logits_shape)}: class indices? This function takes "
+            f"probability or one-hot labels of the logits' shape; {fix}"
+            f"jax.nn.one_hot(labels, {num_classes})."
+        )
     check_broadcast(labels, "labels", logits_shape, "logits")
     return move_axes_last(jnp.broadcast_to(labels, logits_shape), axes)
 

@@ -41,7 +41,7 @@ from typing import Any, Literal, TypeVar, get_args
 import jax
 import jax.numpy as jnp
 
-from jaxloss._checks import Array, ArrayLike, canonical_axes, check_broadcast
+from jaxloss._checks import Array, ArrayLike, boolean_mask, canonical_axes, check_broadcast
 
 Reduction = Literal["none", "sum", "mean", "weighted_mean", "sum_by_nonzero_weights", "parts"]
 REDUCTIONS: tuple[str, ...] = get_args(Reduction)
@@ -171,9 +171,10 @@ def reduce(
       losses: per-element losses, any shape ``S``.
       weights: float array broadcastable to ``S`` (per-example weights, a ``[B, H, W]`` pixel
         weight map, token weights). Multiplies the loss.
-      where: boolean array broadcastable to ``S``. ``False`` elements contribute exactly 0 to
-        the value and every gradient (even if their loss is NaN or inf) and are left out of every
-        denominator.
+      where: boolean array broadcastable to ``S`` (or integer 0/1, read as ``!= 0``; a float
+        array is refused with a ``TypeError``: weights go in ``weights``). ``False`` elements
+        contribute exactly 0 to the value and every gradient (even if their loss is NaN or inf)
+        and are left out of every denominator.
       reduction: ``"none"``, ``"sum"``, ``"mean"`` (default here), ``"weighted_mean"`` or
         ``"sum_by_nonzero_weights"``; see the module docstring. A Python string, static under jit.
         ``"parts"`` returns the sums instead, a :class:`LossParts`, for accumulating over
@@ -242,12 +243,9 @@ def check_reduction(reduction: str) -> None:
 
 
 def where_mask(where: ArrayLike, shape: tuple[int, ...], what: str = "per-element loss") -> Array:
-    """Validate a boolean ``where`` against the loss shape and broadcast it there."""
-    where = jnp.asarray(where)
-    if where.dtype != jnp.bool_:
-        if jnp.issubdtype(where.dtype, jnp.floating):
-            raise TypeError(f"where must be a boolean array; got dtype {where.dtype}.")
-        where = where != 0
+    """Validate ``where`` (boolean, or integer 0/1: :func:`~jaxloss._checks.boolean_mask`)
+    against the loss shape and broadcast it there."""
+    where = boolean_mask(where)
     check_broadcast(where, "where", shape, what)
     return jnp.broadcast_to(where, shape)
 

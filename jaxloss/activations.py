@@ -17,6 +17,7 @@ from jaxloss._checks import (
     Array,
     ArrayLike,
     Axis,
+    boolean_mask,
     canonical_axes,
     check_broadcast,
     explicit_spec,
@@ -49,9 +50,7 @@ def _prepare(
         x = x / jnp.asarray(temperature, x.dtype)
     if where is None:
         return x, axes, None
-    mask = jnp.asarray(where)
-    if mask.dtype != jnp.bool_:
-        mask = mask != 0
+    mask = boolean_mask(where)
     check_broadcast(mask, "where", x.shape, "logits")
     return x, axes, jnp.broadcast_to(mask, x.shape)
 
@@ -262,9 +261,7 @@ def sparsemax(
     z = upcast(x)
     mask = None
     if where is not None:
-        mask = jnp.asarray(where)
-        if mask.dtype != jnp.bool_:
-            mask = mask != 0
+        mask = boolean_mask(where)
         check_broadcast(mask, "where", x.shape, "x")
         mask = jnp.broadcast_to(mask, x.shape)
     z_last = _move_last(z, axes)

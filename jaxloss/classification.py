@@ -191,7 +191,12 @@ def _probability_cross_entropy(
     zero_label_is_zero: bool,
 ) -> Array:
     x, axes, loss_shape, class_mask, element_where = class_inputs(logits, axis, where)
-    y = labels_last(labels, jnp.shape(logits), axes).astype(x.dtype)
+    y = labels_last(
+        labels,
+        jnp.shape(logits),
+        axes,
+        integer_alternative="softmax_cross_entropy_with_integer_labels",
+    ).astype(x.dtype)
     check_smoothing(label_smoothing)
     cw = None
     if class_weights is not None:
@@ -231,12 +236,16 @@ def _probability_cross_entropy(
         y = (1.0 - label_smoothing) * y + label_smoothing / k
     yw = y if cw is None else y * cw
     log_p = log_softmax_last(x, class_mask)
-    terms = yw * log_p
-    if zero_label_is_zero:
-        terms = jnp.where(yw != 0, terms, 0)
+    # Masked classes (log p = -inf) are zeroed *before* the product, so neither the value nor
+    # the label gradient sees 0·inf; the label gradient there is exactly 0.
     if class_mask is not None:
-        terms = jnp.where(class_mask, terms, 0)
-    per = -jnp.sum(terms, axis=-1)
+        log_p = jnp.where(class_mask, log_p, 0)
+    if zero_label_is_zero:
+        # 0·log 0 = 0: a -inf log-probability whose label is 0 contributes 0 with a finite
+        # gradient. Where log p is finite, the label's gradient is -log p = lse - x (as optax),
+        # also where the label is 0: soft targets learned jointly get their gradient.
+        log_p = jnp.where((yw != 0) | jnp.isfinite(log_p), log_p, 0)
+    per = -jnp.sum(yw * log_p, axis=-1)
     return reduce_elements(
         per,
         mask=mask,
@@ -535,7 +544,7 @@ def categorical_cross_entropy(
     """
     p = upcast(float_array(probs, "probs"))
     static_float(epsilon, "epsilon", low=0.0, high=0.5, high_open=True)
-    axes = canonical_axes(axis, p.ndim)
+    axes = canonical_axes(axis, p.ndim, ordered=True)
     loss_shape = tuple(d for i, d in enumerate(p.shape) if i not in axes)
     y = labels_last(labels, p.shape, axes).astype(p.dtype)
     p = move_axes_last(p, axes)

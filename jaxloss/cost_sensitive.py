@@ -135,9 +135,10 @@ def confusion_weighted_cross_entropy(
 
     .. math:: \ell = C_{y,\ \arg\max_j x_j} \cdot \bigl(-\log \mathrm{softmax}(x)_y\bigr)
 
-    The recipe Keras users build by hand: the factor is computed from the current prediction
-    under ``stop_gradient`` (argmax has no gradient), so the gradient is the cross-entropy's
-    scaled by the cost. With a zero diagonal, correctly classified examples contribute nothing;
+    The recipe Keras users build by hand: the factor is picked by the current prediction
+    (argmax has no gradient), so the gradient with respect to the logits is the cross-entropy's
+    scaled by the cost; the cost matrix's gradient is the cross-entropy at ``[y, argmax x]``.
+    With a zero diagonal, correctly classified examples contribute nothing;
     use 1 on the diagonal to keep training them. Labels are integer (``ignore_index``
     supported) or probability rows (the true class is their argmax; all-zero rows are
     unlabeled).
@@ -169,7 +170,9 @@ def confusion_weighted_cross_entropy(
     else:
         ce = -jnp.sum(sanitize(y, mask) * log_p, axis=-1)
     predicted = jnp.argmax(jax.lax.stop_gradient(x), axis=-1)
-    factor = jax.lax.stop_gradient(pick_label(one_hot_matmul(safe_labels, cost), predicted))
+    # The factor depends on the logits only through the argmax (no gradient); the cost matrix
+    # gets its gradient, ``ce`` at entry ``[y, argmax x]``.
+    factor = pick_label(one_hot_matmul(safe_labels, cost), predicted)
     per, element_weight = apply_class_weights(
         ce * factor, y, safe_labels, class_weights, num_classes
     )

@@ -4,6 +4,7 @@ KL of unnormalised measures, optax's names and results with the contract added.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import jax.numpy as jnp
@@ -245,17 +246,27 @@ def convex_kl_divergence(
     reduction: Reduction = "none",
     axis_name: AxisName | None = None,
 ) -> Array:
-    r"""The former name of :func:`generalized_kl_divergence`; identical results.
+    r"""The former name of :func:`generalized_kl_divergence`; identical results, deprecated.
 
     .. math:: \ell = \sum_c \bigl(t_c \log t_c - t_c \log q_c + q_c - t_c\bigr)
 
-    Kept because ``optax.losses`` still exports it (there it warns that it is deprecated in
-    favour of ``generalized_kl_divergence``; here it does not warn).
+    Kept because ``optax.losses`` still exports it; like optax's alias, every call warns with a
+    ``DeprecationWarning`` naming :func:`generalized_kl_divergence` (at trace time under
+    ``jit``).
 
-    >>> import jax.numpy as jnp
-    >>> convex_kl_divergence(jnp.log(jnp.array([1.0, 2.0])), jnp.array([1.0, 1.0]))
-    Array(0.30685282, dtype=float32)
+    >>> import warnings, jax.numpy as jnp
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     value = convex_kl_divergence(jnp.log(jnp.array([1.0, 2.0])), jnp.array([1.0, 1.0]))
+    >>> value, caught[0].category.__name__
+    (Array(0.30685282, dtype=float32), 'DeprecationWarning')
     """
+    warnings.warn(
+        "The function convex_kl_divergence is deprecated (as in optax). "
+        "Please use generalized_kl_divergence instead.",
+        DeprecationWarning,
+        stacklevel=2,
+    )
     return generalized_kl_divergence(
         log_predictions,
         targets,

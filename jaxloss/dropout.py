@@ -99,6 +99,7 @@ def dropout(
     >>> bool(jnp.all(y == y[0]))
     True
     """
+    _check_order("dropout", key, x, rate)
     x = float_array(x, "x")
     _check_rate(rate)
     if _is_python_true(deterministic) or _is_python_number(rate, 0.0):
@@ -145,6 +146,7 @@ def dropout_mask(
     >>> bool(((m == 0) | (m == 4)).all()), bool((m == m[:, :1]).all())
     (True, True)
     """
+    _check_order("dropout_mask", key, shape, rate, second_name="shape")
     shape = tuple(int(d) for d in shape)
     if not jnp.issubdtype(dtype, jnp.floating):
         raise TypeError(f"dtype must be a floating dtype; got {jnp.dtype(dtype)}.")
@@ -196,6 +198,7 @@ def alpha_dropout(
     >>> round(float(y.mean()), 1), round(float(y.var()), 1)
     (0.0, 1.0)
     """
+    _check_order("alpha_dropout", key, x, rate)
     x = float_array(x, "x")
     _check_rate(rate)
     if _is_python_true(deterministic) or _is_python_number(rate, 0.0):
@@ -227,14 +230,17 @@ def _keep_and_scale(
 ) -> tuple[Array, Array]:
     """The boolean keep mask (``1`` along ``broadcast_dims``) and the scale ``1/(1-rate)``.
 
-    A traced ``rate = 1`` gives scale 0 (not inf), so nothing downstream can become NaN.
+    A traced ``rate = 1`` gives scale 0 (not inf), so nothing downstream can become NaN. The
+    draw is piecewise constant in ``rate``; the scale carries the derivative with respect to it,
+    ``∂/∂rate = m / (1 - rate)²`` per kept element (the derivative of the value for the drawn
+    mask, what finite differences with the same key give).
     """
     mask_shape = _mask_shape(shape, broadcast_dims)
     keep_prob = 1.0 - jnp.asarray(rate, compute_dtype(jnp.result_type(rate)))
     keep = _bernoulli(key, keep_prob, mask_shape)
     alive = keep_prob > 0
     scale = jnp.where(alive, 1.0 / jnp.where(alive, keep_prob, 1.0), 0.0)
-    return keep, lax.stop_gradient(scale)
+    return keep, scale
 
 
 def _mask_shape(shape: tuple[int, ...], broadcast_dims: int | Sequence[int]) -> tuple[int, ...]:
@@ -264,6 +270,31 @@ def _check_rate(rate: Any) -> None:
     static_float(rate, "rate", low=0.0, high=1.0)
     if math.isnan(float(r)):
         raise ValueError(f"rate must lie in [0.0, 1.0]; got {float(r)}.")
+
+
+def _is_key(v: Any) -> bool:
+    """A typed PRNG key, or a legacy raw ``uint32[..., 2]`` key."""
+    dtype = getattr(v, "dtype", None)
+    if dtype is None:
+        return False
+    if jnp.issubdtype(dtype, jax.dtypes.prng_key):
+        return True
+    return dtype == jnp.uint32 and tuple(getattr(v, "shape", ()))[-1:] == (2,)
+
+
+def _check_order(name: str, key: Any, second: Any, rate: Any, *, second_name: str = "x") -> None:
+    """``(key, x, rate)`` in that order: the usual slip (``dropout(x, rate, key)``, as in Flax's
+    ``Dropout`` call or PyTorch's ``dropout(input, p)``) gets a message naming the order."""
+    if key is None or _is_key(key):
+        if not _is_key(rate) and not _is_key(second):
+            return
+    where = "rate" if _is_key(rate) else second_name if _is_key(second) else None
+    got = f"a PRNG key as {where}" if where else f"key of type {type(key).__name__}"
+    raise TypeError(
+        f"{name} takes (key, {second_name}, rate), the PRNG key first; got {got}. "
+        f"Call {name}(key, {second_name}, rate), e.g. {name}(jax.random.key(0), "
+        f"{second_name}, 0.1)."
+    )
 
 
 def _check_key(key: Array | None) -> Array:

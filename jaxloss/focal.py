@@ -353,7 +353,7 @@ def categorical_focal_loss(
     p = upcast(float_array(probs, "probs"))
     static_float(epsilon, "epsilon", low=0.0, high=0.5, high_open=True)
     check_smoothing(label_smoothing)
-    axes = canonical_axes(axis, p.ndim)
+    axes = canonical_axes(axis, p.ndim, ordered=True)
     loss_shape = tuple(d for i, d in enumerate(p.shape) if i not in axes)
     y = labels_last(labels, p.shape, axes).astype(p.dtype)
     p = move_axes_last(p, axes)

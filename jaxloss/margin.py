@@ -212,7 +212,7 @@ def _multiclass_margin_inputs(
 ) -> tuple[Array, Array, Array, Array | None, int]:
     """Scores with the class axis last (sanitised), safe labels, in-range flags, mask, C."""
     s = upcast(float_array(scores, "scores"))
-    axes = canonical_axes(axis, s.ndim)
+    axes = canonical_axes(axis, s.ndim, ordered=True)
     loss_shape = tuple(d for i, d in enumerate(s.shape) if i not in axes)
     s = move_axes_last(s, axes)
     num_classes = s.shape[-1]

@@ -402,12 +402,13 @@ def dice_loss(
         P_c = \sum_i w_i p_{ic},\ T_c = \sum_i w_i t_{ic}
 
     optax's definition and results (with ``α = β = ½`` this is Dice with smoothing ``2s`` in
-    the ``(2I + s')/(P + T + s')`` form). Unlike optax it works under ``jit`` with
-    ``apply_softmax=False``: optax checks that the probabilities sum to 1 with a Python ``if``
-    on array values; here that check runs only under :func:`jaxloss.checked` (and is skipped
-    for one channel, where the probabilities need not sum to 1 — optax's check rejects every
-    binary probability map). Where ``P_c + T_c = 0`` and ``s = 0`` the coefficient is taken as 1
-    (loss 0; optax gives NaN).
+    the ``(2I + s')/(P + T + s')`` form). With ``apply_softmax=False`` an eager call raises
+    ``ValueError`` ("valid probability distributions") when the class sums of included pixels
+    are not 1, as optax does; unlike optax it also works under ``jit``, where the values are
+    unknown at trace time and the check runs under :func:`jaxloss.checked`. The check is
+    skipped for one channel, where the probabilities need not sum to 1 (optax's check rejects
+    every binary probability map). Where ``P_c + T_c = 0`` and ``s = 0`` the coefficient is
+    taken as 1 (loss 0; optax gives NaN).
 
     Args:
       predictions: logits (or probabilities) ``[B, ..., C]``, class axis last; ``[B, ..., 1]``
@@ -457,14 +458,21 @@ def dice_loss(
         p, t, axis=-1, from_logits=apply_softmax, weights=weights, where=where, ignore_index=None
     )
     if not apply_softmax and p.shape[-1] > 1:
-        ok = jnp.abs(jnp.sum(r.probs, axis=-1) - 1.0) <= 1e-5 + 1e-8  # optax's allclose
+        sums = jnp.sum(r.probs, axis=-1)
+        ok = jnp.abs(sums - 1.0) <= 1e-5 + 1e-8  # optax's allclose
         if r.mask is not None:
             ok = ok | ~r.mask
-        value_check(
-            ok,
-            "With apply_softmax=False, predictions must be probability "
-            "distributions that sum to 1 along the class axis.",
+        message = (
+            "With apply_softmax=False, predictions must be valid probability distributions "
+            "that sum to 1 along the class axis"
         )
+        if not isinstance(ok, jax.core.Tracer) and not bool(jnp.all(ok)):
+            # An eager call knows the values: raise at once, as optax does.
+            bad = sums if r.mask is None else jnp.where(r.mask, sums, 1.0)
+            raise ValueError(
+                f"{message}; found sums in [{float(jnp.min(bad)):.6f}, {float(jnp.max(bad)):.6f}]."
+            )
+        value_check(ok, message + ".")
     ndim = r.probs.ndim
     if axis is None:
         axes = tuple(range(1, ndim - 1))
