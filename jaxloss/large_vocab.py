@@ -33,7 +33,6 @@ reduced loss is ``Σ_t r_t ℓ_t`` with ``r_t`` its derivative with respect to `
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable
 from functools import partial
 from typing import Any, Literal, NamedTuple
 
