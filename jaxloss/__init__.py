@@ -26,8 +26,8 @@ from jaxloss.dropout import *  # noqa: F403
 from jaxloss.embedding import *  # noqa: F403
 from jaxloss.focal import *  # noqa: F403
 from jaxloss.generalized_dice import *  # noqa: F403
-from jaxloss.large_vocab import *  # noqa: F403
 from jaxloss.gradients import *  # noqa: F403
+from jaxloss.large_vocab import *  # noqa: F403
 from jaxloss.lovasz import *  # noqa: F403
 from jaxloss.margin import *  # noqa: F403
 from jaxloss.metric_states import *  # noqa: F403
