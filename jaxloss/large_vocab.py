@@ -171,6 +171,9 @@ def linear_softmax_cross_entropy(
       ``labels.shape`` for ``"none"``, or a :class:`LossParts` for ``"parts"``; with
       ``return_aux=True`` the pair ``(loss, aux)``.
 
+    Shapes are static (the chunking is planned at trace time): symbolic dimensions of
+    :func:`jax.export` are not supported.
+
     Numerics: the matrix products accumulate in float32 (``preferred_element_type``) whatever
     the input dtype; each tile gradient is cast to the activation dtype before the ``dW`` and
     ``dhidden`` products (so that no float32 copy of ``weight`` or ``hidden`` is made), ``dW`` is
