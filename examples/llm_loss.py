@@ -148,7 +148,8 @@ def main() -> None:
         )
         steps[name] = (loss, grads)
         print(
-            f"{name:6s} loss {float(loss):.6f}  temp memory {temp:7.1f} MiB  step {seconds * 1e3:6.0f} ms"
+            f"{name:6s} loss {float(loss):.6f}  temp memory {temp:7.1f} MiB  "
+            f"step {seconds * 1e3:6.0f} ms"
         )
     (loss_n, grads_n), (loss_f, grads_f) = steps["naive"], steps["fused"]
     print(
