@@ -422,3 +422,21 @@ def test_sharded_forms_on_a_2x4_mesh_equal_one_device():
     assert len(rows) >= 6, proc.stdout[-2000:]
     bad = [r for r in rows if r.get("error") or r["max_error"] > r["rtol"]]
     assert not bad, bad
+
+
+def test_gradient_with_respect_to_the_sample_weights():
+    h, w, b, y = _data()
+    kw = dict(ignore_index=-100, class_weights=CLASS_WEIGHTS, reduction="weighted_mean")
+
+    def fused(mode):
+        return jax.grad(
+            lambda wt: jl.linear_softmax_cross_entropy(
+                h, w, y, bias=b, weights=wt, chunk_size=8, mode=mode, **kw
+            )
+        )
+
+    naive = jax.grad(lambda wt: _naive(h, w, b, y, weights=wt, **kw))
+    got, want = jax.jit(
+        lambda wt: ((fused("store")(wt), fused("recompute")(wt)), (naive(wt),) * 2)
+    )(SAMPLE_WEIGHTS)
+    _close(got, want)
