@@ -195,10 +195,10 @@ def linear_softmax_cross_entropy(
     >>> w = jnp.array([[2.0, 0.0, -1.0], [0.0, 1.0, 1.0]])       # [D=2, V=3]
     >>> y = jnp.array([0, 2, -100])
     >>> linear_softmax_cross_entropy(h, w, y, ignore_index=-100)
-    Array(0.6027324, dtype=float32)
+    Array(0.5159204, dtype=float32)
     >>> import jaxloss as jl                                    # the naive formulation
     >>> jl.softmax_cross_entropy_with_integer_labels(h @ w, y, ignore_index=-100, reduction="mean")
-    Array(0.6027324, dtype=float32)
+    Array(0.5159204, dtype=float32)
     >>> loss, aux = linear_softmax_cross_entropy(h, w, y, ignore_index=-100, z_loss=1e-4,
     ...                                          return_aux=True, chunk_size=2)
     >>> float(aux["num_tokens"]), float(aux["accuracy"])
@@ -417,10 +417,10 @@ def vocab_parallel_cross_entropy(
     >>> per = jax.vmap(lambda x: vocab_parallel_cross_entropy(x, labels, axis_name="v"),
     ...                axis_name="v")(shards)
     >>> per[0]
-    Array([0.44018975, 0.2546599 ], dtype=float32)
+    Array([0.4401896 , 0.23681545], dtype=float32)
     >>> import jaxloss as jl
     >>> jl.softmax_cross_entropy_with_integer_labels(logits, labels)
-    Array([0.44018975, 0.2546599 ], dtype=float32)
+    Array([0.4401896 , 0.23681545], dtype=float32)
     """
     check_reduction(reduction)
     check_axis_name(axis_name)
