@@ -440,3 +440,26 @@ def test_gradient_with_respect_to_the_sample_weights():
         lambda wt: ((fused("store")(wt), fused("recompute")(wt)), (naive(wt),) * 2)
     )(SAMPLE_WEIGHTS)
     _close(got, want)
+
+
+def test_composes_with_vmap_and_checkpoint():
+    h, w, b, y = _data()
+    h2, y2 = h[:36].reshape(4, 9, D), y[:36].reshape(4, 9)
+
+    def fused(h, y, mode):
+        return jl.linear_softmax_cross_entropy(
+            h, w, y, bias=b, ignore_index=-100, chunk_size=4, mode=mode
+        )
+
+    def run():
+        out = []
+        for mode in ("store", "recompute"):
+            per_row = jax.vmap(jax.value_and_grad(lambda h, y, m=mode: fused(h, y, m)))(h2, y2)
+            remat = jax.grad(jax.checkpoint(lambda h, m=mode: fused(h, y2, m)))(h2)
+            out.append((per_row, remat))
+        naive = lambda h, y: _naive(h, w, b, y, ignore_index=-100, reduction="mean")  # noqa: E731
+        want = (jax.vmap(jax.value_and_grad(naive))(h2, y2), jax.grad(naive)(h2, y2))
+        return out, [want, want]
+
+    got, want = jax.jit(run)()
+    _close(got, want)
