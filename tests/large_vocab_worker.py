@@ -63,53 +63,54 @@ def main():
         )
 
     want = jax.value_and_grad(naive, (0, 1, 2))(h, w, b, "weighted_mean")
-    for mode in ("store", "recompute"):
-        for layout in ("dv", "vd"):
-            name = f"linear_softmax_cross_entropy/{mode}/{layout}"
-            try:
-                w_spec = P(None, "model") if layout == "dv" else P("model", None)
+    # Both modes and both weight layouts, in two programs (store with [D, V], recompute with
+    # [V, D]): the layouts share every collective, the modes do not.
+    for mode, layout in (("store", "dv"), ("recompute", "vd")):
+        name = f"linear_softmax_cross_entropy/{mode}/{layout}"
+        try:
+            w_spec = P(None, "model") if layout == "dv" else P("model", None)
 
-                def local(h, w, b, y, weights, cw, mode=mode, layout=layout):
-                    def loss(h, w, b):
-                        return jl.linear_softmax_cross_entropy(
-                            h,
-                            w,
-                            y,
-                            bias=b,
-                            weights=weights,
-                            class_weights=cw,
-                            reduction="weighted_mean",
-                            axis_name="data",
-                            vocab_axis_name="model",
-                            chunk_size=8,
-                            mode=mode,
-                            weight_layout=layout,
-                            **kw,
-                        )
-
-                    return jax.value_and_grad(loss, (0, 1, 2))(h, w, b)
-
-                fn = jax.jit(
-                    jax.shard_map(
-                        local,
-                        mesh=mesh,
-                        in_specs=(
-                            P("data", None),
-                            w_spec,
-                            P("model"),
-                            P("data"),
-                            P("data"),
-                            P("model"),
-                        ),
-                        out_specs=(P(), (P("data", None), w_spec, P("model"))),
+            def local(h, w, b, y, weights, cw, mode=mode, layout=layout):
+                def loss(h, w, b):
+                    return jl.linear_softmax_cross_entropy(
+                        h,
+                        w,
+                        y,
+                        bias=b,
+                        weights=weights,
+                        class_weights=cw,
+                        reduction="weighted_mean",
+                        axis_name="data",
+                        vocab_axis_name="model",
+                        chunk_size=8,
+                        mode=mode,
+                        weight_layout=layout,
+                        **kw,
                     )
+
+                return jax.value_and_grad(loss, (0, 1, 2))(h, w, b)
+
+            fn = jax.jit(
+                jax.shard_map(
+                    local,
+                    mesh=mesh,
+                    in_specs=(
+                        P("data", None),
+                        w_spec,
+                        P("model"),
+                        P("data"),
+                        P("data"),
+                        P("model"),
+                    ),
+                    out_specs=(P(), (P("data", None), w_spec, P("model"))),
                 )
-                wl = w if layout == "dv" else np.ascontiguousarray(w.T)
-                value, (dh, dw, db) = fn(h, wl, b, y, weights, cw)
-                dw = dw if layout == "dv" else dw.T
-                emit(case=name, max_error=max_error((value, dh, dw, db), want), rtol=1e-4)
-            except Exception:
-                emit(case=name, error=traceback.format_exc()[-1500:])
+            )
+            wl = w if layout == "dv" else np.ascontiguousarray(w.T)
+            value, (dh, dw, db) = fn(h, wl, b, y, weights, cw)
+            dw = dw if layout == "dv" else dw.T
+            emit(case=name, max_error=max_error((value, dh, dw, db), want), rtol=1e-4)
+        except Exception:
+            emit(case=name, error=traceback.format_exc()[-1500:])
 
     # reduction="none": per-token losses, tokens over data, vocabulary over model.
     name = "linear_softmax_cross_entropy/none"
