@@ -658,6 +658,65 @@ def checked(quick: bool) -> list[Case]:
     return cases
 
 
+# ---------------------------------------------------------------------------------------------
+# Large vocabularies: the fused linear + cross-entropy against x @ W -> cross-entropy.
+
+LARGE_VOCAB_TOKENS, LARGE_VOCAB_HIDDEN = 4096, 1024
+LARGE_VOCABULARIES = (32000, 128000, 256000)
+#: Timed rounds per vocabulary (each value+grad call is seconds to minutes on a CPU).
+LARGE_VOCAB_ROUNDS = {32000: 3, 128000: 2, 256000: 1}
+
+
+def large_vocab(quick: bool) -> list[Case]:
+    """Value + gradients (hidden, weight) of the mean token loss: naive / store / recompute.
+
+    ``naive`` is ``softmax_cross_entropy_with_integer_labels(hidden @ weight, labels)`` (what
+    optax users write); ``store`` and ``recompute`` are
+    :func:`jaxloss.linear_softmax_cross_entropy`'s two modes at their default chunk size. The
+    record's ``temp_bytes`` (compiled ``memory_analysis()``) is the memory the logits cost.
+    """
+    fn = getattr(jaxloss, "linear_softmax_cross_entropy", None)
+    if fn is None:
+        return []
+    if quick:
+        sizes = [(512, 128, v) for v in (8000, 32000)]
+    else:
+        sizes = [(LARGE_VOCAB_TOKENS, LARGE_VOCAB_HIDDEN, v) for v in LARGE_VOCABULARIES]
+    cases = []
+    for n, d, v in sizes:
+
+        def build(n: int = n, d: int = d, v: int = v) -> list[Contender]:
+            r = _rng(0)
+            h = jnp.asarray(r.standard_normal((n, d), dtype=np.float32) * 0.5)
+            w = jnp.asarray(r.standard_normal((d, v), dtype=np.float32) * d**-0.5)
+            y = jnp.asarray(r.integers(0, v, n).astype(np.int32))
+
+            def naive(h: Any, w: Any, y: Any) -> Any:
+                return jaxloss.softmax_cross_entropy_with_integer_labels(h @ w, y, reduction="mean")
+
+            def fused(mode: str) -> Callable[..., Any]:
+                return lambda h, w, y: fn(h, w, y, mode=mode)
+
+            return [
+                Contender("naive", jax.value_and_grad(naive, (0, 1)), (h, w, y)),
+                Contender("store", jax.value_and_grad(fused("store"), (0, 1)), (h, w, y)),
+                Contender("recompute", jax.value_and_grad(fused("recompute"), (0, 1)), (h, w, y)),
+            ]
+
+        cases.append(
+            Case(
+                "large_vocab",
+                f"linear + CE value+grad(hidden, weight) N={n} D={d} V={v}",
+                build,
+                "naive",
+                quick=quick,
+                note="baseline: hidden @ weight, then the integer-label cross-entropy",
+                info={"vocab": v, "rounds": 2 if quick else LARGE_VOCAB_ROUNDS[v], "warmup": 0},
+            )
+        )
+    return cases
+
+
 FAMILIES: dict[str, Callable[[bool], list[Case]]] = {
     "ce_int": ce_int,
     "ce_prob": ce_prob,
@@ -669,6 +728,7 @@ FAMILIES: dict[str, Callable[[bool], list[Case]]] = {
     "dropout": dropout,
     "per_example_grads": per_example,
     "checked": checked,
+    "large_vocab": large_vocab,
 }
 
 MISSING_NOTE = {
@@ -676,4 +736,5 @@ MISSING_NOTE = {
     "dice": "jaxloss.dice_loss",
     "dropout": "jaxloss.dropout",
     "per_example_grads": "jaxloss.per_example_grads",
+    "large_vocab": "jaxloss.linear_softmax_cross_entropy",
 }

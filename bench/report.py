@@ -105,6 +105,17 @@ def markdown(results: dict[str, Any]) -> str:
             lines.append(row)
         if limit:
             lines.append(f"\ntwo-pass limit: {_ms(limit)} ms")
+        if rec.get("vocab"):
+            base = rec["contenders"][rec["baseline"]].get("memory", {}).get("temp_bytes")
+            less = [
+                f"{name} {base / c['memory']['temp_bytes']:.1f}×"
+                for name, c in rec["contenders"].items()
+                if name != rec["baseline"] and c.get("memory", {}).get("temp_bytes") and base
+            ]
+            if less:
+                lines.append(
+                    f"\ntemporary memory, {rec['baseline']} / contender: " + ", ".join(less)
+                )
         if rec.get("check"):
             chk = ", ".join(f"{k}={v:.6g}" for k, v in rec["check"].items())
             lines.append(f"\ncheck: {chk}")
@@ -175,6 +186,45 @@ def chart(results: dict[str, Any], path: str) -> None:
     plt.close(fig)
 
 
+def large_vocab_chart(results: dict[str, Any], path: str) -> bool:
+    """Temporary memory (compiled ``memory_analysis()``) against V, one line per contender, of
+    the ``large_vocab`` family; ``False`` (nothing written) when the run has none of it."""
+    cases = [
+        rec for rec in results["cases"] if rec["family"] == "large_vocab" and rec["contenders"]
+    ]
+    if not cases:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4))
+    names = list(cases[0]["contenders"])
+    for name in names:
+        vs, mem, ms = [], [], []
+        for rec in cases:
+            c = rec["contenders"].get(name)
+            if c is None or "temp_bytes" not in c.get("memory", {}):
+                continue
+            vs.append(rec["vocab"])
+            mem.append(c["memory"]["temp_bytes"] / 2**20)
+            ms.append(c["median_ms"] / 1e3)
+        ax.plot(vs, mem, "o-", label=name, color=colour(name, names))
+        bx.plot(vs, ms, "o-", label=name, color=colour(name, names))
+    ax.set(xscale="log", yscale="log", xlabel="vocabulary V", ylabel="temporary memory (MiB)")
+    bx.set(xscale="log", yscale="log", xlabel="vocabulary V", ylabel="value+grad time (s)")
+    ax.set_title("compiled temp memory (memory_analysis)", fontsize=9)
+    bx.set_title(cases[0]["name"].rsplit(" V=", 1)[0], fontsize=9)
+    for a in (ax, bx):
+        a.grid(True, which="both", alpha=0.3)
+        a.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
 def write_results(results: dict[str, Any], out_dir: str, stem: str | None = None) -> list[str]:
     """Write ``<stem>.json``, ``<stem>.md`` and ``<stem>.png`` into ``out_dir``; return paths."""
     os.makedirs(out_dir, exist_ok=True)
@@ -189,4 +239,6 @@ def write_results(results: dict[str, Any], out_dir: str, stem: str | None = None
     if results["cases"]:
         chart(results, base + ".png")
         paths.append(base + ".png")
+        if large_vocab_chart(results, base + "-large_vocab.png"):
+            paths.append(base + "-large_vocab.png")
     return paths

@@ -103,8 +103,12 @@ def run_case(case: Case, *, quick: bool) -> dict[str, Any]:
         out = c.fn(*c.args) if c.kind != "jax" else c.compiled(*c.args)
         values[c.name] = _loss_value(c, out)
         del out
+    # Cases whose calls take seconds fix their own round count (``info["rounds"]``) and skip
+    # the warm-up (the value call above already ran each one once).
     timings = time_interleaved(
         runners,
+        rounds=case.info.get("rounds"),
+        warmup=case.info.get("warmup", 2),
         budget_s=0.8 if quick else 6.0,
         min_rounds=3 if quick else 7,
         min_sample_s=0.005 if quick else 0.02,
@@ -137,6 +141,8 @@ def run_case(case: Case, *, quick: bool) -> dict[str, Any]:
         if case.traffic is not None:
             entry["effective_gbs"] = case.traffic.min_bytes / tm.median / 1e9
         record["contenders"][c.name] = entry
+    if "vocab" in case.info:
+        record["vocab"] = case.info["vocab"]
     check = case.info.get("check")
     if check is not None:
         record["check"] = check({c.name: c for c in contenders})

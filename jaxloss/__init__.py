@@ -27,6 +27,7 @@ from jaxloss.embedding import *  # noqa: F403
 from jaxloss.focal import *  # noqa: F403
 from jaxloss.generalized_dice import *  # noqa: F403
 from jaxloss.gradients import *  # noqa: F403
+from jaxloss.large_vocab import *  # noqa: F403
 from jaxloss.lovasz import *  # noqa: F403
 from jaxloss.margin import *  # noqa: F403
 from jaxloss.metric_states import *  # noqa: F403
@@ -60,6 +61,7 @@ _MODULES = (
     "focal",
     "generalized_dice",
     "gradients",
+    "large_vocab",
     "lovasz",
     "margin",
     "metric_states",

@@ -268,6 +268,8 @@ def softmax_cross_entropy_with_integer_labels(
     label_smoothing: float | ArrayLike = 0.0,
     reduction: Reduction = "none",
     axis_name: AxisName | None = None,
+    z_loss: float | ArrayLike = 0.0,
+    logit_soft_cap: float | None = None,
 ) -> Array:
     r"""Softmax cross-entropy with integer labels; no one-hot is materialised.
 
@@ -290,6 +292,13 @@ def softmax_cross_entropy_with_integer_labels(
       ignore_index: a label value (e.g. -1 or -100) whose elements act as ``where=False``.
       label_smoothing: ``ε`` in [0, 1]; mass ``ε`` spread uniformly over the classes.
       reduction, axis_name: see :func:`jaxloss.reduce`.
+      z_loss: ``λ ≥ 0``: adds PaLM's z-loss ``λ · w_y · lse(x)²`` to each element (``w_y`` the
+        class weight, 1 without), which keeps the log-normaliser near 0; weighted, masked and
+        reduced with the loss. ``0`` (default) adds nothing.
+      logit_soft_cap: ``c > 0`` or ``None`` (default): the logits are first soft-capped to
+        ``c · tanh(x / c)`` (Gemma 2), the gradient carrying the cap's derivative.
+        :func:`jaxloss.linear_softmax_cross_entropy` takes the same two arguments with the same
+        definitions.
 
     Edges: an out-of-range label that is not ``ignore_index`` gives NaN for its element only
     (optax silently wraps -1 to the last class); :func:`jaxloss.checked` raises instead.
@@ -304,10 +313,18 @@ def softmax_cross_entropy_with_integer_labels(
     ...     logits, jnp.array([1, 0, 1]), class_weights=jnp.array([1.0, 3.0]),
     ...     reduction="weighted_mean")   # (3·0.2877 + 0.1269 + 3·0.6931) / 7
     Array(0.438488, dtype=float32)
+    >>> softmax_cross_entropy_with_integer_labels(   # + 0.01·lse², logits capped at ±5·tanh
+    ...     logits, jnp.array([1, 0, 1]), z_loss=0.01, logit_soft_cap=5.0)
+    Array([0.31090647, 0.18100172, 0.721372  ], dtype=float32)
     """
     x, axes, loss_shape, class_mask, element_where = class_inputs(logits, axis, where)
     num_classes = x.shape[-1]
     check_smoothing(label_smoothing)
+    static_float(z_loss, "z_loss", low=0.0)
+    capped = logit_soft_cap is not None
+    if capped:
+        static_float(logit_soft_cap, "logit_soft_cap", low=0.0, low_open=True)
+        x = logit_soft_cap * jnp.tanh(x / logit_soft_cap)
     safe_labels, in_range, include = class_integer_labels(
         labels, loss_shape, num_classes, ignore_index
     )
@@ -318,7 +335,8 @@ def softmax_cross_entropy_with_integer_labels(
     # No sanitised copy of the logits on the fused paths: excluded rows get 0 gradients there.
     row_mask = None if mask is None else jnp.broadcast_to(mask, loss_shape)
     raw = jnp.asarray(logits)
-    if class_mask is None and is_zero(label_smoothing) and raw.dtype != x.dtype:
+    plain = not capped and is_zero(z_loss)
+    if class_mask is None and is_zero(label_smoothing) and plain and raw.dtype != x.dtype:
         # 16-bit logits: one fused core upcasting inside each pass (jaxloss/_fused.py).
         per = integer_label_cross_entropy(move_axes_last(raw, axes), safe_labels, row_mask)
     else:
@@ -342,6 +360,9 @@ def softmax_cross_entropy_with_integer_labels(
             jnp.where(cw_row != 0, cw_row * x, 0), axis=-1
         )
         per = (1.0 - label_smoothing) * per + label_smoothing / k * smooth
+    if not is_zero(z_loss):
+        z_term = z_loss * lse**2
+        per = per + (z_term if element_weight is None else element_weight * z_term)
     per = nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
     return reduce_elements(
         per,

@@ -532,6 +532,25 @@ def other_losses() -> list[Case]:
         ),
         loss("clip_loss", jl.clip_loss, (a, b), ("B_", "B_")),
         Case("r2_score", jl.r2_score, (a, b), ("B_", "B_")),
+        # The token chunks of the fused linear cross-entropy are static: concrete dimensions
+        # ("_"), as its docstring says. The vocab-parallel form runs here under
+        # vmap(axis_name=) over two class shards, whose pmax needs concrete shapes (a limit of
+        # vmap's collectives; inside shard_map the batch may be symbolic).
+        Case(
+            "linear_softmax_cross_entropy",
+            lambda h, w, y: jl.linear_softmax_cross_entropy(h, w, y, chunk_size=6),
+            (a, params, (group % 3).astype(np.int32)),
+            ("__", "__", "_"),
+        ),
+        Case(
+            "vocab_parallel_cross_entropy",
+            lambda x, y: jax.vmap(
+                lambda xs: jl.vocab_parallel_cross_entropy(xs, y, axis_name="v", reduction="mean"),
+                axis_name="v",
+            )(jnp.stack([x[:, :2], x[:, 2:]]))[0],
+            (a, (group % 4).astype(np.int32)),
+            ("__", "_"),
+        ),
         Case(
             "vat_loss",
             lambda x: jl.vat_loss(lambda p, x: x @ p, params, x, key, reduction="mean"),

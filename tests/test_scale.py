@@ -327,3 +327,19 @@ def test_data_parallel_example_runs():
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     assert "8 devices" in proc.stdout and "all-gather: 0" in proc.stdout, proc.stdout
+
+
+def test_llm_loss_example_runs():
+    """examples/llm_loss.py checks itself: fused = naive on one device and on a 2×4 mesh."""
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "llm_loss.py")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        cwd=ROOT,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    assert "8 devices" in proc.stdout and "all-gathers: 0" in proc.stdout, proc.stdout
