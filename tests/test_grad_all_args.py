@@ -122,6 +122,19 @@ def _contract(out):
     return total
 
 
+def _vocab_parallel(logits, labels, **kwargs):
+    """``vocab_parallel_cross_entropy`` over 2 vocabulary shards of ``logits`` (a named ``vmap``
+    axis stands in for the mesh axis: pmax/psum/axis_index work the same)."""
+    shards = jnp.moveaxis(logits.reshape(logits.shape[0], 2, -1), 1, 0)
+    per_shard = jax.vmap(
+        lambda x: jl.vocab_parallel_cross_entropy(
+            x, labels, axis_name="vocab", label_smoothing=0.1, reduction="mean", **kwargs
+        ),
+        axis_name="vocab",
+    )(shards)
+    return per_shard[0]
+
+
 def _fy():
     return jl.make_fenchel_young_loss(jax.scipy.special.logsumexp)
 
@@ -163,6 +176,20 @@ CASES: dict[str, list[G]] = {
         ),
         G(jl.softmax_cross_entropy_with_integer_labels, (X, Y, -1, CLASS_MASK)),
     ],
+    # --- large vocabularies: hidden [B, D] @ weight [D, C] (or [C, D]), fused and chunked
+    "linear_softmax_cross_entropy": [
+        G(
+            jl.linear_softmax_cross_entropy,
+            (FEAT[:B], _n(D, C), Y),
+            {"bias": _n(C), "weights": W, "label_smoothing": 0.1, "z_loss": 0.01, **wmean},
+        ),
+        G(
+            jl.linear_softmax_cross_entropy,
+            (FEAT[:B], _n(C, D), Y),
+            {"weight_layout": "vd", "logit_soft_cap": 2.0, "mode": "recompute", "chunk_size": 2},
+        ),
+    ],
+    "vocab_parallel_cross_entropy": [G(_vocab_parallel, (X, Y), {"weights": W})],
     "sigmoid_binary_cross_entropy": [
         G(
             jl.sigmoid_binary_cross_entropy,
