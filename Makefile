@@ -39,9 +39,10 @@ $(VENV)/.docs-installed: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.examples-installed  ## run examples/quickstart.py
 	$(BIN)/python examples/quickstart.py
 
-test: $(VENV)/.test-installed  ## everything CI runs: ruff, format, pytest + doctests + docs build
+test: $(VENV)/.test-installed  ## everything CI runs: ruff, format, pyright, pytest + doctests + docs build
 	$(BIN)/python -m ruff check $(LINTED)
 	$(BIN)/python -m ruff format --check $(LINTED)
+	$(BIN)/pyright
 	$(BIN)/python -m pytest -n 2 -q
 
 test-fast: $(VENV)/.test-installed  ## quick development subset: lint, API, contract, reducer, doctests

@@ -14,9 +14,10 @@ import difflib
 import functools
 import inspect
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import jax
+import jax.core
 import jax.numpy as jnp
 import numpy as np
 from jax.experimental import checkify
@@ -492,7 +493,7 @@ def value_check(ok: Array, message: str, **fmt: Array) -> None:
     function stays usable under plain ``jit``.
     """
     if _CHECKING.get():
-        checkify.check(jnp.all(ok), message, **fmt)
+        checkify.check(jnp.all(ok), message, **cast(dict[str, Any], fmt))
 
 
 def checked(fn: F, *, jit: bool = True) -> F:

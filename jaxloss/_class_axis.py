@@ -162,5 +162,6 @@ def apply_class_weights(
     if safe_labels is not None and (y is None or jnp.issubdtype(y.dtype, jnp.integer)):
         element_weight = pick_label(cw, safe_labels)
     else:
+        assert y is not None, "probability labels or integer labels are required"
         element_weight = label_sums(y, cw)[0]
     return per * element_weight, element_weight

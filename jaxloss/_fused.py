@@ -415,7 +415,7 @@ def sigmoid_terms(x: Array) -> tuple[Array, Array, Array, Array]:
 @sigmoid_terms.defjvp
 def _sigmoid_terms_jvp(
     primals: tuple[Array], tangents: tuple[Array]
-) -> tuple[tuple[Array, ...], tuple[Array, ...]]:
+) -> tuple[tuple[Array, Array, Array, Array], tuple[Array, Array, Array, Array]]:
     (x,), (dx,) = primals, tangents
     out = sigmoid_terms(x)
     p, q = out[2], out[3]

@@ -18,6 +18,8 @@ sparsemax families live in their own modules (:mod:`jaxloss.focal`, :mod:`jaxlos
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax.numpy as jnp
 
 from jaxloss._checks import (
@@ -213,7 +215,8 @@ def _probability_cross_entropy(
     if not fused:  # the fused form below is NaN-safe for excluded rows without copies
         x, y = sanitize(x, mask), sanitize(y, mask)
     if fused:  # -Σ w ỹ log softmax(x) without materialising ỹ, w ỹ or log p (jaxloss/_fused.py)
-        eps = 0.0 if is_zero(label_smoothing) else label_smoothing
+        eps: Any = 0.0 if is_zero(label_smoothing) else label_smoothing
+        assert mask is not None  # include is always set above
         per = masked_label_cross_entropy(
             x,
             y,
@@ -363,7 +366,7 @@ def softmax_cross_entropy_with_integer_labels(
     if not is_zero(z_loss):
         z_term = z_loss * lse**2
         per = per + (z_term if element_weight is None else element_weight * z_term)
-    per = nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
+    per = nan_if_out_of_range(jnp.asarray(per), in_range, mask, num_classes, ignore_index)
     return reduce_elements(
         per,
         mask=mask,
@@ -629,7 +632,7 @@ def smooth_labels(
                 "where counts the classes along axis; smooth_labels(binary=True) smooths each "
                 "entry towards 1/2 on its own and takes no where."
             )
-        return (1.0 - alpha) * labels + 0.5 * alpha
+        return jnp.asarray((1.0 - alpha) * labels + 0.5 * alpha)
     axes = canonical_axes(axis, labels.ndim)
     if where is None:
         k = 1
@@ -637,7 +640,7 @@ def smooth_labels(
             k *= labels.shape[a]
     else:
         k = jnp.sum(where_mask(where, labels.shape, "labels"), axis=axes, keepdims=True)
-    return (1.0 - alpha) * labels + alpha / k
+    return jnp.asarray((1.0 - alpha) * labels + alpha / k)
 
 
 def poly_loss_cross_entropy(

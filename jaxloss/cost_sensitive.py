@@ -107,6 +107,7 @@ def expected_cost_loss(
     per = jnp.sum(_cost_rows(y, cost, safe_labels) * jax.nn.softmax(x, axis=-1), axis=-1)
     per, element_weight = apply_class_weights(per, y, safe_labels, class_weights, num_classes)
     if integer:
+        assert in_range is not None
         per = nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
     return reduce_elements(
         per,

@@ -7,7 +7,7 @@ softmax form takes integer or probability labels.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -118,7 +118,7 @@ def sigmoid_focal_loss(
     if _is_small_natural(gamma):
         # (1 - p_t)^γ = ((1-y)·p + y·(1-p))^γ as an integer power: no log, no exp, and finite
         # with a finite gradient everywhere (the base is in [0, 1]).
-        per = ce * jax.lax.integer_pow((1.0 - y) * p + y * q, int(gamma))
+        per = ce * jax.lax.integer_pow((1.0 - y) * p + y * q, int(cast(float, gamma)))
     else:
         # log(1 - p_t) = log((1-y)·p + y·(1-p)), a two-term log-sum-exp of log σ(±x).
         log_one_minus_pt = jax.scipy.special.logsumexp(
@@ -128,7 +128,7 @@ def sigmoid_focal_loss(
         )
         per = ce * _focal_factor(log_one_minus_pt, gamma)
     if alpha is not None:
-        per = (alpha * y + (1.0 - alpha) * (1.0 - y)) * per
+        per = jnp.asarray((alpha * y + (1.0 - alpha) * (1.0 - y)) * per)
     return reduce_elements(
         per,
         mask=mask,
@@ -201,14 +201,15 @@ def softmax_focal_loss(
         cw = class_weight_vector(class_weights, num_classes, x.dtype)
     if integer:
         per = pick_label(terms, safe_labels) * pick_label(factor, safe_labels)
-        element_weight = None if cw is None else pick_label(cw, safe_labels)
+        element_weight = None
         if cw is not None:
+            element_weight = pick_label(cw, safe_labels)
             per = per * element_weight
         if not is_zero(label_smoothing):  # the ε/C share of every class, each with its weight
             class_factor = factor if cw is None else factor * cw
             spread = jnp.sum(jnp.where(class_factor != 0, class_factor * terms, 0), axis=-1)
             per = (1.0 - label_smoothing) * per + label_smoothing / num_classes * spread
-        per = nan_if_out_of_range(per, in_range, mask, num_classes, ignore_index)
+        per = nan_if_out_of_range(jnp.asarray(per), in_range, mask, num_classes, ignore_index)
     else:
         y = sanitize(y, mask)
         element_weight = None if cw is None else label_sums(y, cw)[0]
@@ -295,7 +296,7 @@ def binary_focal_loss(
         pos, neg = cw[1].astype(p.dtype) * pos, cw[0].astype(p.dtype) * neg
     per = (pos + neg) * _power_of_unit(y * (1.0 - p) + (1.0 - y) * p, gamma)
     if alpha is not None:
-        per = (alpha * y + (1.0 - alpha) * (1.0 - y)) * per
+        per = jnp.asarray((alpha * y + (1.0 - alpha) * (1.0 - y)) * per)
     return reduce_elements(
         per,
         mask=mask,

@@ -37,6 +37,7 @@ from functools import partial
 from typing import Any, Literal, NamedTuple
 
 import jax
+import jax.core
 import jax.numpy as jnp
 from jax import lax
 
@@ -267,7 +268,7 @@ def linear_softmax_cross_entropy(
     dtype = jnp.dtype(ct)
     n = math.prod(loss_shape)
     chunk = _chunk_size(chunk_size, n, v_local, mode)
-    static = dict(
+    static: dict[str, Any] = dict(
         chunk=chunk,
         layout=weight_layout,
         smoothing=smoothing,
@@ -308,7 +309,8 @@ def linear_softmax_cross_entropy(
         r = safe_divide(jnp.broadcast_to(numerator_weight, loss_shape), denominator.astype(dtype))
         flat_r = _pad(r.reshape(n), pad)
         cfg = _config(static, flat_h, w, b, flat_r, flat_labels, flat_valid, cw)
-        total, stats = _store_total(cfg, flat_h, w, b, flat_r, flat_labels, flat_valid, cw)
+        stored: Any = _store_total(cfg, flat_h, w, b, flat_r, flat_labels, flat_valid, cw)
+        total, stats = stored
         total = total + jnp.sum(jnp.where(ok, 0.0, jnp.nan)).astype(total.dtype)
         if axis_name is not None:
             total = psum_axes(total, axis_name)
@@ -320,7 +322,8 @@ def linear_softmax_cross_entropy(
             loss = total
     else:
         cfg = _config(static, flat_h, w, b, None, flat_labels, flat_valid, cw)
-        per, stats = _per_token(cfg, flat_h, w, b, flat_labels, flat_valid, cw)
+        per_token: Any = _per_token(cfg, flat_h, w, b, flat_labels, flat_valid, cw)
+        per, stats = per_token
         per = jnp.where(ok, per[:n].reshape(loss_shape), jnp.nan)
         cw_y = None if cw is None else stats.cw_y[:n].reshape(loss_shape)
         loss = reduce_elements(
@@ -785,7 +788,7 @@ def _store_fwd(
     labels: Array,
     valid: Array,
     cw: Array | None,
-) -> tuple[tuple[Array, _Stats], tuple[Array, ...]]:
+) -> tuple[tuple[Array, _Stats], tuple[Any, ...]]:
     v = w.shape[1] if cfg.layout == "dv" else w.shape[0]
 
     def body(carry: tuple[Array, Array | None], xs: tuple[Array, ...]) -> Any:

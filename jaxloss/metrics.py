@@ -40,7 +40,7 @@ scikit-learn's rows-are-truth layout obvious.
 from __future__ import annotations
 
 import functools
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
@@ -496,7 +496,8 @@ def precision_recall_fscore(
         _class_average(v, m, counts, average, pos_label)
         for v, m in zip(per_class, micro, strict=True)
     ]
-    return PrecisionRecallFscore(*averaged, counts.tp + counts.fn)
+    precision, recall, fscore = averaged
+    return PrecisionRecallFscore(precision, recall, fscore, counts.tp + counts.fn)
 
 
 def specificity(
@@ -1207,7 +1208,7 @@ def r2_score(
     flat = (shape[0], -1)
     cols = [a if a is None else a.reshape(flat) for a in (p, t, m, w)]
     axes = [None if a is None else 1 for a in cols]
-    r2, residual, total = jax.vmap(column, in_axes=axes)(*cols)
+    r2, residual, total = jax.vmap(column, in_axes=axes)(*cast(list[Any], cols))
     if multioutput == "raw_values":
         return r2.reshape(shape[1:])
     if multioutput == "variance_weighted":

@@ -27,6 +27,7 @@ from __future__ import annotations
 from typing import Any, Literal, NamedTuple
 
 import jax
+import jax.core
 import jax.numpy as jnp
 
 from jaxloss._checks import (
@@ -1232,7 +1233,7 @@ def dice_bce_loss(
         reduction=reduction,
         axis_name=axis_name,
     )
-    return dice_weight * dice + (1.0 - dice_weight) * bce
+    return jnp.asarray(dice_weight * dice + (1.0 - dice_weight) * bce)
 
 
 def dice_ce_loss(
@@ -1355,4 +1356,4 @@ def dice_ce_loss(
             reduction=ce_reduction,
             axis_name=axis_name,
         )
-    return dice_weight * dice + (1.0 - dice_weight) * ce
+    return jnp.asarray(dice_weight * dice + (1.0 - dice_weight) * ce)
