@@ -27,6 +27,7 @@ The contract arguments (``weights``, ``where``, ``ignore_index``, ``class_weight
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jax
@@ -327,7 +328,7 @@ def lloyd_step(
     x, c = _points_and_centroids(points, centroids)
     k = c.shape[0]
     w, mask = _point_weights(x.shape[:-1], x.dtype, weights, where)
-    x = sanitize(x, mask).reshape(-1, x.shape[-1])
+    x = sanitize(x, mask).reshape(math.prod(x.shape[:-1]), x.shape[-1])  # not -1: D may be 0
     assignment = _assign(x, c)
     sums = class_sums(assignment, x * w.reshape(-1, 1), k)
     totals = class_sums(assignment, w.reshape(-1), k)
@@ -498,7 +499,11 @@ def center_loss_update(
     mask = in_range if mask is None else mask & in_range
     f = jax.lax.stop_gradient(sanitize(f, mask))
     w = mask.astype(f.dtype)
-    sums = class_sums(safe.reshape(-1), (f * w[..., None]).reshape(-1, f.shape[-1]), num_classes)
+    sums = class_sums(
+        safe.reshape(-1),
+        (f * w[..., None]).reshape(math.prod(f.shape[:-1]), f.shape[-1]),
+        num_classes,
+    )
     counts = class_sums(safe.reshape(-1), w.reshape(-1), num_classes)
     delta = (counts[:, None] * c - sums) / (1.0 + counts[:, None])
     return c - alpha * delta
@@ -676,7 +681,8 @@ def _labelled_features(
     ok = jnp.all(labels_ok(in_range, mask, num_classes, ignore_index))
     w = jnp.where(in_range, w, 0)
     f = sanitize(f, in_range if mask is None else mask & in_range)
-    return f.reshape(-1, f.shape[-1]), safe.reshape(-1), w.reshape(-1), ok
+    # Sizes spelled out (not -1): D = 0 features must reshape too.
+    return f.reshape(math.prod(shape), f.shape[-1]), safe.reshape(-1), w.reshape(-1), ok
 
 
 def _centroids(f: Array, y: Array, w: Array, num_classes: int) -> tuple[Array, Array]:

@@ -33,7 +33,7 @@ from jax import lax
 from jaxloss._checks import (
     Array,
     ArrayLike,
-    canonical_axes,
+    canonical_axis,
     compute_dtype,
     explicit_spec,
     float_array,
@@ -661,7 +661,7 @@ def straight_through_argmax(
     Array([-0.05989202,  0.22269541, -0.16280338], dtype=float32)
     """
     logits = float_array(logits, "logits")
-    (ax,) = canonical_axes(axis, logits.ndim)
+    ax = canonical_axis(axis, logits.ndim, what=" (the class axis)")
     static_float(temperature, "temperature", low=0.0, low_open=True)
     hard = jax.nn.one_hot(
         jnp.argmax(logits, axis=ax), logits.shape[ax], dtype=logits.dtype, axis=ax
@@ -713,7 +713,7 @@ def soft_argmax(
     Array(1.5, dtype=float32)
     """
     logits = float_array(logits, "logits")
-    (ax,) = canonical_axes(axis, logits.ndim)
+    ax = canonical_axis(axis, logits.ndim, what=" (the axis whose index is expected)")
     x = upcast(logits)
     p = softmax(x, axis=ax, temperature=temperature)
     index = lax.broadcasted_iota(x.dtype, x.shape, ax)  # (a symbolic class count too)
