@@ -152,27 +152,34 @@ def _cosine(
             element_where = where
     mask = element_mask(loss_shape, weights=weights, where=element_where)
     a, b = sanitize(a, mask), sanitize(b, mask)
-    cos = jnp.sum(_unit(a, epsilon) * _unit(b, epsilon), axis=-1)
+    (ua, qa), (ub, qb) = _scaled(a, epsilon), _scaled(b, epsilon)
+    # One root of the product of the (scaled) squared norms: parallel vectors give exactly 1.
+    cos = jnp.sum(ua * ub, axis=-1) / jnp.sqrt(qa[..., 0] * qb[..., 0])
     return cos, mask, loss_shape
 
 
-def _unit(v: Array, epsilon: Any) -> Array:
-    """``v / sqrt(max(|v|², ε))`` over the last axis; a zero vector (ε = 0) stays zero.
+def _scaled(v: Array, epsilon: Any) -> tuple[Array, Array]:
+    """``(u, q)`` with ``v / sqrt(max(|v|², ε)) = u / sqrt(q)`` over the last axis.
 
-    ``|v|²`` is never formed unscaled: ``v`` is divided by its largest magnitude ``s`` first
-    (held constant for the gradient, which is exact since ``v/|v|`` does not depend on it), so
-    vectors of norm 1e20 (whose square overflows float32) and 1e-30 (whose square underflows)
-    normalise correctly.
+    ``|v|²`` is never formed unscaled: ``u = v / s`` with ``s`` the largest magnitude (held
+    constant for the gradient, which is exact since the unit vector does not depend on it), so
+    vectors of norm 1e20 (whose square overflows float32) or 1e-30 (whose square underflows)
+    normalise correctly. ``q = |u|²`` (in ``[1, D]``) when ``|v|² ≥ ε``, else ``ε / s²``; a
+    zero vector with ``ε = 0`` gives ``u = 0``, ``q = 1``: it stays zero.
     """
     eps = jnp.asarray(epsilon, v.dtype)
     s = jax.lax.stop_gradient(jnp.max(jnp.abs(v), axis=-1, keepdims=True, initial=0))
     s = jnp.where((s > 0) & jnp.isfinite(s), s, 1)
     u = v / s
-    u2 = jnp.sum(u * u, axis=-1, keepdims=True)  # in [1, D] for a non-zero row, else 0
-    normalised = u / jnp.sqrt(jnp.where(u2 > 0, u2, 1))
-    # |v|² = s²·u2 ≥ ε: the plain unit vector; below ε, v / sqrt(ε).
-    floored = v / jnp.sqrt(jnp.where(eps > 0, eps, 1))
-    return jnp.where(s * s * u2 >= eps, normalised, floored)
+    u2 = jnp.sum(u * u, axis=-1, keepdims=True)
+    q = jnp.where(s * s * u2 >= eps, u2, eps / (s * s))
+    return u, jnp.where(q > 0, q, 1)
+
+
+def _unit(v: Array, epsilon: Any) -> Array:
+    """``v / sqrt(max(|v|², ε))`` over the last axis; a zero vector (ε = 0) stays zero."""
+    u, q = _scaled(v, epsilon)
+    return u / jnp.sqrt(q)
 
 
 def ntxent(
