@@ -1488,7 +1488,7 @@ def _ranked_counts(
     tps = _cumsum_at_group_end(pos_w, valid, has_next, signed)
     fps = _cumsum_at_group_end(neg_w, valid, has_next, signed)
     next_score = jax.lax.cummax(jnp.where(valid, s_sorted, -jnp.inf), reverse=True)
-    last_score = jnp.min(jnp.where(valid, s_sorted, jnp.inf))
+    last_score = jnp.min(jnp.where(valid, s_sorted, jnp.inf), initial=jnp.inf)  # (may be empty)
     s_at = jnp.where(has_next, next_score, jnp.where(jnp.any(valid), last_score, s_sorted))
     zero = jnp.zeros((1,), s.dtype)
     tps = jnp.concatenate([zero, tps])
