@@ -149,7 +149,9 @@ def soft_kmeans_assign(points: ArrayLike, centroids: ArrayLike, *, temperature: 
     """
     x, c = _points_and_centroids(points, centroids)
     _check_temperature(temperature)
-    return jax.nn.softmax(-_sq_distances(x, c) / temperature, axis=-1)
+    huge, d, relative = _soft_distances(x, c)
+    return jnp.where(huge, jax.nn.softmax(-relative / temperature, axis=-1),
+                     jax.nn.softmax(-d / temperature, axis=-1))  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------
@@ -284,8 +286,12 @@ def soft_kmeans_loss(
     _check_temperature(temperature)
     mask = element_mask(x.shape[:-1], weights=weights, where=where)
     x = sanitize(x, mask)
-    d = _sq_distances(x, c)
-    per = -temperature * jax.nn.logsumexp(-d / temperature, axis=-1)
+    huge, d, relative = _soft_distances(x, c)
+    per = jnp.where(
+        huge[..., 0],
+        jnp.sum(x * x, axis=-1) - temperature * jax.nn.logsumexp(-relative / temperature, axis=-1),
+        -temperature * jax.nn.logsumexp(-d / temperature, axis=-1),
+    )
     return reduce_elements(
         per.astype(d.dtype), mask=mask, weights=weights, reduction=reduction, axis_name=axis_name
     )
@@ -623,6 +629,17 @@ def _sq_distances(x: Array, c: Array) -> Array:
     cross = jnp.matmul(x, c.T, precision=_HIGHEST)
     d = jnp.sum(x * x, axis=-1, keepdims=True) - 2.0 * cross + jnp.sum(c * c, axis=-1)
     return jnp.maximum(d, 0)
+
+
+def _soft_distances(x: Array, c: Array) -> tuple[Array, Array, Array]:
+    """For the soft assignments: which points are so large that ``‖x‖²`` overflows, the squared
+    distances of the others (the huge ones replaced by 0, so no inf - inf reaches a gradient),
+    and ``‖c_k‖² - 2x·c_k``, the distances less ``‖x‖²`` (a softmax over ``k`` ignores that
+    shift), which stays finite."""
+    huge = ~jnp.isfinite(jnp.sum(x * x, axis=-1, keepdims=True))
+    d = _sq_distances(jnp.where(huge, 0, x), c)
+    relative = jnp.sum(c * c, axis=-1) - 2.0 * jnp.matmul(x, c.T, precision=_HIGHEST)
+    return huge, d, relative
 
 
 def _assign(x: Array, c: Array) -> Array:

@@ -342,7 +342,7 @@ def entropy_loss(
 def _unit_per_example(d: Array) -> Array:
     """Normalise each example (axis 0) to unit L2 norm, Miyato's two-step way (no underflow)."""
     axes = tuple(range(1, d.ndim))
-    d = d / (1e-12 + jnp.max(jnp.abs(d), axis=axes, keepdims=True))
+    d = d / (1e-12 + jnp.max(jnp.abs(d), axis=axes, keepdims=True, initial=0.0))
     return d / jnp.sqrt(1e-6 + jnp.sum(d * d, axis=axes, keepdims=True))
 
 
