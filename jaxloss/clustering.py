@@ -149,9 +149,8 @@ def soft_kmeans_assign(points: ArrayLike, centroids: ArrayLike, *, temperature: 
     """
     x, c = _points_and_centroids(points, centroids)
     _check_temperature(temperature)
-    huge, d, relative = _soft_distances(x, c)
-    return jnp.where(huge, jax.nn.softmax(-relative / temperature, axis=-1),
-                     jax.nn.softmax(-d / temperature, axis=-1))  # fmt: skip
+    d, _ = _soft_distances(x, c)
+    return jax.nn.softmax(-d / temperature, axis=-1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -286,12 +285,8 @@ def soft_kmeans_loss(
     _check_temperature(temperature)
     mask = element_mask(x.shape[:-1], weights=weights, where=where)
     x = sanitize(x, mask)
-    huge, d, relative = _soft_distances(x, c)
-    per = jnp.where(
-        huge[..., 0],
-        jnp.sum(x * x, axis=-1) - temperature * jax.nn.logsumexp(-relative / temperature, axis=-1),
-        -temperature * jax.nn.logsumexp(-d / temperature, axis=-1),
-    )
+    d, shift = _soft_distances(x, c)
+    per = shift - temperature * jax.nn.logsumexp(-d / temperature, axis=-1)
     return reduce_elements(
         per.astype(d.dtype), mask=mask, weights=weights, reduction=reduction, axis_name=axis_name
     )
@@ -631,15 +626,19 @@ def _sq_distances(x: Array, c: Array) -> Array:
     return jnp.maximum(d, 0)
 
 
-def _soft_distances(x: Array, c: Array) -> tuple[Array, Array, Array]:
-    """For the soft assignments: which points are so large that ``‖x‖²`` overflows, the squared
-    distances of the others (the huge ones replaced by 0, so no inf - inf reaches a gradient),
-    and ``‖c_k‖² - 2x·c_k``, the distances less ``‖x‖²`` (a softmax over ``k`` ignores that
-    shift), which stays finite."""
-    huge = ~jnp.isfinite(jnp.sum(x * x, axis=-1, keepdims=True))
-    d = _sq_distances(jnp.where(huge, 0, x), c)
-    relative = jnp.sum(c * c, axis=-1) - 2.0 * jnp.matmul(x, c.T, precision=_HIGHEST)
-    return huge, d, relative
+def _soft_distances(x: Array, c: Array) -> tuple[Array, Array]:
+    """The squared distances the soft assignments use, less a per-point shift they ignore.
+
+    ``‖x‖² - 2x·c + ‖c‖²`` (clipped at 0) as :func:`_sq_distances`, except for points so large
+    that ``‖x‖²`` overflows: there ``‖c‖² - 2x·c`` (finite), with the shift ``‖x‖²`` returned
+    apart, so neither the softmax over ``k`` nor a gradient sees inf - inf.
+    """
+    xx = jnp.sum(x * x, axis=-1, keepdims=True)
+    huge = ~jnp.isfinite(xx)
+    m2 = -2.0 * jnp.matmul(x, c.T, precision=_HIGHEST)
+    cc = jnp.sum(c * c, axis=-1)
+    d = jnp.where(huge, m2 + cc, jnp.maximum(jnp.where(huge, 0, xx) + m2 + cc, 0))
+    return d, jnp.where(huge, xx, 0)[..., 0]
 
 
 def _assign(x: Array, c: Array) -> Array:

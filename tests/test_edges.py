@@ -1030,7 +1030,11 @@ TABLE: dict[str, Row | NotAFunction | Custom] = {
 
 
 def _floats(tree):
-    return [x for x in jax.tree.leaves(tree) if jnp.issubdtype(np.result_type(x), jnp.floating)]
+    return [
+        x
+        for x in jax.tree.leaves(tree)
+        if jnp.issubdtype(np.result_type(getattr(x, "dtype", x)), jnp.floating)
+    ]
 
 
 def _total(fn):
