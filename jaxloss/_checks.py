@@ -13,6 +13,7 @@ import contextvars
 import difflib
 import functools
 import inspect
+import math
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar, cast
 
@@ -102,13 +103,22 @@ def canonical_axes(
     return tuple(out) if ordered else tuple(sorted(out))
 
 
+def canonical_axis(axis: Any, ndim: int, name: str = "axis", what: str = "") -> int:
+    """One axis in ``[0, ndim)``: a ``TypeError`` for anything but an int (a tuple included)."""
+    if not isinstance(axis, int | np.integer) or isinstance(axis, bool):
+        raise TypeError(f"{name} must be a single int{what}; got {axis!r}.")
+    (a,) = canonical_axes(axis, ndim, name)
+    return a
+
+
 def move_axes_last(x: Array, axes: tuple[int, ...]) -> Array:
     """Move ``axes`` to the end (in order) and flatten them into one trailing axis."""
     if axes == (x.ndim - 1,):
         return x
     rest = tuple(a for a in range(x.ndim) if a not in axes)
     x = jnp.transpose(x, rest + axes)
-    return x.reshape((*x.shape[: len(rest)], -1))
+    # The flattened size is spelled out: ``-1`` cannot be resolved when another axis is 0.
+    return x.reshape((*x.shape[: len(rest)], math.prod(x.shape[len(rest) :])))
 
 
 def broadcasts_to(shape: Sequence[int], target: Sequence[int]) -> bool:

@@ -219,6 +219,9 @@ def reduce(
     losses = jnp.asarray(losses)
     if not jnp.issubdtype(losses.dtype, jnp.floating):
         losses = losses.astype(jnp.float32)
+    # 16-bit losses are accumulated in float32 and give a float32 result, like every loss
+    # (the gradient still comes back in the input's dtype through the cast).
+    losses = losses.astype(jnp.promote_types(losses.dtype, jnp.float32))
     mask = element_mask(losses.shape, weights=weights, where=where)
     return reduce_elements(
         losses,

@@ -8,6 +8,7 @@ at fully masked rows and logits of ±1e4.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jax
@@ -19,6 +20,7 @@ from jaxloss._checks import (
     Axis,
     boolean_mask,
     canonical_axes,
+    canonical_axis,
     check_broadcast,
     explicit_spec,
     float_array,
@@ -214,6 +216,7 @@ def one_hot(
     valid = (labels >= 0) & (labels < num_classes)
     if ignore_index is not None:
         valid = valid & (labels != ignore_index)
+    axis = canonical_axis(axis, labels.ndim + 1, what=" (where the class axis goes)")
     safe = jnp.where(valid, labels, -1)  # jax.nn.one_hot maps -1 to the zero row
     return jax.nn.one_hot(safe, num_classes, dtype=dtype, axis=axis)
 
@@ -287,7 +290,8 @@ def _move_last(x: Array, axes: tuple[int, ...]) -> Array:
     """Move ``axes`` to the end, flattened into one axis (the inverse is :func:`_move_back`)."""
     rest = tuple(a for a in range(x.ndim) if a not in axes)
     x = jnp.transpose(x, rest + axes)
-    return x.reshape((*x.shape[: len(rest)], -1))
+    # The flattened size is spelled out: ``-1`` cannot be resolved when another axis is 0.
+    return x.reshape((*x.shape[: len(rest)], math.prod(x.shape[len(rest) :])))
 
 
 def _move_back(x: Array, shape: tuple[int, ...], axes: tuple[int, ...]) -> Array:
@@ -300,6 +304,11 @@ def _move_back(x: Array, shape: tuple[int, ...], axes: tuple[int, ...]) -> Array
 @jax.custom_jvp
 def _sparsemax_last(z: Array) -> Array:
     """Sparsemax over the last axis (sort-based threshold, O(C log C) per row)."""
+    # Shift by the row's maximum first (sparsemax is shift-invariant): the support test
+    # ``1 + k z_(k) > Σ z_(j)`` loses the 1 to rounding once scores pass ~2²⁴ in float32,
+    # which would leave an empty support and all zeros.
+    top = jnp.max(z, axis=-1, keepdims=True, initial=-jnp.inf)
+    z = z - jax.lax.stop_gradient(jnp.where(jnp.isfinite(top), top, 0))
     descending = jnp.flip(jnp.sort(z, axis=-1), axis=-1)
     partial_sums = jnp.cumsum(descending, axis=-1)
     rank = jnp.arange(1, z.shape[-1] + 1, dtype=z.dtype)

@@ -640,7 +640,8 @@ def smooth_labels(
             k *= labels.shape[a]
     else:
         k = jnp.sum(where_mask(where, labels.shape, "labels"), axis=axes, keepdims=True)
-    return jnp.asarray((1.0 - alpha) * labels + alpha / k)
+    # (No ZeroDivisionError for an empty class axis: the result is empty anyway.)
+    return jnp.asarray((1.0 - alpha) * labels + alpha / jnp.maximum(k, 1))
 
 
 def poly_loss_cross_entropy(

@@ -27,6 +27,7 @@ The contract arguments (``weights``, ``where``, ``ignore_index``, ``class_weight
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jax
@@ -148,7 +149,8 @@ def soft_kmeans_assign(points: ArrayLike, centroids: ArrayLike, *, temperature: 
     """
     x, c = _points_and_centroids(points, centroids)
     _check_temperature(temperature)
-    return jax.nn.softmax(-_sq_distances(x, c) / temperature, axis=-1)
+    d, _ = _soft_distances(x, c)
+    return jax.nn.softmax(-d / temperature, axis=-1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -283,8 +285,8 @@ def soft_kmeans_loss(
     _check_temperature(temperature)
     mask = element_mask(x.shape[:-1], weights=weights, where=where)
     x = sanitize(x, mask)
-    d = _sq_distances(x, c)
-    per = -temperature * jax.nn.logsumexp(-d / temperature, axis=-1)
+    d, shift = _soft_distances(x, c)
+    per = shift - temperature * jax.nn.logsumexp(-d / temperature, axis=-1)
     return reduce_elements(
         per.astype(d.dtype), mask=mask, weights=weights, reduction=reduction, axis_name=axis_name
     )
@@ -327,7 +329,7 @@ def lloyd_step(
     x, c = _points_and_centroids(points, centroids)
     k = c.shape[0]
     w, mask = _point_weights(x.shape[:-1], x.dtype, weights, where)
-    x = sanitize(x, mask).reshape(-1, x.shape[-1])
+    x = sanitize(x, mask).reshape(math.prod(x.shape[:-1]), x.shape[-1])  # not -1: D may be 0
     assignment = _assign(x, c)
     sums = class_sums(assignment, x * w.reshape(-1, 1), k)
     totals = class_sums(assignment, w.reshape(-1), k)
@@ -498,7 +500,11 @@ def center_loss_update(
     mask = in_range if mask is None else mask & in_range
     f = jax.lax.stop_gradient(sanitize(f, mask))
     w = mask.astype(f.dtype)
-    sums = class_sums(safe.reshape(-1), (f * w[..., None]).reshape(-1, f.shape[-1]), num_classes)
+    sums = class_sums(
+        safe.reshape(-1),
+        (f * w[..., None]).reshape(math.prod(f.shape[:-1]), f.shape[-1]),
+        num_classes,
+    )
     counts = class_sums(safe.reshape(-1), w.reshape(-1), num_classes)
     delta = (counts[:, None] * c - sums) / (1.0 + counts[:, None])
     return c - alpha * delta
@@ -620,6 +626,21 @@ def _sq_distances(x: Array, c: Array) -> Array:
     return jnp.maximum(d, 0)
 
 
+def _soft_distances(x: Array, c: Array) -> tuple[Array, Array]:
+    """The squared distances the soft assignments use, less a per-point shift they ignore.
+
+    ``‖x‖² - 2x·c + ‖c‖²`` (clipped at 0) as :func:`_sq_distances`, except for points so large
+    that ``‖x‖²`` overflows: there ``‖c‖² - 2x·c`` (finite), with the shift ``‖x‖²`` returned
+    apart, so neither the softmax over ``k`` nor a gradient sees inf - inf.
+    """
+    xx = jnp.sum(x * x, axis=-1, keepdims=True)
+    huge = ~jnp.isfinite(xx)
+    m2 = -2.0 * jnp.matmul(x, c.T, precision=_HIGHEST)
+    cc = jnp.sum(c * c, axis=-1)
+    d = jnp.where(huge, m2 + cc, jnp.maximum(jnp.where(huge, 0, xx) + m2 + cc, 0))
+    return d, jnp.where(huge, xx, 0)[..., 0]
+
+
 def _assign(x: Array, c: Array) -> Array:
     return jnp.argmin(jax.lax.stop_gradient(_sq_distances(x, c)), axis=-1).astype(jnp.int32)
 
@@ -676,7 +697,8 @@ def _labelled_features(
     ok = jnp.all(labels_ok(in_range, mask, num_classes, ignore_index))
     w = jnp.where(in_range, w, 0)
     f = sanitize(f, in_range if mask is None else mask & in_range)
-    return f.reshape(-1, f.shape[-1]), safe.reshape(-1), w.reshape(-1), ok
+    # Sizes spelled out (not -1): D = 0 features must reshape too.
+    return f.reshape(math.prod(shape), f.shape[-1]), safe.reshape(-1), w.reshape(-1), ok
 
 
 def _centroids(f: Array, y: Array, w: Array, num_classes: int) -> tuple[Array, Array]:

@@ -296,7 +296,7 @@ def _masked_logsumexp(z: Array, mask: Array) -> tuple[Array, Any]:
     Empty rows give 0 with zero gradients (the caller masks them out).
     """
     has = jnp.any(mask, axis=-1, keepdims=True)
-    top = jnp.max(jnp.where(mask, z, -jnp.inf), axis=-1, keepdims=True)
+    top = jnp.max(jnp.where(mask, z, -jnp.inf), axis=-1, keepdims=True, initial=-jnp.inf)
     top = jax.lax.stop_gradient(jnp.where(has, top, 0.0))
     total = jnp.sum(jnp.where(mask, jnp.exp(jnp.where(mask, z - top, 0.0)), 0.0), axis=-1)
     return top[..., 0] + jnp.log(jnp.where(has[..., 0], total, 1.0)), has[..., 0]

@@ -109,7 +109,10 @@ def _xlogx_terms(targets: Array, log_predictions: Array) -> Array:
     """``t (log t - log q)`` with ``0 log 0 = 0``, finite gradients at ``t = 0``."""
     zero = targets == 0
     log_t = jnp.log(jnp.where(zero, 1, targets))
-    return targets * (jnp.where(zero, 0, log_t) - log_predictions)
+    # A zero target on a zero prediction (log q = -inf) is 0 too, not 0·inf = NaN; elsewhere
+    # log q is kept, so the gradient at a zero target stays -log q.
+    log_q = jnp.where(zero & (log_predictions == -jnp.inf), 0, log_predictions)
+    return targets * (jnp.where(zero, 0, log_t) - log_q)
 
 
 def kl_divergence(

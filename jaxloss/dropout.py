@@ -263,6 +263,9 @@ def _mask_shape(shape: tuple[int, ...], broadcast_dims: int | Sequence[int]) -> 
 
 def _check_rate(rate: Any) -> None:
     if isinstance(rate, jax.core.Tracer):
+        # A traced rate has no value yet, but its shape is known: check that much.
+        if jnp.ndim(rate) != 0:
+            raise ValueError(f"rate must be a scalar; got an array of shape {tuple(rate.shape)}.")
         return
     r = np.asarray(rate) if not isinstance(rate, int | float) else rate
     if not isinstance(r, int | float) and r.ndim != 0:

@@ -152,15 +152,34 @@ def _cosine(
             element_where = where
     mask = element_mask(loss_shape, weights=weights, where=element_where)
     a, b = sanitize(a, mask), sanitize(b, mask)
-    cos = jnp.sum(_unit(a, epsilon) * _unit(b, epsilon), axis=-1)
+    (ua, qa), (ub, qb) = _scaled(a, epsilon), _scaled(b, epsilon)
+    # One root of the product of the (scaled) squared norms: parallel vectors give exactly 1.
+    cos = jnp.sum(ua * ub, axis=-1) / jnp.sqrt(qa[..., 0] * qb[..., 0])
     return cos, mask, loss_shape
+
+
+def _scaled(v: Array, epsilon: Any) -> tuple[Array, Array]:
+    """``(u, q)`` with ``v / sqrt(max(|v|², ε)) = u / sqrt(q)`` over the last axis.
+
+    ``|v|²`` is never formed unscaled: ``u = v / s`` with ``s`` the largest magnitude (held
+    constant for the gradient, which is exact since the unit vector does not depend on it), so
+    vectors of norm 1e20 (whose square overflows float32) or 1e-30 (whose square underflows)
+    normalise correctly. ``q = |u|²`` (in ``[1, D]``) when ``|v|² ≥ ε``, else ``ε / s²``; a
+    zero vector with ``ε = 0`` gives ``u = 0``, ``q = 1``: it stays zero.
+    """
+    eps = jnp.asarray(epsilon, v.dtype)
+    s = jax.lax.stop_gradient(jnp.max(jnp.abs(v), axis=-1, keepdims=True, initial=0))
+    s = jnp.where((s > 0) & jnp.isfinite(s), s, 1)
+    u = v / s
+    u2 = jnp.sum(u * u, axis=-1, keepdims=True)
+    q = jnp.where(s * s * u2 >= eps, u2, eps / (s * s))
+    return u, jnp.where(q > 0, q, 1)
 
 
 def _unit(v: Array, epsilon: Any) -> Array:
     """``v / sqrt(max(|v|², ε))`` over the last axis; a zero vector (ε = 0) stays zero."""
-    norm2 = jnp.maximum(jnp.sum(v * v, axis=-1, keepdims=True), jnp.asarray(epsilon, v.dtype))
-    positive = norm2 > 0
-    return v / jnp.sqrt(jnp.where(positive, norm2, 1))
+    u, q = _scaled(v, epsilon)
+    return u / jnp.sqrt(q)
 
 
 def ntxent(
@@ -259,6 +278,7 @@ def triplet_margin_loss(
     margin: float | ArrayLike = 1.0,
     eps: float | ArrayLike = 1e-6,
     *,
+    swap: bool = False,
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
     reduction: Reduction = "none",
@@ -280,6 +300,8 @@ def triplet_margin_loss(
       norm_degree: ``q``.
       margin: ``m``.
       eps: added inside the root, keeping the gradient finite when two points coincide.
+      swap: the distance swap of Balntas et al. (PyTorch's ``swap=True``): the negative's
+        distance is ``min(d(a, n), d(p, n))``, the harder of the two.
       weights, where, reduction, axis_name: the contract over the per-triplet loss (inputs
         less ``axis``).
 
@@ -301,6 +323,8 @@ def triplet_margin_loss(
         ) from None
     if not isinstance(axis, int):
         raise TypeError(f"axis must be an int; got {axis!r}.")
+    if not isinstance(swap, bool):
+        raise TypeError(f"swap must be a Python bool; got {swap!r}.")
     (axis_,) = canonical_axes(axis, len(shape))
     loss_shape = tuple(d for i, d in enumerate(shape) if i != axis_)
     dtype = jnp.result_type(a.dtype, p.dtype, n.dtype)
@@ -309,16 +333,40 @@ def triplet_margin_loss(
     )
     mask = element_mask(loss_shape, weights=weights, where=where)
     a, p, n = sanitize(a, mask), sanitize(p, mask), sanitize(n, mask)
-    even = isinstance(norm_degree, int) and norm_degree % 2 == 0
-
-    def distance(u: Array, v: Array) -> Array:
-        d = u - v if even else jnp.abs(u - v)
-        return jnp.power(jnp.sum(jnp.power(d, norm_degree), axis=-1) + eps, 1.0 / norm_degree)
-
-    per = jnp.maximum(distance(a, p) - distance(a, n) + margin, 0)
+    per = jnp.maximum(_triplet_distances(a, p, n, norm_degree, eps, swap, inside=True) + margin, 0)
     return reduce_elements(
         per, mask=mask, weights=weights, reduction=reduction, axis_name=axis_name
     )
+
+
+def _triplet_distances(
+    a: Array, p: Array, n: Array, norm_degree: Any, eps: Any, swap: bool, *, inside: bool
+) -> Array:
+    """``d(a, p) - d(a, n)`` over the last axis, ``d(a, n)`` replaced by ``min(d(a, n), d(p, n))``
+    with ``swap``.
+
+    ``inside=True``: optax's ``(Σ|u - v|^q + eps)^(1/q)``; ``inside=False``: PyTorch's
+    ``pairwise_distance``, ``‖u - v + eps‖_q``.
+    """
+    even = isinstance(norm_degree, int) and norm_degree % 2 == 0
+
+    def distance(u: Array, v: Array) -> Array:
+        diff = u - v if inside else u - v + jnp.asarray(eps, u.dtype)
+        # Scaled by the largest difference when it exceeds 1 (held constant for the gradient,
+        # algebraically exact): differences of 1e30 would overflow their square otherwise.
+        big = jax.lax.stop_gradient(jnp.max(jnp.abs(diff), axis=-1, keepdims=True, initial=0))
+        scale = jnp.where((big > 1) & jnp.isfinite(big), big, 1)
+        r = diff / scale
+        r = r if even else jnp.abs(r)
+        inner = jnp.sum(jnp.power(r, norm_degree), axis=-1)
+        if inside:
+            inner = inner + eps / jnp.power(scale[..., 0], norm_degree)
+        return scale[..., 0] * jnp.power(inner, 1.0 / norm_degree)
+
+    negative = distance(a, n)
+    if swap:
+        negative = jnp.minimum(negative, distance(p, n))
+    return distance(a, p) - negative
 
 
 def cosine_embedding_loss(

@@ -40,6 +40,7 @@ scikit-learn's rows-are-truth layout obvious.
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any, Literal, NamedTuple, cast
 
 import jax
@@ -1193,7 +1194,11 @@ def r2_score(
         p_col: Array, t_col: Array, m_col: Array | None, w_col: Array | None
     ) -> tuple[Array, Array, Array]:
         # Centre on one included target first, so constant targets give exactly total = 0.
-        first = jnp.arange(t_col.shape[0]) == (0 if m_col is None else jnp.argmax(m_col))
+        # (A cumulative count, not argmax, so that an empty column works too.)
+        if m_col is None:
+            first = jnp.arange(t_col.shape[0]) == 0
+        else:
+            first = m_col & (jnp.cumsum(m_col) == 1)
         ref = jnp.sum(jnp.where(first, t_col, 0))
         centred = t_col - ref
         mean_t = ref + reduce_elements(
@@ -1205,7 +1210,7 @@ def r2_score(
         r2 = jnp.where(total != 0, finite, jnp.where(residual == 0, 1.0, 0.0).astype(p.dtype))
         return r2, residual, total
 
-    flat = (shape[0], -1)
+    flat = (shape[0], math.prod(shape[1:]))  # not -1: an empty batch must reshape too
     cols = [a if a is None else a.reshape(flat) for a in (p, t, m, w)]
     axes = [None if a is None else 1 for a in cols]
     r2, residual, total = jax.vmap(column, in_axes=axes)(*cast(list[Any], cols))
@@ -1484,7 +1489,7 @@ def _ranked_counts(
     tps = _cumsum_at_group_end(pos_w, valid, has_next, signed)
     fps = _cumsum_at_group_end(neg_w, valid, has_next, signed)
     next_score = jax.lax.cummax(jnp.where(valid, s_sorted, -jnp.inf), reverse=True)
-    last_score = jnp.min(jnp.where(valid, s_sorted, jnp.inf))
+    last_score = jnp.min(jnp.where(valid, s_sorted, jnp.inf), initial=jnp.inf)  # (may be empty)
     s_at = jnp.where(has_next, next_score, jnp.where(jnp.any(valid), last_score, s_sorted))
     zero = jnp.zeros((1,), s.dtype)
     tps = jnp.concatenate([zero, tps])

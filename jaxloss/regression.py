@@ -69,7 +69,10 @@ def _pair(
 ) -> tuple[Array, Array, Array | None]:
     """Validated ``predictions`` and ``targets`` broadcast to one shape, with the mask applied."""
     p = upcast(float_array(predictions, "predictions"))
-    t = jnp.broadcast_to(p - difference(p, targets), p.shape)  # shared shape/dtype check
+    difference(p, targets)  # the shared shape/dtype check (its result is not needed)
+    # The targets themselves, not p - (p - t): that loses t entirely when |p| ≫ |t|.
+    t = jnp.zeros_like(p) if targets is None else jnp.asarray(targets).astype(p.dtype)
+    t = jnp.broadcast_to(t, p.shape)
     mask = element_mask(p.shape, weights=weights, where=where)
     return sanitize(p, mask), sanitize(t, mask), mask
 

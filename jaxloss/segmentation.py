@@ -24,6 +24,7 @@ To weight whole images, take ``reduction="none"`` and call
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal, NamedTuple
 
 import jax
@@ -150,6 +151,8 @@ def _prepare(
         include=include,
         what=f"{pred_name} without its class axis",
     )
+    if bad is not None and mask is not None:
+        bad = bad & mask  # an out-of-range label in an excluded pixel is excluded with it
     x = sanitize(x, mask)
     onehot = sanitize(onehot, mask)
     if from_logits:
@@ -1107,11 +1110,11 @@ def lovasz_hinge_loss(
             raise ValueError("ignore_index needs integer labels; use where= for float labels.")
         include = y != ignore_index
     pixel_mask = element_mask(x.shape, where=where, include=include, what="logits")
+    # Sizes spelled out (not -1): an empty batch must reshape too.
     if per_image:
-        batch = x.shape[0]
+        flat_shape = (x.shape[0], math.prod(x.shape[1:]))
     else:
-        batch = 1
-    flat_shape = (batch, -1)
+        flat_shape = (1, math.prod(x.shape))
     m = jnp.ones_like(x, dtype=bool) if pixel_mask is None else pixel_mask
     xs = sanitize(x, pixel_mask).reshape(flat_shape)
     ys = sanitize(y.astype(x.dtype), pixel_mask).reshape(flat_shape)
@@ -1304,6 +1307,7 @@ def dice_ce_loss(
     x = float_array(logits, "logits")
     if not isinstance(axis, int):
         raise TypeError(f"axis must be a single int (the class axis); got {axis!r}.")
+    canonical_axes(axis, x.ndim)  # a ValueError naming axis, not an IndexError
     if isinstance(x.shape[axis], int) and x.shape[axis] < 2:  # (a symbolic size passes)
         raise ValueError(
             f"dice_ce_loss needs at least 2 classes on axis {axis}; got "

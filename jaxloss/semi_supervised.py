@@ -343,7 +343,7 @@ def entropy_loss(
 def _unit_per_example(d: Array) -> Array:
     """Normalise each example (axis 0) to unit L2 norm, Miyato's two-step way (no underflow)."""
     axes = tuple(range(1, d.ndim))
-    d = d / (1e-12 + jnp.max(jnp.abs(d), axis=axes, keepdims=True))
+    d = d / (1e-12 + jnp.max(jnp.abs(d), axis=axes, keepdims=True, initial=0.0))
     return d / jnp.sqrt(1e-6 + jnp.sum(d * d, axis=axes, keepdims=True))
 
 
@@ -733,7 +733,7 @@ def label_propagation(
 
         log_f = _iterate(log_step, log_y, max_iter, tol, log_domain=True)
         return _softmax_rows(log_f)
-    row_max = jnp.max(log_w, axis=1, keepdims=True)
+    row_max = jnp.max(log_w, axis=1, keepdims=True, initial=-jnp.inf)  # (may be empty)
     w = jnp.exp(log_w - jnp.where(jnp.isfinite(row_max), row_max, 0.0))
     if method == "solve":
         p = _normalize_rows(w)
@@ -827,8 +827,13 @@ def _label_matrix(labels: ArrayLike, n: int, num_classes: int | None, dtype: Any
 def _squared_distances(x: Array) -> Array:
     """Pairwise squared distances (centred Gram form), clipped at 0, zero diagonal."""
     x = x - jnp.mean(x, axis=0, keepdims=True)
-    sq = jnp.sum(x * x, axis=1)
-    d2 = jnp.maximum(sq[:, None] + sq[None, :] - 2.0 * (x @ x.T), 0.0)
+    # On x / s (s the largest magnitude), then times s twice: points of norm 1e20 give huge
+    # (or inf) distances, never inf - inf = NaN from their squared norms.
+    scale = jax.lax.stop_gradient(jnp.max(jnp.abs(x), initial=0.0))
+    scale = jnp.where((scale > 0) & jnp.isfinite(scale), scale, 1.0)
+    u = x / scale
+    sq = jnp.sum(u * u, axis=1)
+    d2 = jnp.maximum(sq[:, None] + sq[None, :] - 2.0 * (u @ u.T), 0.0) * scale * scale
     return jnp.where(jnp.eye(x.shape[0], dtype=bool), 0.0, d2)
 
 

@@ -239,7 +239,8 @@ def class_weights(
 
     if method == "balanced":
         k = jnp.sum(present).astype(dtype)
-        raw = jnp.sum(n) / (k * safe_n)
+        # (k = 0 only when no class is present: every weight is 0 then, and so is the gradient.)
+        raw = jnp.sum(n) / (jnp.maximum(k, 1) * safe_n)
     elif method == "inverse":
         raw = 1.0 / safe_n
     elif method == "median_frequency":

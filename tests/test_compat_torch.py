@@ -81,6 +81,7 @@ def test_every_function_has_a_reference_case_and_pytorchs_defaults():
         "hinge_embedding_loss": dict(margin=1.0),
         "cosine_embedding_loss": dict(margin=0.0),
         "multi_margin_loss": dict(p=1, margin=1.0),
+        "triplet_margin_loss": dict(margin=1.0, p=2.0, eps=1e-6, swap=False),
         "ctc_loss": dict(blank=0, zero_infinity=False),
     }
     for name in F.__all__:

@@ -142,6 +142,65 @@ def test_triplet_values_gradient_and_contract(rng):
     assert np.all(np.isfinite(g))
 
 
+def test_triplet_swap_against_numpy_and_finite_differences(rng):
+    a, p = rng.normal(size=(6, 3)), rng.normal(size=(6, 3))
+    n = p + 0.3 * rng.normal(size=(6, 3))  # negatives near the positives: the swap matters
+
+    def np_swap(q=2, margin=1.0, eps=1e-6):
+        d = lambda u, v: (np.sum(np.abs(u - v) ** q, -1) + eps) ** (1 / q)  # noqa: E731
+        return np.maximum(d(a, p) - np.minimum(d(a, n), d(p, n)) + margin, 0)
+
+    swapped = np_swap()
+    plain = jl.triplet_margin_loss(jnp.float32(a), jnp.float32(p), jnp.float32(n))
+    assert not np.allclose(swapped, plain)  # the case exercises the swap
+    for kw in ({}, {"norm_degree": 1, "margin": 0.5}, {"norm_degree": 3, "eps": 0.0}):
+        got = jl.triplet_margin_loss(
+            jnp.float32(a), jnp.float32(p), jnp.float32(n), swap=True, **kw
+        )
+        want = np_swap(kw.get("norm_degree", 2), kw.get("margin", 1.0), kw.get("eps", 1e-6))
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=str(kw))
+    with float64():
+        for i in range(3):
+
+            def f(v, i=i):
+                args = [a, p, n]
+                args[i] = v
+                return jl.triplet_margin_loss(*args, margin=2.0, swap=True, reduction="sum")
+
+            x = (a, p, n)[i]
+            np.testing.assert_allclose(
+                jax.grad(f)(x), numeric_grad(f, x), rtol=1e-6, atol=1e-8, err_msg=f"input {i}"
+            )
+    with pytest.raises(TypeError, match="swap"):
+        jl.triplet_margin_loss(jnp.ones((1, 2)), jnp.ones((1, 2)), jnp.ones((1, 2)), swap=1)
+
+
+@pytest.mark.parametrize("swap", [False, True])
+@pytest.mark.parametrize("p_norm", [1.0, 2.0, 3.0])
+def test_compat_triplet_margin_loss_equals_pytorch(rng, swap, p_norm):
+    torch = pytest.importorskip("torch")
+    import jaxloss.compat.torch as F
+
+    a, p, n = (rng.normal(size=(5, 4)).astype(np.float32) for _ in range(3))
+    for reduction in ("none", "mean", "sum"):
+        tensors = [torch.tensor(v, requires_grad=True) for v in (a, p, n)]
+        want = torch.nn.functional.triplet_margin_loss(
+            *tensors, margin=0.7, p=p_norm, eps=1e-3, swap=swap, reduction=reduction
+        )
+        want.sum().backward()
+
+        def total(*xs, reduction=reduction):
+            out = F.triplet_margin_loss(
+                *xs, margin=0.7, p=p_norm, eps=1e-3, swap=swap, reduction=reduction
+            )
+            return out.sum(), out
+
+        (_, got), grads = jax.value_and_grad(total, (0, 1, 2), has_aux=True)(a, p, n)
+        np.testing.assert_allclose(got, want.detach().numpy(), rtol=1e-5, atol=1e-6)
+        for g, t in zip(grads, tensors, strict=True):
+            np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-4, atol=1e-6)
+
+
 @pytest.mark.parametrize(
     "name", ["cosine_similarity", "cosine_distance", "triplet_margin_loss", "ntxent"]
 )

@@ -35,6 +35,7 @@ import jax.numpy as jnp
 
 import jaxloss as jl
 from jaxloss._checks import Array, ArrayLike, float_array, integer_array
+from jaxloss.embedding import _triplet_distances
 
 __all__ = [
     "cross_entropy",
@@ -51,6 +52,7 @@ __all__ = [
     "margin_ranking_loss",
     "hinge_embedding_loss",
     "cosine_embedding_loss",
+    "triplet_margin_loss",
     "soft_margin_loss",
     "multilabel_soft_margin_loss",
     "multilabel_margin_loss",
@@ -419,6 +421,56 @@ def cosine_embedding_loss(
     Array(1., dtype=float32)
     """
     per = jl.cosine_embedding_loss(input1, input2, target, margin=margin)
+    return _elementwise(per, reduction)
+
+
+def triplet_margin_loss(
+    anchor: ArrayLike,
+    positive: ArrayLike,
+    negative: ArrayLike,
+    margin: float = 1.0,
+    p: float = 2.0,
+    eps: float = 1e-6,
+    swap: bool = False,
+    *,
+    reduction: TorchReduction = "mean",
+) -> Array:
+    r"""``torch.nn.functional.triplet_margin_loss``; the math of :func:`jaxloss.triplet_margin_loss`
+    with PyTorch's distance.
+
+    .. math:: \ell = \max\bigl(d(a, p) - d(a, n) + m,\ 0\bigr), \qquad
+              d(u, v) = \lVert u - v + \epsilon \rVert_p
+
+    PyTorch's ``pairwise_distance`` adds ``eps`` to the difference (jaxloss's, optax's, adds it
+    inside the root); ``swap=True`` uses ``min(d(a, n), d(p, n))`` for the negative. Inputs are
+    ``[N, D]`` or an unbatched ``[D]``, the embedding axis last.
+
+    >>> import jax.numpy as jnp
+    >>> a, p, n = jnp.array([[0.0, 0.0]]), jnp.array([[0.0, 0.5]]), jnp.array([[0.0, 1.0]])
+    >>> triplet_margin_loss(a, p, n, eps=0.0)    # 0.5 - 1.0 + 1.0
+    Array(0.5, dtype=float32)
+    >>> triplet_margin_loss(a, p, n, eps=0.0, swap=True)   # d(p, n) = 0.5 < d(a, n) = 1
+    Array(1., dtype=float32)
+    """
+    _check(reduction)
+    if not isinstance(swap, bool):
+        raise TypeError(f"swap must be a Python bool; got {swap!r}.")
+    xs = [
+        float_array(v, name)
+        for v, name in ((anchor, "anchor"), (positive, "positive"), (negative, "negative"))
+    ]
+    dtype = jnp.result_type(*(v.dtype for v in xs), jnp.float32)
+    try:
+        shape = jnp.broadcast_shapes(*(v.shape for v in xs))
+    except ValueError:
+        raise ValueError(
+            f"anchor, positive and negative have shapes {[tuple(v.shape) for v in xs]}; they "
+            "must broadcast together."
+        ) from None
+    if len(shape) not in (1, 2):
+        raise ValueError(f"inputs must be [N, D] or [D] (PyTorch's); got shape {shape}.")
+    a, pos, neg = (jnp.broadcast_to(v, shape).astype(dtype) for v in xs)
+    per = jnp.maximum(_triplet_distances(a, pos, neg, p, eps, swap, inside=False) + margin, 0)
     return _elementwise(per, reduction)
 
 

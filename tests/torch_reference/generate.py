@@ -200,6 +200,25 @@ def _cases(rng: np.random.Generator) -> list[dict]:
             ],
             kw=dict(zero_infinity=True),
         ),
+        # (Appended last, so the draws of the cases above are unchanged.)
+        dict(
+            fn="triplet_margin_loss",
+            floats=[normal(n, c), normal(n, c), normal(n, c)],
+            ints=[],
+            kw={},
+        ),
+        dict(
+            fn="triplet_margin_loss",  # the distance swap; an L1 distance; eps on the difference
+            floats=[normal(n, c), normal(n, c), normal(n, c, scale=0.5)],
+            ints=[],
+            kw=dict(margin=0.5, p=1.0, eps=1e-3, swap=True),
+        ),
+        dict(
+            fn="triplet_margin_loss",
+            floats=[normal(n, c), normal(n, c), normal(n, c)],
+            ints=[],
+            kw=dict(margin=2.0, p=3.0, swap=True),
+        ),
     ]
 
 
