@@ -98,6 +98,24 @@ def _centroids(x):
     return CENTROIDS[:, : x.shape[-1]]  # the points' feature size (D = 0 included)
 
 
+def _linear_ce(h, y, **k):
+    """The fused linear + CE of hidden states ``[B, D]`` and the weight ``[D, C]`` (the
+    features' D, 0 included), per token, in chunks of 2 (a padded last chunk)."""
+    w = CENTROIDS[:, : h.shape[-1]].T
+    return jl.linear_softmax_cross_entropy(h, w, y, reduction="none", chunk_size=2, **k)
+
+
+def _vocab_parallel(x, y, **k):
+    """``vocab_parallel_cross_entropy`` over 2 vocabulary shards of the logits: a named
+    ``vmap`` axis stands in for the mesh axis (pmax, psum and axis_index work the same)."""
+    shards = jnp.moveaxis(x.reshape(x.shape[0], 2, x.shape[-1] // 2), 1, 0)
+    per_shard = jax.vmap(
+        lambda xs: jl.vocab_parallel_cross_entropy(xs, y, axis_name="vocab", **k),
+        axis_name="vocab",
+    )(shards)
+    return per_shard[0]
+
+
 @dataclass(frozen=True)
 class Row:
     """A public function, called as ``fn(*inputs)`` on batch-first inputs.
@@ -275,6 +293,8 @@ TABLE: dict[str, Row | NotAFunction | Custom] = {
     "softmax_cross_entropy": Row(
         lambda x, y, **k: jl.softmax_cross_entropy(x, y, **k), (LOGITS, PROBS)
     ),
+    "linear_softmax_cross_entropy": Row(_linear_ce, (FEATURES, LABELS), kind="features"),
+    "vocab_parallel_cross_entropy": Row(_vocab_parallel, (LOGITS, LABELS)),
     "safe_softmax_cross_entropy": Row(
         lambda x, y, **k: jl.safe_softmax_cross_entropy(x, y, **k), (LOGITS, PROBS)
     ),
