@@ -52,6 +52,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         action="store_true",
         help="do not set GLIBC_TUNABLES=glibc.malloc.hugetlb=1",
     )
+    p.add_argument(
+        "--vocab",
+        default="",
+        help="comma-separated vocabularies of the large_vocab family (default 32000,128000,256000; "
+        "a value+grad call at 256000 takes minutes on a 2-core CPU)",
+    )
     p.add_argument("--list", action="store_true", help="list the cases and exit")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
@@ -93,8 +99,12 @@ def main(argv: list[str] | None = None) -> int:
         env = dict(os.environ, GLIBC_TUNABLES=HUGEPAGES)
         os.execve(sys.executable, [sys.executable, "-m", "bench", *argv], env)
 
+    from bench import cases
     from bench.report import write_results
     from bench.run import run, select_cases
+
+    if args.vocab:
+        cases.LARGE_VOCABULARIES = tuple(int(v) for v in args.vocab.split(","))
 
     families = [f for f in args.filter.split(",") if f]
     if args.list:

@@ -110,13 +110,17 @@ def time_interleaved(
     """
     names = list(runners)
     single: dict[str, float] = {}
-    for name in names:
-        for _ in range(warmup):
+    if rounds is not None and warmup == 0:
+        # Calls of seconds (the caller already ran each once): one call a sample, no probe.
+        loops = dict.fromkeys(names, 1)
+    else:
+        for name in names:
+            for _ in range(warmup):
+                runners[name]()
+            t0 = time.perf_counter()
             runners[name]()
-        t0 = time.perf_counter()
-        runners[name]()
-        single[name] = max(time.perf_counter() - t0, 1e-7)
-    loops = {n: max(1, math.ceil(min_sample_s / single[n])) for n in names}
+            single[name] = max(time.perf_counter() - t0, 1e-7)
+        loops = {n: max(1, math.ceil(min_sample_s / single[n])) for n in names}
     if rounds is None:
         per_round = sum(single[n] * loops[n] for n in names)
         rounds = int(min(max_rounds, max(min_rounds, budget_s / per_round)))

@@ -107,7 +107,7 @@ def canonical_axis(axis: Any, ndim: int, name: str = "axis", what: str = "") -> 
     """One axis in ``[0, ndim)``: a ``TypeError`` for anything but an int (a tuple included)."""
     if not isinstance(axis, int | np.integer) or isinstance(axis, bool):
         raise TypeError(f"{name} must be a single int{what}; got {axis!r}.")
-    (a,) = canonical_axes(axis, ndim, name)
+    (a,) = canonical_axes(int(axis), ndim, name)
     return a
 
 
