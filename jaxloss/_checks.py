@@ -202,6 +202,8 @@ def labels_ok(
         ~jnp.any(bad & (labels == -100)),
         f"{expected}; got -100 (PyTorch's ignore label): did you mean ignore_index=-100?",
     )
+    if bad.size == 0:  # nothing to quote (and argmax has no empty form)
+        return ok
     first_bad = jnp.ravel(labels)[jnp.argmax(jnp.ravel(bad))]
     value_check(ok, f"{expected}; got an out-of-range label, {{label}}.", label=first_bad)
     return ok

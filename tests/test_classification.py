@@ -467,7 +467,7 @@ def test_jit_vmap_grad_compose(rng):
         (lambda x, y: jl.expected_cost_loss(x, y, np.ones((5, 4))), "cost_matrix has shape"),
         (
             lambda x, y: jl.softmax_cross_entropy(x, np.ones((6, 5)), where=np.ones(5, float)),
-            "where must be a boolean array",
+            "where must be a boolean mask",
         ),
     ],
 )

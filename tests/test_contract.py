@@ -535,7 +535,7 @@ def test_reduce_edges_and_errors():
     assert jl.reduce(jnp.array([1, 2, 3])).dtype == jnp.float32  # integer losses promoted
     with pytest.raises(ValueError, match="reduction must be one of"):
         jl.reduce(jnp.ones(3), reduction="max")
-    with pytest.raises(TypeError, match="where must be a boolean array"):
+    with pytest.raises(TypeError, match="where must be a boolean mask"):
         jl.reduce(jnp.ones(3), where=jnp.ones(3))
     with pytest.raises(ValueError, match=r"sum_axes=\(2,\) is out of range"):
         jl.reduce(jnp.ones((2, 2)), sum_axes=(2,))
