@@ -242,12 +242,7 @@ def linear_softmax_cross_entropy(
     smoothing = _static_number(label_smoothing, "label_smoothing", low=0.0, high=1.0)
     if smoothing >= 1.0:
         raise ValueError(f"label_smoothing must lie in [0, 1); got {smoothing}.")
-    zl = _static_number(z_loss, "z_loss", low=0.0)
-    cap = None
-    if logit_soft_cap is not None:
-        cap = _static_number(logit_soft_cap, "logit_soft_cap", low=0.0)
-        if cap <= 0:
-            raise ValueError(f"logit_soft_cap must be > 0 or None; got {cap}.")
+    zl, cap = _z_loss_and_cap(z_loss, logit_soft_cap)
     shards = 1 if vocab_axis_name is None else _axis_size(vocab_axis_name)
     num_classes = v_local * shards
     loss_shape = tuple(h.shape[:-1])
@@ -437,12 +432,7 @@ def vocab_parallel_cross_entropy(
     v_local = x.shape[-1]
     num_classes = v_local * _axis_size(axis_name)
     smoothing = _static_number(label_smoothing, "label_smoothing", low=0.0, high=1.0)
-    zl = _static_number(z_loss, "z_loss", low=0.0)
-    cap = None
-    if logit_soft_cap is not None:
-        cap = _static_number(logit_soft_cap, "logit_soft_cap", low=0.0)
-        if cap <= 0:
-            raise ValueError(f"logit_soft_cap must be > 0 or None; got {cap}.")
+    zl, cap = _z_loss_and_cap(z_loss, logit_soft_cap)
     loss_shape = tuple(x.shape[:-1])
     safe_labels, in_range, include = integer_labels(
         labels, loss_shape, num_classes, ignore_index, hint=INT_HINT
@@ -486,6 +476,17 @@ def vocab_parallel_cross_entropy(
 
 # ---------------------------------------------------------------------------------------------
 # Validation and static choices.
+
+
+def _z_loss_and_cap(z_loss: Any, logit_soft_cap: Any) -> tuple[float, float | None]:
+    """``z_loss ≥ 0`` and ``logit_soft_cap > 0`` (or ``None``) as Python floats."""
+    zl = _static_number(z_loss, "z_loss", low=0.0)
+    if logit_soft_cap is None:
+        return zl, None
+    cap = _static_number(logit_soft_cap, "logit_soft_cap", low=0.0)
+    if cap <= 0:
+        raise ValueError(f"logit_soft_cap must be > 0 or None; got {cap}.")
+    return zl, cap
 
 
 def _static_number(
