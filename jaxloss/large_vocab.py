@@ -77,6 +77,14 @@ CHUNK_MIN, CHUNK_MAX, STORE_CHUNK_MIN = 16, 1024, 256
 #: The weight gradient is accumulated in blocks of about this many bytes of ``dW`` (float32),
 #: so that no ``[D, V]`` product other than the accumulator itself is ever materialised.
 DW_BLOCK_BYTES = 16 * 2**20
+#: The recompute backward pass (``mode="recompute"``, and ``reduction="none"``) runs over
+#: blocks of the vocabulary, all tokens at once, when a ``[N, V_block]`` tile the size of the
+#: forward pass's ``[chunk, V]`` tile holds at least this many classes; otherwise over the
+#: token chunks. Blocked by classes, every product contracts over ``D``, ``N`` or
+#: ``V_block`` and each block of ``dW`` is written once, where the token-chunked schedule
+#: contracts ``dW`` over the chunk and reads and writes the whole of it per chunk (on a 2-core
+#: CPU at N = 4096, D = 1024, V = 128000: 1.41× the naive step's time token-chunked).
+VBLOCK_MIN = 256
 
 Mode = Literal["store", "recompute"]
 WeightLayout = Literal["dv", "vd"]
@@ -124,9 +132,13 @@ def linear_softmax_cross_entropy(
       ``dW = Σ_t g_t h_t ⊗ dlogits_t`` cannot be formed ahead of it, so ``"none"`` runs the
       ``"recompute"`` schedule (correct for any cotangent).
     * ``mode="recompute"``: the forward pass keeps only ``lse [N]``; the backward pass
-      recomputes each logits tile (Cut Cross-Entropy's schedule). Four matrix products (the
-      logits twice), no ``dW`` buffer besides the gradient itself: for when the accumulator is
-      too much memory.
+      recomputes the logits (Cut Cross-Entropy's schedule). Four matrix products (the logits
+      twice), no ``dW`` buffer besides the gradient itself: for when the accumulator is too
+      much memory. With ``lse`` known, the backward pass runs over blocks of the vocabulary,
+      all tokens at once, when an ``[N, V_block]`` tile no larger than the forward's
+      ``[chunk, V]`` holds at least ``VBLOCK_MIN`` (256) classes (each block of ``dW`` is
+      written once; 4000 classes per block at N = 4096, V = 128000), and over the token
+      chunks otherwise (too many tokens for the tile budget).
 
     Args:
       hidden: ``[..., D]`` hidden states (float32, bfloat16, float16 or float64).
@@ -272,6 +284,7 @@ def linear_softmax_cross_entropy(
         vocab_axis=vocab_axis_name,
         num_classes=num_classes,
         block=_dw_block(v_local, d),
+        vblock=_vocab_block(chunk, n + (-n) % chunk, v_local),
         compute=dtype,
         act=jnp.dtype(jnp.result_type(h.dtype, w.dtype)),
         h_dtype=jnp.dtype(h.dtype),
@@ -534,7 +547,21 @@ def _chunk_size(chunk_size: int | None, n: int, v: int, mode: str) -> int:
 
 def _dw_block(v: int, d: int) -> int:
     """Classes per block of the ``dW`` update (``DW_BLOCK_BYTES`` of float32), a divisor if any."""
-    target = max(128, DW_BLOCK_BYTES // (4 * max(d, 1)))
+    return _divisor_block(v, max(128, DW_BLOCK_BYTES // (4 * max(d, 1))))
+
+
+def _vocab_block(chunk: int, n_pad: int, v: int) -> int:
+    """Classes per block of the vocabulary-blocked recompute backward pass (a ``[N, block]``
+    tile no larger than the forward's ``[chunk, V]``), or 0 for the token-chunked one."""
+    target = (chunk * v) // max(n_pad, 1)
+    if n_pad <= chunk or target < VBLOCK_MIN:
+        return 0
+    return _divisor_block(v, target)
+
+
+def _divisor_block(v: int, target: int) -> int:
+    """At most ``target`` classes per block: ``v`` itself, a divisor of ``v`` near ``target``
+    (no tail block) if there is one, else ``target``."""
     if target >= v:
         return v
     first = -(-v // target)
@@ -604,6 +631,7 @@ class _Config(NamedTuple):
     vocab_axis: Any
     num_classes: int
     block: int
+    vblock: int  # 0: the token-chunked recompute backward; else classes per block
     compute: Any
     act: Any
     h_dtype: Any
@@ -685,15 +713,31 @@ def _tile_loss(
 
 
 def _tile_grad(
-    cfg: _Config, s: Array, hot: Array, lse: Array, cw_y: Array, r: Array, cw: Array | None
+    cfg: _Config,
+    s: Array,
+    hot: Array,
+    lse: Array,
+    cw_y: Array,
+    r: Array,
+    cw: Array | None,
+    cw_sum: Array | None = None,
 ) -> Array:
-    """``r_t · ∂ℓ_t/∂z`` for a tile, cast to the activation dtype (see the module docstring)."""
+    """``r_t · ∂ℓ_t/∂z`` for a tile, cast to the activation dtype (see the module docstring).
+
+    ``cw`` holds the class weights of the tile's classes; ``cw_sum``, their sum over the whole
+    vocabulary, is needed (with smoothing) when the tile holds a block of the classes only."""
     ct = s.dtype
     eps = cfg.smoothing
     coef = (1.0 - eps) * cw_y
     if eps:
-        cw_sum = cfg.num_classes if cw is None else _psum_vocab(cfg, jnp.sum(cw.astype(ct)))
-        coef = coef + eps / cfg.num_classes * cw_sum
+        total: Array | int
+        if cw is None:
+            total = cfg.num_classes
+        elif cw_sum is None:
+            total = _psum_vocab(cfg, jnp.sum(cw.astype(ct)))
+        else:
+            total = cw_sum
+        coef = coef + eps / cfg.num_classes * total
     if cfg.z_loss:
         coef = coef + 2.0 * cfg.z_loss * cw_y * lse
     p = jnp.exp(s - lse[:, None])
@@ -712,15 +756,20 @@ def _hidden_grad(cfg: _Config, g: Array, w: Array) -> Array:
     return lax.dot_general(g, w.astype(cfg.act), dims, preferred_element_type=cfg.compute)
 
 
+def _weight_grad(cfg: _Config, h_c: Array, g: Array) -> Array:
+    """``h_cᵀ g`` in ``weight``'s layout (``[D, V_b]`` or ``[V_b, D]``), compute dtype."""
+    contract = (((0,), (0,)), ((), ()))
+    if cfg.layout == "dv":
+        return lax.dot_general(h_c, g, contract, preferred_element_type=cfg.compute)
+    return lax.dot_general(g, h_c, contract, preferred_element_type=cfg.compute)
+
+
 def _add_weight_grad(cfg: _Config, dw: Array, h_c: Array, g: Array) -> Array:
     """``dW += h_cᵀ g`` in blocks of classes, so that no ``[D, V]`` product is materialised."""
     axis = 1 if cfg.layout == "dv" else 0
-    contract = (((0,), (0,)), ((), ()))
 
     def product(gb: Array) -> Array:
-        if cfg.layout == "dv":
-            return lax.dot_general(h_c, gb, contract, preferred_element_type=cfg.compute)
-        return lax.dot_general(gb, h_c, contract, preferred_element_type=cfg.compute)
+        return _weight_grad(cfg, h_c, gb)
 
     v = g.shape[-1]
     vb = cfg.block
@@ -868,6 +917,13 @@ def _per_token_bwd(cfg: _Config, res: tuple[Any, ...], cts: tuple[Array, Any]) -
     h, w, b, labels, valid, cw, lse, cw_y = res
     v = w.shape[1] if cfg.layout == "dv" else w.shape[0]
     r = jnp.where(valid, cts[0], jnp.zeros((), cts[0].dtype))
+    if cfg.vblock:
+        dh, dw, db = _vocab_blocked_grads(cfg, h, w, b, labels, valid, cw, lse, cw_y, r)
+        t_h, t_w, t_b, _ = cfg.targets
+        dh = _match(dh.astype(cfg.h_dtype), t_h, cfg.dh_extra)
+        dw = _match(dw.astype(cfg.w_dtype), t_w)
+        db = None if db is None else _match(db.astype(cfg.b_dtype), t_b)
+        return dh, dw, db, None, None, None
 
     def body(carry: tuple[Array, Array | None], xs: tuple[Array, ...]) -> Any:
         dw, db = carry
@@ -891,6 +947,64 @@ def _per_token_bwd(cfg: _Config, res: tuple[Any, ...], cts: tuple[Array, Any]) -
 
 
 _per_token.defvjp(_per_token_fwd, _per_token_bwd)
+
+
+def _vocab_blocked_grads(
+    cfg: _Config,
+    h: Array,
+    w: Array,
+    b: Array | None,
+    labels: Array,
+    valid: Array,
+    cw: Array | None,
+    lse: Array,
+    cw_y: Array,
+    r: Array,
+) -> tuple[Array, Array, Array | None]:
+    """The recompute backward pass over blocks of ``cfg.vblock`` classes, all tokens at once.
+
+    With ``lse`` known from the forward pass, each ``[N, V_b]`` tile's gradient needs only its
+    own classes: ``dW`` and ``dbias`` are written block by block (once), ``dhidden`` is summed
+    over the blocks (``[N, D]``)."""
+    v = w.shape[1] if cfg.layout == "dv" else w.shape[0]
+    w_axis = 1 if cfg.layout == "dv" else 0
+    vb = cfg.vblock
+    hs = _sanitize(cfg, h, valid)
+    local = labels
+    if cfg.vocab_axis is not None:
+        local = labels - lax.axis_index(cfg.vocab_axis) * v
+    cw_sum = None
+    if cw is not None and cfg.smoothing:
+        cw_sum = _psum_vocab(cfg, jnp.sum(cw.astype(cfg.compute)))
+
+    def block(start: Any, size: int) -> tuple[Array, Array, Array | None]:
+        w_j = lax.dynamic_slice_in_dim(w, start, size, axis=w_axis)
+        b_j = None if b is None else lax.dynamic_slice_in_dim(b, start, size)
+        cw_j = None if cw is None else lax.dynamic_slice_in_dim(cw, start, size)
+        s = _logits(cfg, hs, w_j, b_j)
+        g = _tile_grad(cfg, s, is_label(local - start, size), lse, cw_y, r, cw_j, cw_sum)
+        db_j = None if b is None else jnp.sum(g, axis=0, dtype=cfg.compute)
+        return _hidden_grad(cfg, g, w_j), _weight_grad(cfg, hs, g), db_j
+
+    def put(carry: tuple[Array, Array, Array | None], start: Any, size: int) -> Any:
+        dh, dw, db = carry
+        dh_j, dw_j, db_j = block(start, size)
+        dh = _to_varying(dh + dh_j, cfg.vary)
+        dw = lax.dynamic_update_slice_in_dim(dw, _to_varying(dw_j, cfg.vary), start, w_axis)
+        if db is not None and db_j is not None:
+            db = lax.dynamic_update_slice_in_dim(db, _to_varying(db_j, cfg.vary), start, 0)
+        return dh, dw, db
+
+    init = (
+        _zeros(cfg, hs.shape),
+        _zeros(cfg, w.shape),
+        None if b is None else _zeros(cfg, b.shape),
+    )
+    blocks = v // vb
+    carry = lax.fori_loop(0, blocks, lambda j, c: put(c, j * vb, vb), init)
+    if v % vb:
+        carry = put(carry, blocks * vb, v % vb)
+    return carry
 
 
 def _owned_pick(cfg: _Config, table: Array, labels: Array) -> Array:

@@ -18,6 +18,7 @@ from jax.sharding import AxisType
 from jax.sharding import PartitionSpec as P
 
 import jaxloss as jl
+import jaxloss.large_vocab as large_vocab
 
 N, D, V = 44, 8, 64  # 22 tokens per data shard (chunks of 8: padded), 16 classes per shard
 
@@ -63,9 +64,12 @@ def main():
         )
 
     want = jax.value_and_grad(naive, (0, 1, 2))(h, w, b, "weighted_mean")
-    # Both modes and both weight layouts, in two programs (store with [D, V], recompute with
-    # [V, D]): the layouts share every collective, the modes do not.
-    for mode, layout in (("store", "dv"), ("recompute", "vd")):
+    vblock_min = large_vocab.VBLOCK_MIN
+    # Both modes and both weight layouts, in three programs (store with [D, V], recompute with
+    # [V, D], and recompute with its backward pass over blocks of the local vocabulary, forced
+    # by VBLOCK_MIN = 1: 4 blocks of 4 classes per shard): the layouts share every collective,
+    # the modes do not.
+    for mode, layout in (("store", "dv"), ("recompute", "vd"), ("recompute-vb", "dv")):
         name = f"linear_softmax_cross_entropy/{mode}/{layout}"
         try:
             w_spec = P(None, "model") if layout == "dv" else P("model", None)
@@ -83,7 +87,7 @@ def main():
                         axis_name="data",
                         vocab_axis_name="model",
                         chunk_size=8,
-                        mode=mode,
+                        mode="recompute" if mode == "recompute-vb" else mode,
                         weight_layout=layout,
                         **kw,
                     )
@@ -106,7 +110,9 @@ def main():
                 )
             )
             wl = w if layout == "dv" else np.ascontiguousarray(w.T)
+            large_vocab.VBLOCK_MIN = 1 if mode == "recompute-vb" else vblock_min
             value, (dh, dw, db) = fn(h, wl, b, y, weights, cw)
+            large_vocab.VBLOCK_MIN = vblock_min
             dw = dw if layout == "dv" else dw.T
             emit(case=name, max_error=max_error((value, dh, dw, db), want), rtol=1e-4)
         except Exception:

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 import jaxloss as jl
+import jaxloss.large_vocab as large_vocab
 
 from helpers import assert_grads_match_fd, float64
 
@@ -38,6 +39,23 @@ def _data(seed=0, n=N, d=D, v=V, ignored=(3, 10)):
     return h, w, b, y
 
 
+#: The schedules: "recompute-vb" is mode="recompute" with its backward pass over blocks of
+#: the vocabulary, forced at these sizes (large_vocab.VBLOCK_MIN = 1; at the defaults it runs
+#: when a block holds at least VBLOCK_MIN classes, e.g. N = 4096 tokens at V = 128000).
+MODES = ("store", "recompute", "recompute-vb")
+
+
+def _fused(h, w, y, *, mode, **kw):
+    """``linear_softmax_cross_entropy`` under one of :data:`MODES`."""
+    if mode != "recompute-vb":
+        return jl.linear_softmax_cross_entropy(h, w, y, mode=mode, **kw)
+    old, large_vocab.VBLOCK_MIN = large_vocab.VBLOCK_MIN, 1
+    try:
+        return jl.linear_softmax_cross_entropy(h, w, y, mode="recompute", **kw)
+    finally:
+        large_vocab.VBLOCK_MIN = old
+
+
 def _naive(h, w, b, y, *, layout="dv", **kw):
     logits = (h @ w if layout == "dv" else h @ w.T) + (0.0 if b is None else b)
     return jl.softmax_cross_entropy_with_integer_labels(logits, y, **kw)
@@ -45,7 +63,7 @@ def _naive(h, w, b, y, *, layout="dv", **kw):
 
 def _both(kw, layout="dv", chunk=8, bias=True, seed=0):
     """Value and gradients (hidden, weight, bias) of both fused modes and of the naive form,
-    in one compiled program: ``(store, recompute), naive``."""
+    in one compiled program: ``(store, recompute, recompute-vb), naive``."""
     h, w, b, y = _data(seed)
     if layout == "vd":
         w = np.ascontiguousarray(w.T)
@@ -54,9 +72,7 @@ def _both(kw, layout="dv", chunk=8, bias=True, seed=0):
 
     def fused(mode):
         def loss(h, w, b):
-            return jl.linear_softmax_cross_entropy(
-                h, w, y, bias=b, chunk_size=chunk, mode=mode, weight_layout=layout, **kw
-            )
+            return _fused(h, w, y, bias=b, chunk_size=chunk, mode=mode, weight_layout=layout, **kw)
 
         return jax.value_and_grad(loss, argnums)
 
@@ -65,7 +81,7 @@ def _both(kw, layout="dv", chunk=8, bias=True, seed=0):
 
     def everything(h, w, b):
         want = jax.value_and_grad(naive, argnums)(h, w, b)
-        return (fused("store")(h, w, b), fused("recompute")(h, w, b)), (want, want)
+        return tuple(fused(m)(h, w, b) for m in MODES), (want,) * len(MODES)
 
     return jax.jit(everything)(h, w, b)
 
@@ -115,6 +131,19 @@ def test_value_and_grads_equal_the_naive_formulation(case):
     _close(*_both(CONTRACT_CASES[case]))
 
 
+def test_the_recompute_backward_schedule_is_planned_from_the_forward_tile():
+    # N = 4096 tokens, V = 128000: chunk 128 (a [128, V] tile), so the [4096, V_b] tiles of the
+    # vocabulary-blocked backward hold 128 · 128000 / 4096 = 4000 classes (32 blocks, no tail).
+    assert large_vocab._chunk_size(None, 4096, 128000, "recompute") == 128
+    assert large_vocab._vocab_block(128, 4096, 128000) == 4000
+    # V = 130000: 4062 classes would leave a tail block; the fewest blocks that divide V
+    # (40 of 3250) are taken instead.
+    assert large_vocab._vocab_block(128, 4096, 130000) == 3250
+    # Too many tokens for a block of VBLOCK_MIN classes, or one chunk: the token chunks.
+    assert large_vocab._vocab_block(16, 65536, 1000) == 0
+    assert large_vocab._vocab_block(512, 512, 32000) == 0
+
+
 def test_vd_layout_and_no_bias():
     kw = dict(ignore_index=-100, label_smoothing=0.1, z_loss=1e-2, reduction="mean")
     _close(*_both(kw, layout="vd", chunk=5))
@@ -127,7 +156,7 @@ def test_reduction_none_with_a_non_uniform_cotangent():
     ct = np.random.default_rng(9).standard_normal(N).astype(np.float32)
 
     def fused(mode):
-        return lambda h, w, b: jl.linear_softmax_cross_entropy(
+        return lambda h, w, b: _fused(
             h, w, y, bias=b, reduction="none", chunk_size=8, mode=mode, **kw
         )
 
@@ -139,20 +168,18 @@ def test_reduction_none_with_a_non_uniform_cotangent():
         return out, vjp(jnp.asarray(ct))
 
     got, want = jax.jit(
-        lambda: ((pulled(fused("store")), pulled(fused("recompute"))), (pulled(naive),) * 2)
+        lambda: (tuple(pulled(fused(m)) for m in MODES), (pulled(naive),) * len(MODES))
     )()
     _close(got, want)
 
 
-@pytest.mark.parametrize("mode", ["store", "recompute"])
+@pytest.mark.parametrize("mode", MODES)
 def test_parts_add_over_microbatches(mode):
     h, w, b, y = _data()
     kw = dict(ignore_index=-100, class_weights=CLASS_WEIGHTS)
 
     def parts(h, y):
-        return jl.linear_softmax_cross_entropy(
-            h, w, y, bias=b, reduction="parts", mode=mode, chunk_size=4, **kw
-        )
+        return _fused(h, w, y, bias=b, reduction="parts", mode=mode, chunk_size=4, **kw)
 
     def run():
         acc = parts(h[:20], y[:20]) + parts(h[20:], y[20:])
@@ -167,14 +194,14 @@ def test_parts_add_over_microbatches(mode):
     np.testing.assert_allclose(g, g_naive, rtol=2e-5, atol=2e-6)
 
 
-@pytest.mark.parametrize("mode", ["store", "recompute"])
+@pytest.mark.parametrize("mode", MODES)
 def test_all_ignored_chunks_and_all_ignored_batch(mode):
     h, w, b, y = _data(ignored=range(8, 24))  # chunks 1 and 2 (of 8 tokens) wholly ignored
     h[10] = np.nan  # an ignored token's NaN reaches nothing
     kw = dict(ignore_index=-100, reduction="mean")
 
     def fused(h, w, b, y):
-        return jl.linear_softmax_cross_entropy(h, w, y, bias=b, chunk_size=8, mode=mode, **kw)
+        return _fused(h, w, y, bias=b, chunk_size=8, mode=mode, **kw)
 
     vg = jax.jit(jax.value_and_grad(fused, (0, 1, 2)))
     got = vg(h, w, b, y)
@@ -197,7 +224,7 @@ def _numpy_loss(z, y, *, smoothing, z_loss, cap, cw):
     return (1 - smoothing) * ce + smoothing / s.shape[-1] * smooth + z_loss * cw[y] * lse**2
 
 
-@pytest.mark.parametrize("mode", ["store", "recompute"])
+@pytest.mark.parametrize("mode", MODES)
 def test_against_numpy_and_finite_differences_in_float64(mode):
     h, w, b, y = _data(seed=3, n=9, d=3, v=7, ignored=())
     opts = dict(smoothing=0.15, z_loss=0.05, cap=1.5, cw=CLASS_WEIGHTS[:7].astype(np.float64))
@@ -207,7 +234,7 @@ def test_against_numpy_and_finite_differences_in_float64(mode):
         args = tuple(jnp.asarray(a, jnp.float64) for a in (h, w, b))
 
         def fused(h, w, b):
-            return jl.linear_softmax_cross_entropy(
+            return _fused(
                 h,
                 w,
                 y,
@@ -340,13 +367,13 @@ def _dots(jaxpr):
     return out
 
 
-@pytest.mark.parametrize("mode", ["store", "recompute"])
+@pytest.mark.parametrize("mode", MODES)
 def test_bfloat16_rules(mode):
     h, w, _b, y = _data()
     hb, wb = jnp.asarray(h, jnp.bfloat16), jnp.asarray(w, jnp.bfloat16)
 
     def fused(h, w):
-        return jl.linear_softmax_cross_entropy(h, w, y, ignore_index=-100, mode=mode, chunk_size=8)
+        return _fused(h, w, y, ignore_index=-100, mode=mode, chunk_size=8)
 
     out = jax.eval_shape(jax.value_and_grad(fused, (0, 1)), hb, wb)
     assert out[0].dtype == jnp.float32
@@ -419,7 +446,7 @@ def test_sharded_forms_on_a_2x4_mesh_equal_one_device():
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     rows = [json.loads(line[7:]) for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-    assert len(rows) == 5, proc.stdout[-2000:]
+    assert len(rows) == 6, proc.stdout[-2000:]
     bad = [r for r in rows if r.get("error") or r["max_error"] > r["rtol"]]
     assert not bad, bad
 
@@ -430,15 +457,13 @@ def test_gradient_with_respect_to_the_sample_weights():
 
     def fused(mode):
         return jax.grad(
-            lambda wt: jl.linear_softmax_cross_entropy(
-                h, w, y, bias=b, weights=wt, chunk_size=8, mode=mode, **kw
-            )
+            lambda wt: _fused(h, w, y, bias=b, weights=wt, chunk_size=8, mode=mode, **kw)
         )
 
     naive = jax.grad(lambda wt: _naive(h, w, b, y, weights=wt, **kw))
-    got, want = jax.jit(
-        lambda wt: ((fused("store")(wt), fused("recompute")(wt)), (naive(wt),) * 2)
-    )(SAMPLE_WEIGHTS)
+    got, want = jax.jit(lambda wt: (tuple(fused(m)(wt) for m in MODES), (naive(wt),) * len(MODES)))(
+        SAMPLE_WEIGHTS
+    )
     _close(got, want)
 
 
@@ -447,19 +472,17 @@ def test_composes_with_vmap_and_checkpoint():
     h2, y2 = h[:36].reshape(4, 9, D), y[:36].reshape(4, 9)
 
     def fused(h, y, mode):
-        return jl.linear_softmax_cross_entropy(
-            h, w, y, bias=b, ignore_index=-100, chunk_size=4, mode=mode
-        )
+        return _fused(h, w, y, bias=b, ignore_index=-100, chunk_size=4, mode=mode)
 
     def run():
         out = []
-        for mode in ("store", "recompute"):
+        for mode in MODES:
             per_row = jax.vmap(jax.value_and_grad(lambda h, y, m=mode: fused(h, y, m)))(h2, y2)
             remat = jax.grad(jax.checkpoint(lambda h, m=mode: fused(h, y2, m)))(h2)
             out.append((per_row, remat))
         naive = lambda h, y: _naive(h, w, b, y, ignore_index=-100, reduction="mean")  # noqa: E731
         want = (jax.vmap(jax.value_and_grad(naive))(h2, y2), jax.grad(naive)(h2, y2))
-        return out, [want, want]
+        return out, [want] * len(MODES)
 
     got, want = jax.jit(run)()
     _close(got, want)
