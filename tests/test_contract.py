@@ -302,15 +302,31 @@ def test_unit_weights_and_all_true_where_change_nothing(case):
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_mean_over_nothing_is_zero_with_zero_gradient(case):
-    for kwargs in (dict(where=np.zeros(SHAPE, bool)), dict(weights=np.zeros(SHAPE, np.float32))):
-        for reduction in ("sum", "mean", "weighted_mean", "sum_by_nonzero_weights"):
-            value, grad = jax.value_and_grad(
-                lambda x, kwargs=kwargs, reduction=reduction: case.fn(
-                    x, reduction=reduction, **kwargs
+    settings = [
+        (exclude, reduction)
+        for exclude in ("where", "weights")
+        for reduction in ("sum", "mean", "weighted_mean", "sum_by_nonzero_weights")
+    ]
+
+    @jax.jit
+    def values_and_grads(x):  # the eight settings in one program (one compile per case)
+        out = []
+        for exclude, reduction in settings:
+            kwargs = (
+                dict(where=jnp.zeros(SHAPE, bool))
+                if exclude == "where"
+                else dict(weights=jnp.zeros(SHAPE, jnp.float32))
+            )
+            out.append(
+                jax.value_and_grad(lambda x, kw=kwargs, r=reduction: case.fn(x, reduction=r, **kw))(
+                    x
                 )
-            )(case.x)
-            assert float(value) == 0.0, (kwargs, reduction)
-            assert np.all(np.asarray(grad) == 0.0), (kwargs, reduction)
+            )
+        return out
+
+    for setting, (value, grad) in zip(settings, values_and_grads(case.x), strict=True):
+        assert float(value) == 0.0, setting
+        assert np.all(np.asarray(grad) == 0.0), setting
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
@@ -450,14 +466,18 @@ def test_jit_vmap_and_grad_compose(case):
     def loss(x, w, m):
         return case.fn(x, weights=w, where=m, reduction="sum")
 
-    np.testing.assert_allclose(jax.jit(loss)(case.x, w, m), loss(case.x, w, m), rtol=1e-5)
-    # vmap over a stack of inputs (and masks) equals a Python loop over the stack.
     xs = np.stack([case.x, case.x * 0.5 + 0.01])
     ms = np.stack([m, ~m])
-    stacked = jax.vmap(loss, in_axes=(0, None, 0))(xs, w, ms)
+    # One program: jit of vmap over a stack of inputs (and masks), and jit of grad.
+    stacked, grad = jax.jit(
+        lambda xs, w, ms: (
+            jax.vmap(loss, in_axes=(0, None, 0))(xs, w, ms),
+            jax.grad(loss)(xs[0], w, ms[0]),
+        )
+    )(xs, w, ms)
+    # ... against eager calls, one per element of the stack.
     looped = [loss(xs[i], w, ms[i]) for i in range(2)]
     np.testing.assert_allclose(stacked, looped, rtol=1e-5)
-    grad = jax.jit(jax.grad(loss))(case.x, w, m)
     assert grad.shape == case.x.shape and np.all(np.isfinite(grad))
 
 
