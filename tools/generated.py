@@ -4,6 +4,8 @@ The README and the docs quote two results files:
 
 * the newest timed benchmark run, ``bench/results/<machine>-<date>.json`` (written by
   ``python -m bench``), as its environment line and summary table;
+* the newest run with the ``large_vocab`` family anywhere under ``bench/results`` (a
+  ``--filter large_vocab`` run is written to a dated folder), as its memory and time table;
 * the few-label digits benchmark, ``bench/results/semi_supervised_digits.md`` (written by
   ``python examples/semi_supervised_digits.py --write-results``), as its table and timing line.
 
@@ -37,6 +39,8 @@ __all__ = [
     "latest_bench",
     "bench_environment",
     "bench_summary",
+    "latest_large_vocab",
+    "large_vocab_summary",
     "semi_supervised",
     "blocks",
     "sync_readme",
@@ -112,6 +116,56 @@ def bench_summary(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def latest_large_vocab() -> tuple[Path, dict[str, Any]]:
+    """The newest full run under ``bench/results`` (any depth) with ``large_vocab`` cases."""
+    runs = []
+    for path in RESULTS.rglob("*.json"):
+        data = json.loads(path.read_text())
+        cases = [c for c in data.get("cases", []) if c.get("family") == "large_vocab"]
+        if "environment" in data and not data.get("quick") and cases:
+            runs.append((data["environment"]["date_utc"], path, data))
+    if not runs:
+        raise FileNotFoundError(f"no full benchmark run with the large_vocab family in {RESULTS}")
+    _, path, data = max(runs)
+    return path, data
+
+
+def _tokens_and_width(results: dict[str, Any]) -> str:
+    """``N = …, D = …`` of the large_vocab cases, read from their names."""
+    names = {c["name"] for c in results["cases"] if c.get("family") == "large_vocab"}
+    shapes = sorted({m.group(0) for n in names if (m := re.search(r"N=\d+ D=\d+", n))})
+    return ", ".join(s.replace("=", " = ").replace(" D", ", D") for s in shapes)
+
+
+def large_vocab_summary(path: Path, results: dict[str, Any]) -> str:
+    """The fused loss against the naive step: temporary memory and time, per vocabulary."""
+    env = results["environment"]
+    lines = [
+        f"Measured by `python -m bench --filter large_vocab` ("
+        f"`{path.relative_to(ROOT).with_suffix('.md')}`, {env['date_utc']} UTC, "
+        f"{env['cpu_count']}-core {env['cpu']} CPU, float32): value + gradients with respect to "
+        f"hidden and weight of {_tokens_and_width(results)}; temporary memory from the compiled "
+        "`memory_analysis()`; time as the median over interleaved rounds of the naive step's "
+        "time over the contender's, inverted (contender / naive: ≤ 1.05× is within 5%).",
+        "",
+        "| V | contender | rounds | temp MB | memory, naive / contender "
+        "| time / naive (wall) | time / naive (CPU) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for case in results["cases"]:
+        if case.get("family") != "large_vocab" or case.get("error"):
+            continue
+        base = case["contenders"][case["baseline"]]["memory"]["temp_bytes"]
+        for name, c in case["contenders"].items():
+            temp = c["memory"]["temp_bytes"]
+            ratio = "–" if name == case["baseline"] else f"{base / temp:.1f}×"
+            lines.append(
+                f"| {case['vocab']} | {name} | {c['rounds']} | {temp / 1e6:.1f} | {ratio} | "
+                f"{1 / c['speedup_vs_baseline']:.2f}× | {1 / c['cpu_speedup_vs_baseline']:.2f}× |"
+            )
+    return "\n".join(lines)
+
+
 @dataclasses.dataclass(frozen=True)
 class SemiSupervised:
     """The parts of ``semi_supervised_digits.md`` that prose quotes."""
@@ -135,10 +189,12 @@ def semi_supervised(path: Path = SEMI) -> SemiSupervised:
 def blocks() -> dict[str, str]:
     """The generated README blocks, by name."""
     path, results = latest_bench()
+    vocab_path, vocab_results = latest_large_vocab()
     semi = semi_supervised()
     return {
         "bench-environment": bench_environment(path, results),
         "bench-summary": bench_summary(results),
+        "large-vocab-summary": large_vocab_summary(vocab_path, vocab_results),
         "semi-supervised-table": semi.table,
         "semi-supervised-timing": semi.timing,
     }
@@ -188,6 +244,7 @@ def performance_page() -> GeneratedPage:
         alt = "Speedups of every contender over each case's baseline"
         chart = f"![{alt}](performance/{path.stem}.png)\n"
     semi = semi_supervised()
+    vocab_path, vocab_results = latest_large_vocab()
     md = "\n".join(
         [
             "# Performance",
@@ -207,6 +264,10 @@ def performance_page() -> GeneratedPage:
             bench_summary(results),
             "",
             chart,
+            "## Large vocabularies (memory and time)",
+            "",
+            large_vocab_summary(vocab_path, vocab_results),
+            "",
             "## Few-label digits (accuracy)",
             "",
             semi.protocol,
