@@ -795,6 +795,18 @@ def _add_weight_grad(cfg: _Config, dw: Array, h_c: Array, g: Array) -> Array:
     return dw
 
 
+def _chunk_grads(
+    cfg: _Config, h_c: Array, g: Array, w: Array, dw: Array, db: Array | None
+) -> tuple[Array, Array, Array | None]:
+    """One token chunk's tile gradient ``g`` applied: its ``dhidden`` rows, and ``dW`` and
+    ``dbias`` with the chunk's part added (the carries of both chunked schedules)."""
+    dh_c = _hidden_grad(cfg, g, w)
+    dw = _to_varying(_add_weight_grad(cfg, dw, h_c, g), cfg.vary)
+    if db is not None:
+        db = _to_varying(db + jnp.sum(g, axis=0, dtype=cfg.compute), cfg.vary)
+    return dh_c, dw, db
+
+
 def _chunks(cfg: _Config, *arrays: Array) -> tuple[Array, ...]:
     """``[N_pad, ...]`` arrays as ``[N_pad / C, C, ...]`` scan inputs."""
     return tuple(a.reshape(a.shape[0] // cfg.chunk, cfg.chunk, *a.shape[1:]) for a in arrays)
@@ -850,10 +862,7 @@ def _store_fwd(
         hot = _hot(cfg, y_c, v)
         per, lse, correct, cw_y = _tile_loss(cfg, s, hot, cw)
         g = _tile_grad(cfg, s, hot, lse, cw_y, r_c, cw)
-        dh_c = _hidden_grad(cfg, g, w)
-        dw = _to_varying(_add_weight_grad(cfg, dw, h_c, g), cfg.vary)
-        if db is not None:
-            db = _to_varying(db + jnp.sum(g, axis=0, dtype=cfg.compute), cfg.vary)
+        dh_c, dw, db = _chunk_grads(cfg, h_c, g, w, dw, db)
         return (dw, db), (dh_c, per, lse, correct, cw_y)
 
     init = (_zeros(cfg, w.shape), None if b is None else _zeros(cfg, b.shape))
@@ -916,15 +925,31 @@ def _per_token_fwd(
 
 def _per_token_bwd(cfg: _Config, res: tuple[Any, ...], cts: tuple[Array, Any]) -> tuple[Any, ...]:
     h, w, b, labels, valid, cw, lse, cw_y = res
-    v = w.shape[1] if cfg.layout == "dv" else w.shape[0]
     r = jnp.where(valid, cts[0], jnp.zeros((), cts[0].dtype))
-    if cfg.vblock:
-        dh, dw, db = _vocab_blocked_grads(cfg, h, w, b, labels, valid, cw, lse, cw_y, r)
-        t_h, t_w, t_b, _ = cfg.targets
-        dh = _match(dh.astype(cfg.h_dtype), t_h, cfg.dh_extra)
-        dw = _match(dw.astype(cfg.w_dtype), t_w)
-        db = None if db is None else _match(db.astype(cfg.b_dtype), t_b)
-        return dh, dw, db, None, None, None
+    grads = _vocab_blocked_grads if cfg.vblock else _token_chunked_grads
+    dh, dw, db = grads(cfg, h, w, b, labels, valid, cw, lse, cw_y, r)
+    t_h, t_w, t_b, _ = cfg.targets
+    dh = _match(dh.astype(cfg.h_dtype), t_h, cfg.dh_extra)
+    dw = _match(dw.astype(cfg.w_dtype), t_w)
+    db = None if db is None else _match(db.astype(cfg.b_dtype), t_b)
+    return dh, dw, db, None, None, None
+
+
+def _token_chunked_grads(
+    cfg: _Config,
+    h: Array,
+    w: Array,
+    b: Array | None,
+    labels: Array,
+    valid: Array,
+    cw: Array | None,
+    lse: Array,
+    cw_y: Array,
+    r: Array,
+) -> tuple[Array, Array, Array | None]:
+    """The recompute backward pass over the token chunks: ``dW`` and ``dbias`` accumulated
+    chunk by chunk, ``dhidden`` emitted per chunk."""
+    v = w.shape[1] if cfg.layout == "dv" else w.shape[0]
 
     def body(carry: tuple[Array, Array | None], xs: tuple[Array, ...]) -> Any:
         dw, db = carry
@@ -932,19 +957,12 @@ def _per_token_bwd(cfg: _Config, res: tuple[Any, ...], cts: tuple[Array, Any]) -
         h_c = _sanitize(cfg, h_c, valid_c)
         s = _logits(cfg, h_c, w, b)
         g = _tile_grad(cfg, s, _hot(cfg, y_c, v), lse_c, cw_y_c, r_c, cw)
-        dh_c = _hidden_grad(cfg, g, w)
-        dw = _to_varying(_add_weight_grad(cfg, dw, h_c, g), cfg.vary)
-        if db is not None:
-            db = _to_varying(db + jnp.sum(g, axis=0, dtype=cfg.compute), cfg.vary)
+        dh_c, dw, db = _chunk_grads(cfg, h_c, g, w, dw, db)
         return (dw, db), dh_c
 
     init = (_zeros(cfg, w.shape), None if b is None else _zeros(cfg, b.shape))
     (dw, db), dh = lax.scan(body, init, _chunks(cfg, h, labels, valid, r, lse, cw_y))
-    t_h, t_w, t_b, _ = cfg.targets
-    dh = _match(_flat(dh).astype(cfg.h_dtype), t_h, cfg.dh_extra)
-    dw = _match(dw.astype(cfg.w_dtype), t_w)
-    db = None if db is None else _match(db.astype(cfg.b_dtype), t_b)
-    return dh, dw, db, None, None, None
+    return _flat(dh), dw, db
 
 
 _per_token.defvjp(_per_token_fwd, _per_token_bwd)
