@@ -22,6 +22,7 @@ import dataclasses
 import json
 import re
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -48,17 +49,24 @@ __all__ = [
 ]
 
 
-def latest_bench() -> tuple[Path, dict[str, Any]]:
-    """The newest full (not ``--quick``) timed run in ``bench/results``."""
+def _newest_run(
+    paths: Iterable[Path], keep: Callable[[dict[str, Any]], bool], what: str
+) -> tuple[Path, dict[str, Any]]:
+    """The newest full (not ``--quick``) timed run among ``paths`` that ``keep`` accepts."""
     runs = []
-    for path in RESULTS.glob("*.json"):
+    for path in paths:
         data = json.loads(path.read_text())
-        if "environment" in data and not data.get("quick"):
+        if "environment" in data and not data.get("quick") and keep(data):
             runs.append((data["environment"]["date_utc"], path, data))
     if not runs:
-        raise FileNotFoundError(f"no full benchmark run (*.json) in {RESULTS}")
+        raise FileNotFoundError(f"no full benchmark run {what} in {RESULTS}")
     _, path, data = max(runs)
     return path, data
+
+
+def latest_bench() -> tuple[Path, dict[str, Any]]:
+    """The newest full (not ``--quick``) timed run in ``bench/results``."""
+    return _newest_run(RESULTS.glob("*.json"), lambda data: True, "(*.json)")
 
 
 def _ms(x: float) -> str:
@@ -118,16 +126,11 @@ def bench_summary(results: dict[str, Any]) -> str:
 
 def latest_large_vocab() -> tuple[Path, dict[str, Any]]:
     """The newest full run under ``bench/results`` (any depth) with ``large_vocab`` cases."""
-    runs = []
-    for path in RESULTS.rglob("*.json"):
-        data = json.loads(path.read_text())
-        cases = [c for c in data.get("cases", []) if c.get("family") == "large_vocab"]
-        if "environment" in data and not data.get("quick") and cases:
-            runs.append((data["environment"]["date_utc"], path, data))
-    if not runs:
-        raise FileNotFoundError(f"no full benchmark run with the large_vocab family in {RESULTS}")
-    _, path, data = max(runs)
-    return path, data
+
+    def has_large_vocab(data: dict[str, Any]) -> bool:
+        return any(c.get("family") == "large_vocab" for c in data.get("cases", []))
+
+    return _newest_run(RESULTS.rglob("*.json"), has_large_vocab, "with the large_vocab family")
 
 
 def _tokens_and_width(results: dict[str, Any]) -> str:
