@@ -153,8 +153,10 @@ def linear_softmax_cross_entropy(
       ignore_index: a label value (e.g. -100) whose tokens act as ``where=False``.
       class_weights: ``[V]``; the token's weight is ``class_weights[label]`` (PyTorch's
         ``weight=``, with smoothing inside the sum). Treated as constants: no gradient.
-      label_smoothing: ``ε`` in [0, 1), a Python number; mass ``ε`` spread over all ``V``
-        classes (the global vocabulary under ``vocab_axis_name``).
+      label_smoothing: ``ε`` in [0, 1], a Python number; mass ``ε`` spread over all ``V``
+        classes (the global vocabulary under ``vocab_axis_name``). ``ε = 1`` (a uniform
+        target, allowed as by the plain cross-entropy, optax and PyTorch) leaves no term on
+        the label.
       z_loss: ``λ ≥ 0``, a Python number: adds ``λ · lse²`` per token (PaLM's z-loss), weighted
         and masked like the loss and included in the returned loss; ``aux["z_loss"]`` reports
         it apart. ``0`` (default) adds nothing.
@@ -253,8 +255,6 @@ def linear_softmax_cross_entropy(
                 f"bias has shape {tuple(b.shape)}; expected ({v_local},), one per class."
             )
     smoothing = _static_number(label_smoothing, "label_smoothing", low=0.0, high=1.0)
-    if smoothing >= 1.0:
-        raise ValueError(f"label_smoothing must lie in [0, 1); got {smoothing}.")
     zl, cap = _z_loss_and_cap(z_loss, logit_soft_cap)
     shards = 1 if vocab_axis_name is None else _axis_size(vocab_axis_name)
     num_classes = v_local * shards

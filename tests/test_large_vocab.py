@@ -224,10 +224,12 @@ def _numpy_loss(z, y, *, smoothing, z_loss, cap, cw):
     return (1 - smoothing) * ce + smoothing / s.shape[-1] * smooth + z_loss * cw[y] * lse**2
 
 
+@pytest.mark.parametrize("smoothing", [0.15, 1.0])
 @pytest.mark.parametrize("mode", MODES)
-def test_against_numpy_and_finite_differences_in_float64(mode):
+def test_against_numpy_and_finite_differences_in_float64(mode, smoothing):
     h, w, b, y = _data(seed=3, n=9, d=3, v=7, ignored=())
-    opts = dict(smoothing=0.15, z_loss=0.05, cap=1.5, cw=CLASS_WEIGHTS[:7].astype(np.float64))
+    cw = CLASS_WEIGHTS[:7].astype(np.float64)
+    opts = dict(smoothing=smoothing, z_loss=0.05, cap=1.5, cw=cw)
     h64, w64, b64 = (a.astype(np.float64) for a in (h, w, b))
     want = np.mean(_numpy_loss(h64 @ w64 + b64, y, **opts))
     with float64():
@@ -240,7 +242,7 @@ def test_against_numpy_and_finite_differences_in_float64(mode):
                 y,
                 bias=b,
                 class_weights=opts["cw"],
-                label_smoothing=0.15,
+                label_smoothing=smoothing,
                 z_loss=0.05,
                 logit_soft_cap=1.5,
                 chunk_size=4,
@@ -354,6 +356,9 @@ def test_out_of_range_label_is_nan_and_shapes_and_errors():
         jl.linear_softmax_cross_entropy(h, w, y, bias=b[:3])
     with pytest.raises(ValueError, match="chunk_size"):
         jl.linear_softmax_cross_entropy(h, w, y, chunk_size=0)
+    for eps in (-0.1, 1.5):
+        with pytest.raises(ValueError, match="label_smoothing"):
+            jl.linear_softmax_cross_entropy(h, w, y, label_smoothing=eps)
 
 
 def _dots(jaxpr):
