@@ -721,6 +721,57 @@ def large_vocab(quick: bool) -> list[Case]:
     return cases
 
 
+#: Cut Cross-Entropy's published setting (Gemma 2 2B's output layer): bfloat16 hidden states
+#: and weight, N = 8192 tokens, D = 2304, V = 256000.
+CCE_SETTING = (8192, 2304, 256000)
+CCE_ROUNDS = 5
+
+
+def large_vocab_cce(quick: bool) -> list[Case]:
+    """CCE's setting in bfloat16 (naive / store / recompute), on a GPU or TPU only.
+
+    On a 2-core CPU one bf16 call of this size takes minutes, so the family returns no case
+    when JAX sees only the CPU (``select_cases`` says so) and in ``--quick`` runs. ``naive`` is
+    the bf16 ``hidden @ weight`` followed by the integer-label cross-entropy (which computes in
+    float32); the fused modes take the bf16 arrays as they are (float32 accumulation).
+    """
+    fn = getattr(jaxloss, "linear_softmax_cross_entropy", None)
+    if fn is None or quick or jax.default_backend() == "cpu":
+        return []
+    n, d, v = CCE_SETTING
+
+    def build() -> list[Contender]:
+        r = _rng(0)
+        h = jnp.asarray(r.standard_normal((n, d), dtype=np.float32)).astype(jnp.bfloat16)
+        w = jnp.asarray(r.standard_normal((d, v), dtype=np.float32) * d**-0.5)
+        w = w.astype(jnp.bfloat16)
+        y = jnp.asarray(r.integers(0, v, n).astype(np.int32))
+
+        def naive(h: Any, w: Any, y: Any) -> Any:
+            return jaxloss.softmax_cross_entropy_with_integer_labels(h @ w, y, reduction="mean")
+
+        def fused(mode: str) -> Callable[..., Any]:
+            return lambda h, w, y: fn(h, w, y, mode=mode)
+
+        return [
+            Contender("naive", jax.value_and_grad(naive, (0, 1)), (h, w, y)),
+            Contender("store", jax.value_and_grad(fused("store"), (0, 1)), (h, w, y)),
+            Contender("recompute", jax.value_and_grad(fused("recompute"), (0, 1)), (h, w, y)),
+        ]
+
+    return [
+        Case(
+            "large_vocab_cce",
+            f"linear + CE value+grad(hidden, weight) bf16 N={n} D={d} V={v} (CCE's setting)",
+            build,
+            "naive",
+            quick=False,
+            note="baseline: bf16 hidden @ weight, then the integer-label cross-entropy",
+            info={"vocab": v, "rounds": CCE_ROUNDS},
+        )
+    ]
+
+
 FAMILIES: dict[str, Callable[[bool], list[Case]]] = {
     "ce_int": ce_int,
     "ce_prob": ce_prob,
@@ -733,7 +784,11 @@ FAMILIES: dict[str, Callable[[bool], list[Case]]] = {
     "per_example_grads": per_example,
     "checked": checked,
     "large_vocab": large_vocab,
+    "large_vocab_cce": large_vocab_cce,
 }
+
+#: Families that run only where JAX sees a GPU or TPU.
+ACCELERATOR_ONLY = ("large_vocab_cce",)
 
 MISSING_NOTE = {
     "huber": "jaxloss.huber_loss",

@@ -15,7 +15,7 @@ import jax
 import jaxlib
 import optax
 
-from bench.cases import FAMILIES, MISSING_NOTE, Case, torch_or_none
+from bench.cases import ACCELERATOR_ONLY, FAMILIES, MISSING_NOTE, Case, torch_or_none
 from bench.timing import Contender, bandwidth, compiled_stats, paired_ratio, time_interleaved
 
 __all__ = ["environment", "run", "select_cases"]
@@ -72,6 +72,8 @@ def select_cases(families: Sequence[str] | None, quick: bool, log: Any = print) 
         got = FAMILIES[name](quick)
         if not got and name in MISSING_NOTE:
             log(f"[bench] skipping family {name!r}: {MISSING_NOTE[name]} is not importable yet")
+        elif not got and name in ACCELERATOR_ONLY and not quick:
+            log(f"[bench] skipping family {name!r}: it runs only on a GPU or TPU")
         cases.extend(got)
     if torch_or_none() is None:
         log(
