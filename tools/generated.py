@@ -5,7 +5,8 @@ The README and the docs quote two results files:
 * the newest timed benchmark run, ``bench/results/<machine>-<date>.json`` (written by
   ``python -m bench``), as its environment line and summary table;
 * the newest run with the ``large_vocab`` family anywhere under ``bench/results`` (a
-  ``--filter large_vocab`` run is written to a dated folder), as its memory and time table;
+  ``--filter large_vocab`` run is written to a dated folder), as its memory and time table,
+  and every such run's time ratios (machines differ);
 * the few-label digits benchmark, ``bench/results/semi_supervised_digits.md`` (written by
   ``python examples/semi_supervised_digits.py --write-results``), as its table and timing line.
 
@@ -42,6 +43,8 @@ __all__ = [
     "bench_summary",
     "latest_large_vocab",
     "large_vocab_summary",
+    "large_vocab_runs",
+    "large_vocab_across_runs",
     "semi_supervised",
     "blocks",
     "sync_readme",
@@ -49,19 +52,26 @@ __all__ = [
 ]
 
 
-def _newest_run(
+def _full_runs(
     paths: Iterable[Path], keep: Callable[[dict[str, Any]], bool], what: str
-) -> tuple[Path, dict[str, Any]]:
-    """The newest full (not ``--quick``) timed run among ``paths`` that ``keep`` accepts."""
+) -> list[tuple[Path, dict[str, Any]]]:
+    """The full (not ``--quick``) timed runs among ``paths`` that ``keep`` accepts, oldest
+    first."""
     runs = []
     for path in paths:
         data = json.loads(path.read_text())
         if "environment" in data and not data.get("quick") and keep(data):
-            runs.append((data["environment"]["date_utc"], path, data))
+            runs.append((data["environment"]["date_utc"], str(path), path, data))
     if not runs:
         raise FileNotFoundError(f"no full benchmark run {what} in {RESULTS}")
-    _, path, data = max(runs)
-    return path, data
+    return [(path, data) for _, _, path, data in sorted(runs, key=lambda r: r[:2])]
+
+
+def _newest_run(
+    paths: Iterable[Path], keep: Callable[[dict[str, Any]], bool], what: str
+) -> tuple[Path, dict[str, Any]]:
+    """The newest full (not ``--quick``) timed run among ``paths`` that ``keep`` accepts."""
+    return _full_runs(paths, keep, what)[-1]
 
 
 def latest_bench() -> tuple[Path, dict[str, Any]]:
@@ -124,13 +134,52 @@ def bench_summary(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _has_large_vocab(data: dict[str, Any]) -> bool:
+    return any(c.get("family") == "large_vocab" for c in data.get("cases", []))
+
+
 def latest_large_vocab() -> tuple[Path, dict[str, Any]]:
     """The newest full run under ``bench/results`` (any depth) with ``large_vocab`` cases."""
+    return _newest_run(RESULTS.rglob("*.json"), _has_large_vocab, "with the large_vocab family")
 
-    def has_large_vocab(data: dict[str, Any]) -> bool:
-        return any(c.get("family") == "large_vocab" for c in data.get("cases", []))
 
-    return _newest_run(RESULTS.rglob("*.json"), has_large_vocab, "with the large_vocab family")
+def large_vocab_runs() -> list[tuple[Path, dict[str, Any]]]:
+    """Every committed full run with ``large_vocab`` cases, oldest first."""
+    return _full_runs(RESULTS.rglob("*.json"), _has_large_vocab, "with the large_vocab family")
+
+
+def large_vocab_across_runs(runs: list[tuple[Path, dict[str, Any]]]) -> str:
+    """The fused modes' time / naive in every committed run, one row per run and vocabulary
+    (machines differ, and so do the ratios; each file measured the code of its commit)."""
+    lines = [
+        "Every committed `large_vocab` run (time / naive, wall and CPU; each results file "
+        "measured the code of its commit):",
+        "",
+        "| results file | CPU | V | store (wall) | store (CPU) | recompute (wall) "
+        "| recompute (CPU) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for path, results in runs:
+        env = results["environment"]
+        for case in results["cases"]:
+            if case.get("family") != "large_vocab" or case.get("error"):
+                continue
+            cells = []
+            for name in ("store", "recompute"):
+                c = case["contenders"].get(name)
+                cells += (
+                    ["–", "–"]
+                    if c is None
+                    else [
+                        f"{1 / c['speedup_vs_baseline']:.2f}×",
+                        f"{1 / c['cpu_speedup_vs_baseline']:.2f}×",
+                    ]
+                )
+            lines.append(
+                f"| `{path.relative_to(RESULTS)}` | {env['cpu_count']}-core {env['cpu']} "
+                f"| {case['vocab']} | " + " | ".join(cells) + " |"
+            )
+    return "\n".join(lines)
 
 
 def _tokens_and_width(results: dict[str, Any]) -> str:
@@ -198,6 +247,7 @@ def blocks() -> dict[str, str]:
         "bench-environment": bench_environment(path, results),
         "bench-summary": bench_summary(results),
         "large-vocab-summary": large_vocab_summary(vocab_path, vocab_results),
+        "large-vocab-runs": large_vocab_across_runs(large_vocab_runs()),
         "semi-supervised-table": semi.table,
         "semi-supervised-timing": semi.timing,
     }
@@ -270,6 +320,8 @@ def performance_page() -> GeneratedPage:
             "## Large vocabularies (memory and time)",
             "",
             large_vocab_summary(vocab_path, vocab_results),
+            "",
+            large_vocab_across_runs(large_vocab_runs()),
             "",
             "## Few-label digits (accuracy)",
             "",
