@@ -181,7 +181,7 @@ def integer_labels(
         raise TypeError(f"ignore_index must be a Python int or None; got {ignore_index!r}.")
     in_range = (labels >= 0) & (labels < num_classes)
     include = None if ignore_index is None else labels != ignore_index
-    _remember_labels(in_range, labels)
+    remember_labels(in_range, labels)
     return jnp.where(in_range, labels, 0), in_range, include
 
 
@@ -486,7 +486,9 @@ def _checking() -> Iterator[None]:
         _CHECKING.reset(token)
 
 
-def _remember_labels(in_range: Array, labels: Array) -> None:
+def remember_labels(in_range: Array, labels: Array) -> None:
+    """Under :func:`checked`, keep the labels behind ``in_range`` so that :func:`labels_ok`
+    can quote the first bad one (a no-op outside ``checked``)."""
     table = _LABELS.get()
     if table is not None:
         table[id(in_range)] = (in_range, labels)

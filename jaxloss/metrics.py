@@ -55,6 +55,8 @@ from jaxloss._checks import (
     explicit_spec,
     float_array,
     is_label,
+    labels_ok,
+    remember_labels,
     static_float,
     upcast,
     value_check,
@@ -149,17 +151,12 @@ def accuracy(
     >>> accuracy(jnp.array([1, 2, 2]), jnp.array([1, 2, 0]), weights=jnp.array([1.0, 1.0, 2.0]))
     Array(0.5, dtype=float32)
     """
-    pred, true, shape, include, in_range, dtype = _class_predictions(
+    pred, true, shape, include, in_range, dtype, num_classes = _class_predictions(
         logits_or_labels_pred, labels, axis, ignore_index, "logits_or_labels_pred"
     )
     mask = element_mask(shape, weights=weights, where=where, include=include)
     correct = (pred == true).astype(dtype)
-    correct = _nan_if_bad(
-        correct,
-        in_range,
-        mask,
-        f"labels must lie in [0, num_classes) or equal ignore_index={ignore_index}",
-    )
+    correct = _nan_if_bad(correct, in_range, mask, num_classes, ignore_index)
     return reduce_elements(correct, mask=mask, weights=weights, reduction="weighted_mean")
 
 
@@ -210,12 +207,7 @@ def top_k_accuracy(
     x = sanitize(x, mask)
     rank = _rank_of_true_class(x, jnp.where(in_range, true, 0), higher_index_first=True)
     hit = (rank < k).astype(x.dtype)
-    hit = _nan_if_bad(
-        hit,
-        in_range,
-        mask,
-        f"labels must lie in [0, {num_classes}) or equal ignore_index={ignore_index}",
-    )
+    hit = _nan_if_bad(hit, in_range, mask, num_classes, ignore_index)
     return reduce_elements(hit, mask=mask, weights=weights, reduction="weighted_mean")
 
 
@@ -1386,6 +1378,7 @@ def _true_classes(
         in_range = jnp.ones(shape, bool)
     else:
         in_range = (y >= 0) & (y < num_classes)
+        remember_labels(in_range, y)  # for checked's message: the first bad label, quoted
     return y, include, in_range
 
 
@@ -1414,20 +1407,26 @@ def _class_predictions(
             )
         true, include, in_range = _true_classes(labels, shape, num_classes, ax, ignore_index)
         dtype = upcast(pred).dtype
-        return pred_labels, true, shape, include, in_range, dtype
+        return pred_labels, true, shape, include, in_range, dtype, num_classes
     pred_labels = _int_labels(pred, name)
     shape = pred_labels.shape
     true, include, in_range = _true_classes(labels, shape, None, axis, ignore_index)
-    return pred_labels, true, shape, include, in_range, jnp.float32
+    return pred_labels, true, shape, include, in_range, jnp.float32, None
 
 
-def _nan_if_bad(values: Array, in_range: Array | None, mask: Array | None, message: str) -> Array:
-    """NaN for included elements whose label is out of range (raises under ``checked``)."""
-    if in_range is None:
+def _nan_if_bad(
+    values: Array,
+    in_range: Array,
+    mask: Array | None,
+    num_classes: int | None,
+    ignore_index: int | None,
+) -> Array:
+    """NaN for included elements whose label is out of range; under ``checked`` it raises
+    with the first bad label (and "did you mean ignore_index=-100?" for PyTorch's ignore
+    label), as the losses do."""
+    if num_classes is None:  # predicted labels: no class count to check against
         return values
-    ok = in_range if mask is None else in_range | ~mask
-    value_check(ok, message + "; got an out-of-range label.")
-    return jnp.where(ok, values, jnp.nan)
+    return jnp.where(labels_ok(in_range, mask, num_classes, ignore_index), values, jnp.nan)
 
 
 def _prf(tp: Array, true_count: Array, pred_count: Array, beta: float) -> tuple[Array, ...]:
