@@ -120,15 +120,19 @@ def test_checked_integer_where_must_hold_zero_and_one():
 
 
 def test_checked_metrics_quote_the_bad_label_as_the_losses_do():
-    acc = jl.checked(jl.accuracy)
-    top2 = jl.checked(lambda x, y: jl.top_k_accuracy(x, y, k=2))
-    for metric in (acc, top2):
+    def top2(x, y, **kw):
+        return jl.top_k_accuracy(x, y, k=2, **kw)
+
+    for plain in (jl.accuracy, top2):
+        metric = jl.checked(plain)
         with pytest.raises(checkify.JaxRuntimeError, match=r"did you mean ignore_index=-100\?"):
             metric(LOGITS, jnp.array([0, -100]))
         with pytest.raises(checkify.JaxRuntimeError, match=MESSAGE):
             metric(LOGITS, BAD)
-        # Without checked the bad element is NaN; excluded, it is fine.
-        assert np.isnan(float(jl.accuracy(LOGITS, BAD)))
+        # Without checked the bad element makes the result NaN; excluded, it is fine.
+        assert np.isnan(float(plain(LOGITS, BAD)))
+        np.testing.assert_allclose(metric(LOGITS, BAD, where=jnp.array([True, False])), 1.0)
+    acc = jl.checked(jl.accuracy)
     # [2, 0, -1] -> class 0 (right), [0.5, 0.5, 0] -> class 0 (wrong, label 2): 1 of 2.
     np.testing.assert_allclose(acc(LOGITS, jnp.array([0, 2])), 0.5)
     np.testing.assert_allclose(acc(LOGITS, jnp.array([0, -100]), ignore_index=-100), 1.0)
