@@ -98,3 +98,21 @@ def test_reduction_errors_name_pytorchs_choices():
         F.kl_div(jnp.ones(2), jnp.ones(2), reduction="average")
     with pytest.raises(ValueError, match=r"targets must be \[N, S\]"):
         F.ctc_loss(jnp.zeros((3, 1, 2)), jnp.array([1]), jnp.array([3]), jnp.array([1]))
+
+
+def test_unknown_keywords_name_the_fix():
+    x = jnp.array([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3]])
+    y = jnp.array([0, 2])
+    with pytest.raises(TypeError, match=r"size_average= is reduction="):
+        F.cross_entropy(x, y, size_average=True)
+    with pytest.raises(TypeError, match=r"did you mean reduction=\?"):
+        F.mse_loss(x, x, reductoin="sum")
+    with pytest.raises(TypeError, match=r"did you mean label_smoothing=\?"):
+        F.cross_entropy(x, y, label_smooth=0.1)
+    # Accepted keywords pass through: PyTorch's weight= is a class weight here.
+    w = jnp.array([1.0, 2.0, 3.0])
+    got = F.cross_entropy(x, y, weight=w)
+    lse = np.log(np.exp(np.asarray(x)).sum(-1))
+    per = lse - np.asarray(x)[[0, 1], [0, 2]]
+    np.testing.assert_allclose(got, (1.0 * per[0] + 3.0 * per[1]) / 4.0, rtol=1e-6)
+    assert F.cross_entropy.__name__ == "cross_entropy" and F.cross_entropy.__doc__

@@ -635,3 +635,15 @@ def ctc_loss(
     if reduction == "mean":
         per = per / jnp.maximum(lengths_out, 1).astype(per.dtype)
     return _elementwise(per, reduction)
+
+
+def _teach_keywords() -> None:
+    """Unknown keywords raise a ``TypeError`` naming the fix, as in the rest of jaxloss:
+    ``size_average=``/``reduce=`` name ``reduction=``, misspellings the closest name."""
+    from jaxloss._checks import teach_keywords
+
+    for name in __all__:
+        globals()[name] = teach_keywords(globals()[name])
+
+
+_teach_keywords()
