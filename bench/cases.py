@@ -667,6 +667,30 @@ LARGE_VOCABULARIES = (32000, 128000, 256000)
 LARGE_VOCAB_ROUNDS = {32000: 3, 128000: 3, 256000: 2}
 
 
+def _linear_ce_contenders(n: int, d: int, v: int, dtype: Any) -> list[Contender]:
+    """Value + gradients (hidden, weight) of the mean token loss on ``[n, d]`` hidden states and
+    a ``[d, v]`` weight in ``dtype``: ``naive`` (``hidden @ weight`` then the integer-label
+    cross-entropy, what optax users write) and the fused loss's ``store`` and ``recompute``
+    modes at their default chunk size."""
+    fn = jaxloss.linear_softmax_cross_entropy
+    r = _rng(0)
+    h = jnp.asarray(r.standard_normal((n, d), dtype=np.float32) * 0.5).astype(dtype)
+    w = jnp.asarray(r.standard_normal((d, v), dtype=np.float32) * d**-0.5).astype(dtype)
+    y = jnp.asarray(r.integers(0, v, n).astype(np.int32))
+
+    def naive(h: Any, w: Any, y: Any) -> Any:
+        return jaxloss.softmax_cross_entropy_with_integer_labels(h @ w, y, reduction="mean")
+
+    def fused(mode: str) -> Callable[..., Any]:
+        return lambda h, w, y: fn(h, w, y, mode=mode)
+
+    return [
+        Contender("naive", jax.value_and_grad(naive, (0, 1)), (h, w, y)),
+        Contender("store", jax.value_and_grad(fused("store"), (0, 1)), (h, w, y)),
+        Contender("recompute", jax.value_and_grad(fused("recompute"), (0, 1)), (h, w, y)),
+    ]
+
+
 def large_vocab(quick: bool) -> list[Case]:
     """Value + gradients (hidden, weight) of the mean token loss: naive / store / recompute.
 
@@ -675,8 +699,7 @@ def large_vocab(quick: bool) -> list[Case]:
     :func:`jaxloss.linear_softmax_cross_entropy`'s two modes at their default chunk size. The
     record's ``temp_bytes`` (compiled ``memory_analysis()``) is the memory the logits cost.
     """
-    fn = getattr(jaxloss, "linear_softmax_cross_entropy", None)
-    if fn is None:
+    if not hasattr(jaxloss, "linear_softmax_cross_entropy"):
         return []
     if quick:
         sizes = [(512, 128, v) for v in (8000, 32000)]
@@ -686,22 +709,7 @@ def large_vocab(quick: bool) -> list[Case]:
     for n, d, v in sizes:
 
         def build(n: int = n, d: int = d, v: int = v) -> list[Contender]:
-            r = _rng(0)
-            h = jnp.asarray(r.standard_normal((n, d), dtype=np.float32) * 0.5)
-            w = jnp.asarray(r.standard_normal((d, v), dtype=np.float32) * d**-0.5)
-            y = jnp.asarray(r.integers(0, v, n).astype(np.int32))
-
-            def naive(h: Any, w: Any, y: Any) -> Any:
-                return jaxloss.softmax_cross_entropy_with_integer_labels(h @ w, y, reduction="mean")
-
-            def fused(mode: str) -> Callable[..., Any]:
-                return lambda h, w, y: fn(h, w, y, mode=mode)
-
-            return [
-                Contender("naive", jax.value_and_grad(naive, (0, 1)), (h, w, y)),
-                Contender("store", jax.value_and_grad(fused("store"), (0, 1)), (h, w, y)),
-                Contender("recompute", jax.value_and_grad(fused("recompute"), (0, 1)), (h, w, y)),
-            ]
+            return _linear_ce_contenders(n, d, v, jnp.float32)
 
         cases.append(
             Case(
@@ -735,29 +743,14 @@ def large_vocab_cce(quick: bool) -> list[Case]:
     the bf16 ``hidden @ weight`` followed by the integer-label cross-entropy (which computes in
     float32); the fused modes take the bf16 arrays as they are (float32 accumulation).
     """
-    fn = getattr(jaxloss, "linear_softmax_cross_entropy", None)
-    if fn is None or quick or jax.default_backend() == "cpu":
+    if not hasattr(jaxloss, "linear_softmax_cross_entropy"):
+        return []
+    if quick or jax.default_backend() == "cpu":
         return []
     n, d, v = CCE_SETTING
 
     def build() -> list[Contender]:
-        r = _rng(0)
-        h = jnp.asarray(r.standard_normal((n, d), dtype=np.float32)).astype(jnp.bfloat16)
-        w = jnp.asarray(r.standard_normal((d, v), dtype=np.float32) * d**-0.5)
-        w = w.astype(jnp.bfloat16)
-        y = jnp.asarray(r.integers(0, v, n).astype(np.int32))
-
-        def naive(h: Any, w: Any, y: Any) -> Any:
-            return jaxloss.softmax_cross_entropy_with_integer_labels(h @ w, y, reduction="mean")
-
-        def fused(mode: str) -> Callable[..., Any]:
-            return lambda h, w, y: fn(h, w, y, mode=mode)
-
-        return [
-            Contender("naive", jax.value_and_grad(naive, (0, 1)), (h, w, y)),
-            Contender("store", jax.value_and_grad(fused("store"), (0, 1)), (h, w, y)),
-            Contender("recompute", jax.value_and_grad(fused("recompute"), (0, 1)), (h, w, y)),
-        ]
+        return _linear_ce_contenders(n, d, v, jnp.bfloat16)
 
     return [
         Case(
