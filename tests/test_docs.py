@@ -109,11 +109,14 @@ def test_large_vocab_runs_table_lists_every_run_oldest_first(tmp_path, monkeypat
                 "store": {"speedup_vs_baseline": store, "cpu_speedup_vs_baseline": 0.5},
             },
         }
-        return {"environment": {"date_utc": date, "cpu": cpu, "cpu_count": 2}, "cases": [case]}
+        env = {"date_utc": date, "cpu": cpu, "cpu_count": 2, "load_average": [0.04, 1.25, 2.0]}
+        return {"environment": env, "cases": [case], "bandwidth": {"read_write_gbs": 13.66}}
 
     (tmp_path / "day").mkdir()
     (tmp_path / "day" / "b.json").write_text(json.dumps(run("2026-12-02 09:00:00", "B", 0.8)))
-    (tmp_path / "a.json").write_text(json.dumps(run("2026-12-02 10:00:00", "A", 1.25)))
+    bare = run("2026-12-02 10:00:00", "A", 1.25)
+    del bare["bandwidth"], bare["environment"]["load_average"]  # a run that recorded neither
+    (tmp_path / "a.json").write_text(json.dumps(bare))
     quick = dict(run("2026-12-03 00:00:00", "Q", 1.0), quick=True)
     (tmp_path / "q.json").write_text(json.dumps(quick))
     monkeypatch.setattr(generated, "RESULTS", tmp_path)
@@ -122,8 +125,8 @@ def test_large_vocab_runs_table_lists_every_run_oldest_first(tmp_path, monkeypat
     rows = [r for r in generated.large_vocab_across_runs(runs).splitlines() if "| 16 |" in r]
     # time / naive is the inverse of the recorded speedup; recompute is absent here.
     assert rows == [
-        "| `day/b.json` | 2-core B | 16 | 1.25× | 2.00× | – | – |",
-        "| `a.json` | 2-core A | 16 | 0.80× | 2.00× | – | – |",
+        "| `day/b.json` | 2-core B | 0.0/1.2/2.0 | 13.7 | 16 | 1.25× | 2.00× | – | – |",
+        "| `a.json` | 2-core A | – | – | 16 | 0.80× | 2.00× | – | – |",
     ]
 
 

@@ -160,14 +160,19 @@ def large_vocab_across_runs(runs: list[tuple[Path, dict[str, Any]]]) -> str:
     (machines differ, and so do the ratios; each file measured the code of its commit)."""
     lines = [
         "Every committed `large_vocab` run (time / naive, wall and CPU; each results file "
-        "measured the code of its commit):",
+        "measured the code of its commit). **load** is the machine's 1, 5 and 15-minute load "
+        "average when the run started (on 2 cores, near 1 or more: other work ran in the "
+        "minutes before) and **r+w** the read+write bandwidth the run measured:",
         "",
-        "| results file | CPU | V | store (wall) | store (CPU) | recompute (wall) "
-        "| recompute (CPU) |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| results file | CPU | load | r+w GB/s | V | store (wall) | store (CPU) "
+        "| recompute (wall) | recompute (CPU) |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for path, results in runs:
         env = results["environment"]
+        load = "/".join(f"{x:.1f}" for x in env.get("load_average") or []) or "–"
+        bandwidth = (results.get("bandwidth") or {}).get("read_write_gbs")
+        rw = "–" if bandwidth is None else f"{bandwidth:.1f}"
         for case in results["cases"]:
             if case.get("family") != "large_vocab" or case.get("error"):
                 continue
@@ -177,7 +182,7 @@ def large_vocab_across_runs(runs: list[tuple[Path, dict[str, Any]]]) -> str:
                 cells += ["–", "–"] if c is None else _time_per_naive(c)
             lines.append(
                 f"| `{path.relative_to(RESULTS)}` | {env['cpu_count']}-core {env['cpu']} "
-                f"| {case['vocab']} | " + " | ".join(cells) + " |"
+                f"| {load} | {rw} | {case['vocab']} | " + " | ".join(cells) + " |"
             )
     return "\n".join(lines)
 
