@@ -28,11 +28,13 @@ def markdown(results: dict[str, Any]) -> str:
     """The results as Markdown: environment, bandwidth, and one table per family."""
     env, bw = results["environment"], results["bandwidth"]
     load = ", ".join(f"{v:.1f}" for v in env["load_average"])
+    caches = ", ".join(f"{k} {v}" for k, v in env.get("cpu_caches", {}).items())
     lines = [
         f"# jaxloss benchmark — {env['date_utc']} UTC",
         "",
         f"- device: {env['platform']} / {env['device_kind']} ({env['cpu']}, "
         f"{env['cpu_count']} cores; load average at start {load})",
+        *([f"- CPU caches (per instance): {caches}"] if caches else []),
         f"- versions: jax {env['jax']}, jaxlib {env['jaxlib']}, optax {env['optax']}, "
         f"torch {env['torch'] or 'not installed'}, Python {env['python']}",
         f"- allocator: GLIBC_TUNABLES={env['GLIBC_TUNABLES'] or '(unset)'}; "

@@ -9,6 +9,7 @@ import os
 import platform
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -30,6 +31,30 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def _cpu_caches(root: str = "/sys/devices/system/cpu/cpu0/cache") -> dict[str, str]:
+    """CPU 0's caches as the kernel reports them (``{"L1d": "48K", "L2": "2048K", ...}``);
+    empty where ``/sys`` does not say. On shared machines of one model name the last-level
+    cache differs between instances, and the large_vocab ratios with it."""
+    caches: dict[str, str] = {}
+    try:
+        entries = sorted(os.listdir(root))
+    except OSError:
+        return caches
+    for entry in entries:
+        if not entry.startswith("index"):
+            continue
+        try:
+            fields = {
+                name: Path(root, entry, name).read_text().strip()
+                for name in ("level", "type", "size")
+            }
+        except OSError:
+            continue
+        kind = {"Data": "d", "Instruction": "i"}.get(fields["type"], "")
+        caches[f"L{fields['level']}{kind}"] = fields["size"]
+    return caches
 
 
 def _thp() -> str:
@@ -57,6 +82,7 @@ def environment() -> dict[str, Any]:
         "device_count": jax.device_count(),
         "cpu": _cpu_model(),
         "cpu_count": os.cpu_count(),
+        "cpu_caches": _cpu_caches(),
         "load_average": os.getloadavg(),
         "GLIBC_TUNABLES": os.environ.get("GLIBC_TUNABLES", ""),
         "transparent_hugepage": _thp(),

@@ -15,8 +15,8 @@ import pytest
 
 import bench.cases
 from bench import __main__ as bench_main
-from bench.report import machine_name, write_results
-from bench.run import add_limits, environment, run_case
+from bench.report import machine_name, markdown, write_results
+from bench.run import _cpu_caches, add_limits, environment, run_case
 from bench.timing import bandwidth, compiled_stats, hlo_traffic, paired_ratio, time_interleaved
 
 
@@ -98,3 +98,25 @@ def test_cce_setting_runs_only_on_an_accelerator(monkeypatch, no_torch):
     assert c["store"]["loss"] == pytest.approx(c["naive"]["loss"], rel=2e-3)
     assert c["recompute"]["loss"] == pytest.approx(c["naive"]["loss"], rel=2e-3)
     assert all(e["memory"]["temp_bytes"] > 0 for e in c.values())
+
+
+def test_cpu_caches_read_from_sysfs_and_reported(tmp_path):
+    for index, (level, kind, size) in enumerate(
+        [
+            ("1", "Data", "48K"),
+            ("1", "Instruction", "64K"),
+            ("2", "Unified", "2048K"),
+            ("3", "Unified", "491520K"),
+        ]
+    ):
+        d = tmp_path / f"index{index}"
+        d.mkdir()
+        for name, value in (("level", level), ("type", kind), ("size", size)):
+            (d / name).write_text(value + "\n")
+    (tmp_path / "uevent").write_text("")  # not a cache entry
+    caches = _cpu_caches(str(tmp_path))
+    assert caches == {"L1d": "48K", "L1i": "64K", "L2": "2048K", "L3": "491520K"}
+    assert _cpu_caches(str(tmp_path / "absent")) == {}
+    env = dict(environment(), cpu_caches=caches)
+    text = markdown({"environment": env, "bandwidth": None, "cases": [], "quick": True})
+    assert "- CPU caches (per instance): L1d 48K, L1i 64K, L2 2048K, L3 491520K" in text
