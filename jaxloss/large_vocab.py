@@ -69,14 +69,17 @@ __all__ = ["linear_softmax_cross_entropy", "vocab_parallel_cross_entropy"]
 #: Default tile budget: the token chunk is the largest power of two whose ``[chunk, V]``
 #: float32 tile has at most this many elements (2²⁴ elements = 64 MiB), within
 #: ``[CHUNK_MIN, CHUNK_MAX]`` tokens, and at least ``STORE_CHUNK_MIN`` in ``mode="store"``.
-#: The chunk is the contraction length of every ``dW`` product: on XLA:CPU (2 cores, D = 1024,
-#: V = 32000, float32) value+grad took 1.11× the naive step's CPU time at 256 tokens per chunk,
-#: 1.04× at 512 and 0.97× at 1024 in store mode; 1.58×, 1.30× and 1.33× in recompute mode.
+#: The chunk is the contraction length of every ``dW`` product, and store mode reads and
+#: writes the whole ``dW`` once per chunk: on a 2-core Xeon at N = 4096, D = 1024 (float32,
+#: side by side) store mode took 0.86× the naive step's time at 256 tokens per chunk and 0.83×
+#: at 512 at V = 128000 (171 and 309 MB of temporary memory), 0.80× and 0.80× at V = 256000.
 TILE_ELEMENTS = 2**24
-CHUNK_MIN, CHUNK_MAX, STORE_CHUNK_MIN = 16, 1024, 256
-#: The weight gradient is accumulated in blocks of about this many bytes of ``dW`` (float32),
-#: so that no ``[D, V]`` product other than the accumulator itself is ever materialised.
-DW_BLOCK_BYTES = 16 * 2**20
+CHUNK_MIN, CHUNK_MAX, STORE_CHUNK_MIN = 16, 1024, 512
+#: The tile gradient is formed and applied in blocks of about this many bytes of ``dW``
+#: (float32), at least ``DW_BLOCK_MIN`` classes: per token chunk only the logits tile, one
+#: ``[chunk, block]`` gradient and one ``[D, block]`` product exist, never a second
+#: ``[chunk, V]`` tile or a ``[D, V]`` product besides the accumulator.
+DW_BLOCK_BYTES, DW_BLOCK_MIN = 16 * 2**20, 128
 #: The recompute backward pass (``mode="recompute"``, and ``reduction="none"``) runs over
 #: blocks of the vocabulary, all tokens at once, when a ``[N, V_block]`` tile the size of the
 #: forward pass's ``[chunk, V]`` tile holds at least this many classes; otherwise over the
@@ -128,7 +131,9 @@ def linear_softmax_cross_entropy(
       ``dlogits`` (softmax minus the iota-compared one-hot, scaled per row by the contract),
       accumulates ``dW`` and ``dbias`` and stores ``dhidden``; the backward pass only multiplies
       them by the cotangent. Three matrix products in all, like the naive step; temporary
-      memory is ``dW`` (float32, the size of ``weight``) + one ``[chunk, V]`` tile + ``O(N·D)``.
+      memory is ``dW`` (float32, the size of ``weight``) + one ``[chunk, V]`` logits tile +
+      ``O(N·D)``: the tile's gradient is formed and applied over blocks of classes (about
+      16 MiB of ``dW`` each, ``DW_BLOCK_BYTES``), never as a second ``[chunk, V]`` array.
       With ``reduction="none"`` the per-token cotangent is only known in the backward pass and
       ``dW = Σ_t g_t h_t ⊗ dlogits_t`` cannot be formed ahead of it, so ``"none"`` runs the
       ``"recompute"`` schedule (correct for any cotangent).
@@ -166,13 +171,13 @@ def linear_softmax_cross_entropy(
         included tokens). ``axis_name`` names the mesh axes the *tokens* are split over.
       chunk_size: tokens per chunk (a Python int). Default: the largest power of two whose
         ``[chunk, V]`` float32 tile has at most 2²⁴ elements (64 MiB), between 16 and 1024
-        tokens, at least 256 in ``mode="store"``, and not more than the token count: 512 at
-        V = 32000; 256 (store) or 128 (recompute) at V = 128000; 256 or 64 at V = 256000.
-        Temporary memory grows with the chunk (about two ``[chunk, V]`` float32 tiles); on a
-        CPU the time falls with it (the chunk is the contraction length of the ``dW``
-        products: 256 tokens took ~1.1×, 512 ~1.04× the naive step's time in store mode at
-        V = 32000). ``N`` need not be a multiple: the last chunk is padded with excluded
-        tokens.
+        tokens, at least 512 in ``mode="store"``, and not more than the token count: 512 at
+        V = 32000; 512 (store) or 128 (recompute) at V = 128000; 512 or 64 at V = 256000.
+        Temporary memory grows with the chunk (one ``[chunk, V]`` float32 tile besides
+        ``O(N·D)``); the time falls with it in store mode, which reads and writes ``dW`` once
+        per chunk (at V = 128000 on a 2-core CPU, 256 tokens took ~4% more time than 512 with
+        ~45% less temporary memory: pass ``chunk_size=256`` to trade that way). ``N`` need
+        not be a multiple: the last chunk is padded with excluded tokens.
       mode: ``"store"`` or ``"recompute"``, see above.
       return_aux: also return a dict of logging values, each weighted and reduced like the
         loss (same reduction and denominator; per token for ``"none"``, :class:`LossParts` for
@@ -547,8 +552,9 @@ def _chunk_size(chunk_size: int | None, n: int, v: int, mode: str) -> int:
 
 
 def _dw_block(v: int, d: int) -> int:
-    """Classes per block of the ``dW`` update (``DW_BLOCK_BYTES`` of float32), a divisor if any."""
-    return _divisor_block(v, max(128, DW_BLOCK_BYTES // (4 * max(d, 1))))
+    """Classes per block of a chunk's tile gradient (``DW_BLOCK_BYTES`` of float32 ``dW``, at
+    least ``DW_BLOCK_MIN``), a divisor of ``v`` if any."""
+    return _divisor_block(v, max(DW_BLOCK_MIN, DW_BLOCK_BYTES // (4 * max(d, 1))))
 
 
 def _vocab_block(chunk: int, n_pad: int, v: int) -> int:
@@ -676,28 +682,29 @@ def _logits(cfg: _Config, h_c: Array, w: Array, b: Array | None) -> Array:
     return z
 
 
-def _hot(cfg: _Config, labels_c: Array, v_local: int) -> Array:
-    """``[C, V_l]`` one-hot of the labels among this shard's classes (an iota compare)."""
-    if cfg.vocab_axis is not None:
-        labels_c = labels_c - lax.axis_index(cfg.vocab_axis) * v_local
-    return is_label(labels_c, v_local)
-
-
 def _tile_loss(
-    cfg: _Config, s: Array, hot: Array, cw: Array | None
+    cfg: _Config, s: Array, local: Array, cw: Array | None
 ) -> tuple[Array, Array, Array, Array]:
-    """Per-row ``(loss, lse, correct, w_y)`` of a logits tile (global over the vocab shards)."""
+    """Per-row ``(loss, lse, correct, w_y)`` of a logits tile (global over the vocab shards);
+    ``local`` holds the labels among this shard's classes.
+
+    The label's logit and class weight are gathered (one element per row, from the shard
+    that owns the label), not summed out of a one-hot select: that select is a second
+    ``[C, V]`` tile that XLA:CPU materialises before its reduction."""
     ct = s.dtype
-    zero = jnp.zeros((), ct)
     m = jnp.max(s, axis=-1)
     if cfg.vocab_axis is not None:
         m = lax.pmax(m, cfg.vocab_axis)
     lse = m + jnp.log(_psum_vocab(cfg, jnp.sum(jnp.exp(s - m[:, None]), axis=-1)))
-    s_y = _psum_vocab(cfg, jnp.sum(jnp.where(hot, s, zero), axis=-1))
+    v = s.shape[-1]
+    owned = (local >= 0) & (local < v)
+    at = jnp.clip(local, 0, v - 1)
+    picked = jnp.take_along_axis(s, at[:, None], axis=-1, mode="clip")[:, 0]
+    s_y = _psum_vocab(cfg, jnp.where(owned, picked, jnp.zeros((), ct)))
     if cw is None:
         cw_y = jnp.ones_like(lse)
     else:
-        cw_y = _psum_vocab(cfg, jnp.sum(jnp.where(hot, cw.astype(ct), zero), axis=-1))
+        cw_y = _psum_vocab(cfg, jnp.where(owned, jnp.take(cw.astype(ct), at), jnp.zeros((), ct)))
     eps = cfg.smoothing
     per = cw_y * (lse - s_y)
     if eps:
@@ -721,22 +728,20 @@ def _tile_grad(
     cw_y: Array,
     r: Array,
     cw: Array | None,
-    cw_sum: Array | None = None,
+    cw_sum: Array | None,
 ) -> Array:
-    """``r_t · ∂ℓ_t/∂z`` for a tile, cast to the activation dtype (see the module docstring).
+    """``r_t · ∂ℓ_t/∂z`` for a tile of (a block of) the classes, cast to the activation dtype
+    (see the module docstring).
 
-    ``cw`` holds the class weights of the tile's classes; ``cw_sum``, their sum over the whole
-    vocabulary, is needed (with smoothing) when the tile holds a block of the classes only."""
+    ``cw`` holds the class weights of the tile's classes; ``cw_sum`` is their sum over the
+    whole vocabulary (:func:`_class_weight_total`), which the smoothed gradient needs."""
     ct = s.dtype
     eps = cfg.smoothing
     coef = (1.0 - eps) * cw_y
     if eps:
-        total: Array | int
-        if cw is None:
-            total = cfg.num_classes
-        elif cw_sum is None:
-            total = _psum_vocab(cfg, jnp.sum(cw.astype(ct)))
-        else:
+        total: Array | int = cfg.num_classes
+        if cw is not None:
+            assert cw_sum is not None, "a smoothed, class-weighted tile needs Σ_c w_c"
             total = cw_sum
         coef = coef + eps / cfg.num_classes * total
     if cfg.z_loss:
@@ -765,46 +770,70 @@ def _weight_grad(cfg: _Config, h_c: Array, g: Array) -> Array:
     return lax.dot_general(g, h_c, contract, preferred_element_type=cfg.compute)
 
 
-def _add_weight_grad(cfg: _Config, dw: Array, h_c: Array, g: Array) -> Array:
-    """``dW += h_cᵀ g`` in blocks of classes, so that no ``[D, V]`` product is materialised."""
-    axis = 1 if cfg.layout == "dv" else 0
-
-    def product(gb: Array) -> Array:
-        return _weight_grad(cfg, h_c, gb)
-
-    v = g.shape[-1]
-    vb = cfg.block
-    if vb >= v:
-        return dw + product(g)
-    blocks = v // vb
-
-    def body(j: Array, dw: Array) -> Array:
-        start = j * vb
-        gb = lax.dynamic_slice_in_dim(g, start, vb, axis=1)
-        cur = lax.dynamic_slice_in_dim(dw, start, vb, axis=axis)
-        return lax.dynamic_update_slice_in_dim(dw, cur + product(gb), start, axis=axis)
-
-    dw = lax.fori_loop(0, blocks, body, dw)
-    tail = v - blocks * vb
-    if tail:
-        start = blocks * vb
-        cur = lax.slice_in_dim(dw, start, v, axis=axis)
-        dw = lax.dynamic_update_slice_in_dim(
-            dw, cur + product(lax.slice_in_dim(g, start, v, axis=1)), start, axis=axis
-        )
-    return dw
-
-
 def _chunk_grads(
-    cfg: _Config, h_c: Array, g: Array, w: Array, dw: Array, db: Array | None
+    cfg: _Config,
+    h_c: Array,
+    s: Array,
+    local: Array,
+    lse: Array,
+    cw_y: Array,
+    r: Array,
+    w: Array,
+    cw: Array | None,
+    cw_sum: Array | None,
+    dw: Array,
+    db: Array | None,
 ) -> tuple[Array, Array, Array | None]:
-    """One token chunk's tile gradient ``g`` applied: its ``dhidden`` rows, and ``dW`` and
-    ``dbias`` with the chunk's part added (the carries of both chunked schedules)."""
-    dh_c = _hidden_grad(cfg, g, w)
-    dw = _to_varying(_add_weight_grad(cfg, dw, h_c, g), cfg.vary)
-    if db is not None:
-        db = _to_varying(db + jnp.sum(g, axis=0, dtype=cfg.compute), cfg.vary)
-    return dh_c, dw, db
+    """One token chunk's gradients from its logits tile ``s`` (``[C, V_l]``): its ``dhidden``
+    rows, and ``dW`` and ``dbias`` with the chunk's part added (the carries of both chunked
+    schedules; ``local`` holds the labels among this shard's classes).
+
+    The tile gradient is formed over blocks of ``cfg.block`` classes, each applied at once
+    (``dW[:, block] += h_cᵀ g_b``, ``dh_c += g_b W[:, block]ᵀ``), so that besides ``s`` only a
+    ``[C, block]`` gradient and a ``[D, block]`` product exist, never a second ``[C, V]`` tile
+    or a ``[D, V]`` product."""
+    v = s.shape[-1]
+    w_axis = 1 if cfg.layout == "dv" else 0
+
+    def put(carry: tuple[Array, Array, Array | None], start: Any, size: int) -> Any:
+        dh_c, dw, db = carry
+        cw_b = None if cw is None else lax.dynamic_slice_in_dim(cw, start, size)
+        s_b = lax.dynamic_slice_in_dim(s, start, size, axis=1)
+        g = _tile_grad(cfg, s_b, is_label(local - start, size), lse, cw_y, r, cw_b, cw_sum)
+        w_b = lax.dynamic_slice_in_dim(w, start, size, axis=w_axis)
+        dh_c = _to_varying(dh_c + _hidden_grad(cfg, g, w_b), cfg.vary)
+        cur = lax.dynamic_slice_in_dim(dw, start, size, axis=w_axis)
+        dw_b = _to_varying(cur + _weight_grad(cfg, h_c, g), cfg.vary)
+        dw = lax.dynamic_update_slice_in_dim(dw, dw_b, start, axis=w_axis)
+        if db is not None:
+            db_b = lax.dynamic_slice_in_dim(db, start, size) + jnp.sum(g, 0, dtype=cfg.compute)
+            db = lax.dynamic_update_slice_in_dim(db, _to_varying(db_b, cfg.vary), start, 0)
+        return dh_c, dw, db
+
+    vb = min(cfg.block, v)
+    carry = (_zeros(cfg, h_c.shape), dw, db)
+    blocks = v // vb
+    if blocks == 1:
+        carry = put(carry, 0, vb)
+    else:
+        carry = lax.fori_loop(0, blocks, lambda j, c: put(c, j * vb, vb), carry)
+    if v % vb:
+        carry = put(carry, blocks * vb, v % vb)
+    return carry
+
+
+def _local_labels(cfg: _Config, labels: Array, v_local: int) -> Array:
+    """The labels among this shard's ``v_local`` classes (themselves without a vocab axis)."""
+    if cfg.vocab_axis is None:
+        return labels
+    return labels - lax.axis_index(cfg.vocab_axis) * v_local
+
+
+def _class_weight_total(cfg: _Config, cw: Array | None) -> Array | None:
+    """``Σ_c w_c`` over the whole vocabulary where the smoothed gradient of a block needs it."""
+    if cw is None or not cfg.smoothing:
+        return None
+    return _psum_vocab(cfg, jnp.sum(cw.astype(cfg.compute)))
 
 
 def _chunks(cfg: _Config, *arrays: Array) -> tuple[Array, ...]:
@@ -853,16 +882,16 @@ def _store_fwd(
     cw: Array | None,
 ) -> tuple[tuple[Array, _Stats], tuple[Any, ...]]:
     v = w.shape[1] if cfg.layout == "dv" else w.shape[0]
+    cw_sum = _class_weight_total(cfg, cw)
 
     def body(carry: tuple[Array, Array | None], xs: tuple[Array, ...]) -> Any:
         dw, db = carry
         h_c, y_c, valid_c, r_c = xs
         h_c = _sanitize(cfg, h_c, valid_c)
         s = _logits(cfg, h_c, w, b)
-        hot = _hot(cfg, y_c, v)
-        per, lse, correct, cw_y = _tile_loss(cfg, s, hot, cw)
-        g = _tile_grad(cfg, s, hot, lse, cw_y, r_c, cw)
-        dh_c, dw, db = _chunk_grads(cfg, h_c, g, w, dw, db)
+        local = _local_labels(cfg, y_c, v)
+        per, lse, correct, cw_y = _tile_loss(cfg, s, local, cw)
+        dh_c, dw, db = _chunk_grads(cfg, h_c, s, local, lse, cw_y, r_c, w, cw, cw_sum, dw, db)
         return (dw, db), (dh_c, per, lse, correct, cw_y)
 
     init = (_zeros(cfg, w.shape), None if b is None else _zeros(cfg, b.shape))
@@ -916,7 +945,7 @@ def _per_token_fwd(
     def body(carry: None, xs: tuple[Array, ...]) -> Any:
         h_c, y_c, valid_c = xs
         s = _logits(cfg, _sanitize(cfg, h_c, valid_c), w, b)
-        return None, _tile_loss(cfg, s, _hot(cfg, y_c, v), cw)
+        return None, _tile_loss(cfg, s, _local_labels(cfg, y_c, v), cw)
 
     _, ys = lax.scan(body, None, _chunks(cfg, h, labels, valid))
     per, lse, correct, cw_y = map(_flat, ys)
@@ -950,14 +979,16 @@ def _token_chunked_grads(
     """The recompute backward pass over the token chunks: ``dW`` and ``dbias`` accumulated
     chunk by chunk, ``dhidden`` emitted per chunk."""
     v = w.shape[1] if cfg.layout == "dv" else w.shape[0]
+    cw_sum = _class_weight_total(cfg, cw)
 
     def body(carry: tuple[Array, Array | None], xs: tuple[Array, ...]) -> Any:
         dw, db = carry
         h_c, y_c, valid_c, r_c, lse_c, cw_y_c = xs
         h_c = _sanitize(cfg, h_c, valid_c)
         s = _logits(cfg, h_c, w, b)
-        g = _tile_grad(cfg, s, _hot(cfg, y_c, v), lse_c, cw_y_c, r_c, cw)
-        dh_c, dw, db = _chunk_grads(cfg, h_c, g, w, dw, db)
+        local = _local_labels(cfg, y_c, v)
+        args = (local, lse_c, cw_y_c, r_c, w, cw, cw_sum, dw, db)
+        dh_c, dw, db = _chunk_grads(cfg, h_c, s, *args)
         return (dw, db), dh_c
 
     init = (_zeros(cfg, w.shape), None if b is None else _zeros(cfg, b.shape))
@@ -989,12 +1020,8 @@ def _vocab_blocked_grads(
     w_axis = 1 if cfg.layout == "dv" else 0
     vb = cfg.vblock
     hs = _sanitize(cfg, h, valid)
-    local = labels
-    if cfg.vocab_axis is not None:
-        local = labels - lax.axis_index(cfg.vocab_axis) * v
-    cw_sum = None
-    if cw is not None and cfg.smoothing:
-        cw_sum = _psum_vocab(cfg, jnp.sum(cw.astype(cfg.compute)))
+    local = _local_labels(cfg, labels, v)
+    cw_sum = _class_weight_total(cfg, cw)
 
     def block(start: Any, size: int) -> tuple[Array, Array, Array | None]:
         w_j = lax.dynamic_slice_in_dim(w, start, size, axis=w_axis)
@@ -1029,9 +1056,7 @@ def _vocab_blocked_grads(
 def _owned_pick(cfg: _Config, table: Array, labels: Array) -> Array:
     """``table[label]`` for a ``[V_l]`` table sharded like the classes: from the owning shard."""
     v = table.shape[0]
-    local = labels
-    if cfg.vocab_axis is not None:
-        local = labels - lax.axis_index(cfg.vocab_axis) * v
+    local = _local_labels(cfg, labels, v)
     owned = (local >= 0) & (local < v)
     picked = jnp.where(owned, jnp.take(table, jnp.clip(local, 0, v - 1)), 0.0)
     return _psum_vocab(cfg, picked)

@@ -64,9 +64,10 @@ def main():
         )
 
     want = jax.value_and_grad(naive, (0, 1, 2))(h, w, b, "weighted_mean")
-    vblock_min = large_vocab.VBLOCK_MIN
-    # Both modes and both weight layouts, in three programs (store with [D, V], recompute with
-    # [V, D], and recompute with its backward pass over blocks of the local vocabulary, forced
+    saved = large_vocab.VBLOCK_MIN, large_vocab.DW_BLOCK_BYTES, large_vocab.DW_BLOCK_MIN
+    # Both modes and both weight layouts, in three programs (store with [D, V] and its tile
+    # gradient over blocks of 4 local classes, forced by DW_BLOCK_BYTES; recompute with
+    # [V, D]; and recompute with its backward pass over blocks of the local vocabulary, forced
     # by VBLOCK_MIN = 1: 4 blocks of 4 classes per shard): the layouts share every collective,
     # the modes do not.
     for mode, layout in (("store", "dv"), ("recompute", "vd"), ("recompute-vb", "dv")):
@@ -110,9 +111,14 @@ def main():
                 )
             )
             wl = w if layout == "dv" else np.ascontiguousarray(w.T)
-            large_vocab.VBLOCK_MIN = 1 if mode == "recompute-vb" else vblock_min
-            value, (dh, dw, db) = fn(h, wl, b, y, weights, cw)
-            large_vocab.VBLOCK_MIN = vblock_min
+            if mode == "recompute-vb":
+                large_vocab.VBLOCK_MIN = 1
+            elif mode == "store":
+                large_vocab.DW_BLOCK_BYTES, large_vocab.DW_BLOCK_MIN = 4 * D * 4, 1
+            try:
+                value, (dh, dw, db) = fn(h, wl, b, y, weights, cw)
+            finally:
+                large_vocab.VBLOCK_MIN, large_vocab.DW_BLOCK_BYTES, large_vocab.DW_BLOCK_MIN = saved
             dw = dw if layout == "dv" else dw.T
             emit(case=name, max_error=max_error((value, dh, dw, db), want), rtol=1e-4)
         except Exception:

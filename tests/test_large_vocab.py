@@ -42,18 +42,27 @@ def _data(seed=0, n=N, d=D, v=V, ignored=(3, 10)):
 #: The schedules: "recompute-vb" is mode="recompute" with its backward pass over blocks of
 #: the vocabulary, forced at these sizes (large_vocab.VBLOCK_MIN = 1; at the defaults it runs
 #: when a block holds at least VBLOCK_MIN classes, e.g. N = 4096 tokens at V = 128000).
+#: "store" forms each chunk's tile gradient over blocks of classes, forced here to 8 classes
+#: (V = 29: three blocks and a tail of 5; at the defaults 4096 classes at D = 1024), while
+#: "recompute" (token-chunked) keeps the default, one block of all V classes.
 MODES = ("store", "recompute", "recompute-vb")
+STORE_BLOCK = 8
 
 
 def _fused(h, w, y, *, mode, **kw):
     """``linear_softmax_cross_entropy`` under one of :data:`MODES`."""
-    if mode != "recompute-vb":
-        return jl.linear_softmax_cross_entropy(h, w, y, mode=mode, **kw)
-    old, large_vocab.VBLOCK_MIN = large_vocab.VBLOCK_MIN, 1
+    saved = large_vocab.VBLOCK_MIN, large_vocab.DW_BLOCK_BYTES, large_vocab.DW_BLOCK_MIN
+    if mode == "recompute-vb":
+        large_vocab.VBLOCK_MIN = 1
+    elif mode == "store":
+        d = np.shape(h)[-1]
+        large_vocab.DW_BLOCK_BYTES, large_vocab.DW_BLOCK_MIN = 4 * d * STORE_BLOCK, 1
     try:
-        return jl.linear_softmax_cross_entropy(h, w, y, mode="recompute", **kw)
+        return jl.linear_softmax_cross_entropy(
+            h, w, y, mode="recompute" if mode == "recompute-vb" else mode, **kw
+        )
     finally:
-        large_vocab.VBLOCK_MIN = old
+        large_vocab.VBLOCK_MIN, large_vocab.DW_BLOCK_BYTES, large_vocab.DW_BLOCK_MIN = saved
 
 
 def _naive(h, w, b, y, *, layout="dv", **kw):
@@ -142,6 +151,26 @@ def test_the_recompute_backward_schedule_is_planned_from_the_forward_tile():
     # Too many tokens for a block of VBLOCK_MIN classes, or one chunk: the token chunks.
     assert large_vocab._vocab_block(16, 65536, 1000) == 0
     assert large_vocab._vocab_block(512, 512, 32000) == 0
+
+
+def test_default_chunks_as_documented():
+    # The largest power of two with a [chunk, V] tile of at most 2^24 elements, >= 512 tokens
+    # in store mode, at most the token count.
+    chunk = large_vocab._chunk_size
+    assert [chunk(None, 4096, v, "store") for v in (32000, 128000, 256000)] == [512] * 3
+    assert [chunk(None, 4096, v, "recompute") for v in (32000, 128000, 256000)] == [512, 128, 64]
+    assert chunk(None, 4096, 1000, "store") == 1024  # CHUNK_MAX
+    assert chunk(None, 300, 128000, "store") == 300
+    assert chunk(256, 4096, 128000, "store") == 256
+
+
+def test_the_tile_gradient_blocks():
+    # 16 MiB of float32 dW per block: 4096 classes at D = 1024 (31.25 of them at V = 128000:
+    # the fewest blocks that divide V, 32 of 4000); never fewer than DW_BLOCK_MIN classes.
+    assert large_vocab._dw_block(32768, 1024) == 4096
+    assert large_vocab._dw_block(128000, 1024) == 4000
+    assert large_vocab._dw_block(128000, 65536) == large_vocab.DW_BLOCK_MIN == 128
+    assert large_vocab._dw_block(29, 6) == 29
 
 
 def test_vd_layout_and_no_bias():
