@@ -696,9 +696,7 @@ def _tile_loss(
     if cfg.vocab_axis is not None:
         m = lax.pmax(m, cfg.vocab_axis)
     lse = m + jnp.log(_psum_vocab(cfg, jnp.sum(jnp.exp(s - m[:, None]), axis=-1)))
-    v = s.shape[-1]
-    owned = (local >= 0) & (local < v)
-    at = jnp.clip(local, 0, v - 1)
+    owned, at = _ownership(local, s.shape[-1])
     picked = jnp.take_along_axis(s, at[:, None], axis=-1, mode="clip")[:, 0]
     s_y = _psum_vocab(cfg, jnp.where(owned, picked, jnp.zeros((), ct)))
     if cw is None:
@@ -987,8 +985,7 @@ def _token_chunked_grads(
         h_c = _sanitize(cfg, h_c, valid_c)
         s = _logits(cfg, h_c, w, b)
         local = _local_labels(cfg, y_c, v)
-        args = (local, lse_c, cw_y_c, r_c, w, cw, cw_sum, dw, db)
-        dh_c, dw, db = _chunk_grads(cfg, h_c, s, *args)
+        dh_c, dw, db = _chunk_grads(cfg, h_c, s, local, lse_c, cw_y_c, r_c, w, cw, cw_sum, dw, db)
         return (dw, db), dh_c
 
     init = (_zeros(cfg, w.shape), None if b is None else _zeros(cfg, b.shape))
@@ -1055,8 +1052,11 @@ def _vocab_blocked_grads(
 
 def _owned_pick(cfg: _Config, table: Array, labels: Array) -> Array:
     """``table[label]`` for a ``[V_l]`` table sharded like the classes: from the owning shard."""
-    v = table.shape[0]
-    local = _local_labels(cfg, labels, v)
-    owned = (local >= 0) & (local < v)
-    picked = jnp.where(owned, jnp.take(table, jnp.clip(local, 0, v - 1)), 0.0)
-    return _psum_vocab(cfg, picked)
+    owned, at = _ownership(_local_labels(cfg, labels, table.shape[0]), table.shape[0])
+    return _psum_vocab(cfg, jnp.where(owned, jnp.take(table, at), 0.0))
+
+
+def _ownership(local: Array, v_local: int) -> tuple[Array, Array]:
+    """Whether this shard owns each local label, and the label clipped into its classes (a
+    safe index where it does not)."""
+    return (local >= 0) & (local < v_local), jnp.clip(local, 0, v_local - 1)
