@@ -39,16 +39,13 @@ def _cpu_caches(root: str = "/sys/devices/system/cpu/cpu0/cache") -> dict[str, s
     cache differs between instances, and the large_vocab ratios with it."""
     caches: dict[str, str] = {}
     try:
-        entries = sorted(os.listdir(root))
+        entries = sorted(Path(root).glob("index*"))
     except OSError:
         return caches
     for entry in entries:
-        if not entry.startswith("index"):
-            continue
         try:
             fields = {
-                name: Path(root, entry, name).read_text().strip()
-                for name in ("level", "type", "size")
+                name: (entry / name).read_text().strip() for name in ("level", "type", "size")
             }
         except OSError:
             continue

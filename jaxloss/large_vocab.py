@@ -808,7 +808,7 @@ def _chunk_grads(
             db = lax.dynamic_update_slice_in_dim(db, _to_varying(db_b, cfg.vary), start, 0)
         return dh_c, dw, db
 
-    vb = min(cfg.block, v)
+    vb = cfg.block  # at most v (_dw_block)
     carry = (_zeros(cfg, h_c.shape), dw, db)
     blocks = v // vb
     if blocks == 1:

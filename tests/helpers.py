@@ -1,4 +1,5 @@
-"""Test helpers shared by the suites: float64 context and central finite differences."""
+"""Test helpers shared by the suites: float64 context, central finite differences, and the
+forced schedules of jaxloss.large_vocab."""
 
 from __future__ import annotations
 
@@ -57,3 +58,24 @@ def accelerator_hlo(fn, *args):
     # Location lines name Python frames (the test's own name may contain "gather").
     lines = exported.mlir_module().splitlines()
     return "\n".join(line for line in lines if not line.startswith("#loc"))
+
+
+@contextlib.contextmanager
+def large_vocab_schedule(schedule, d, *, store_block):
+    """Force a ``jaxloss.large_vocab`` schedule at test sizes; yields the ``mode=`` to pass.
+
+    ``"recompute-vb"``: mode="recompute" with its backward pass over blocks of the vocabulary
+    (``VBLOCK_MIN = 1``); ``"store"``: the tile gradient over blocks of ``store_block`` classes
+    for hidden size ``d`` (``DW_BLOCK_BYTES``, ``DW_BLOCK_MIN = 1``); anything else runs as
+    given, at the defaults. The module's constants are restored on exit."""
+    import jaxloss.large_vocab as large_vocab
+
+    saved = large_vocab.VBLOCK_MIN, large_vocab.DW_BLOCK_BYTES, large_vocab.DW_BLOCK_MIN
+    if schedule == "recompute-vb":
+        large_vocab.VBLOCK_MIN = 1
+    elif schedule == "store":
+        large_vocab.DW_BLOCK_BYTES, large_vocab.DW_BLOCK_MIN = 4 * d * store_block, 1
+    try:
+        yield "recompute" if schedule == "recompute-vb" else schedule
+    finally:
+        large_vocab.VBLOCK_MIN, large_vocab.DW_BLOCK_BYTES, large_vocab.DW_BLOCK_MIN = saved

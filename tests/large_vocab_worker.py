@@ -18,7 +18,8 @@ from jax.sharding import AxisType
 from jax.sharding import PartitionSpec as P
 
 import jaxloss as jl
-import jaxloss.large_vocab as large_vocab
+
+from helpers import large_vocab_schedule
 
 N, D, V = 44, 8, 64  # 22 tokens per data shard (chunks of 8: padded), 16 classes per shard
 
@@ -64,7 +65,6 @@ def main():
         )
 
     want = jax.value_and_grad(naive, (0, 1, 2))(h, w, b, "weighted_mean")
-    saved = large_vocab.VBLOCK_MIN, large_vocab.DW_BLOCK_BYTES, large_vocab.DW_BLOCK_MIN
     # Both modes and both weight layouts, in three programs (store with [D, V] and its tile
     # gradient over blocks of 4 local classes, forced by DW_BLOCK_BYTES; recompute with
     # [V, D]; and recompute with its backward pass over blocks of the local vocabulary, forced
@@ -111,14 +111,8 @@ def main():
                 )
             )
             wl = w if layout == "dv" else np.ascontiguousarray(w.T)
-            if mode == "recompute-vb":
-                large_vocab.VBLOCK_MIN = 1
-            elif mode == "store":
-                large_vocab.DW_BLOCK_BYTES, large_vocab.DW_BLOCK_MIN = 4 * D * 4, 1
-            try:
+            with large_vocab_schedule(mode, D, store_block=4):
                 value, (dh, dw, db) = fn(h, wl, b, y, weights, cw)
-            finally:
-                large_vocab.VBLOCK_MIN, large_vocab.DW_BLOCK_BYTES, large_vocab.DW_BLOCK_MIN = saved
             dw = dw if layout == "dv" else dw.T
             emit(case=name, max_error=max_error((value, dh, dw, db), want), rtol=1e-4)
         except Exception:

@@ -23,7 +23,7 @@ import pytest
 import jaxloss as jl
 import jaxloss.large_vocab as large_vocab
 
-from helpers import assert_grads_match_fd, float64
+from helpers import assert_grads_match_fd, float64, large_vocab_schedule
 
 HERE = Path(__file__).resolve().parent
 N, D, V = 37, 6, 29  # 37 tokens: never a multiple of the chunks used below
@@ -51,18 +51,8 @@ STORE_BLOCK = 8
 
 def _fused(h, w, y, *, mode, **kw):
     """``linear_softmax_cross_entropy`` under one of :data:`MODES`."""
-    saved = large_vocab.VBLOCK_MIN, large_vocab.DW_BLOCK_BYTES, large_vocab.DW_BLOCK_MIN
-    if mode == "recompute-vb":
-        large_vocab.VBLOCK_MIN = 1
-    elif mode == "store":
-        d = np.shape(h)[-1]
-        large_vocab.DW_BLOCK_BYTES, large_vocab.DW_BLOCK_MIN = 4 * d * STORE_BLOCK, 1
-    try:
-        return jl.linear_softmax_cross_entropy(
-            h, w, y, mode="recompute" if mode == "recompute-vb" else mode, **kw
-        )
-    finally:
-        large_vocab.VBLOCK_MIN, large_vocab.DW_BLOCK_BYTES, large_vocab.DW_BLOCK_MIN = saved
+    with large_vocab_schedule(mode, np.shape(h)[-1], store_block=STORE_BLOCK) as forced:
+        return jl.linear_softmax_cross_entropy(h, w, y, mode=forced, **kw)
 
 
 def _naive(h, w, b, y, *, layout="dv", **kw):
